@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets the project up: a Python 3.10 virtual environment in .venv (with pip inside, because TFX packages
+# user modules with `python -m pip`), the committed lock file, and the project itself in editable mode.
+# Idempotent: a second run only checks that the lock file has not changed since the last install.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+STAMP="$VENV/.installed-lock"
+
+find_python310() {
+  local candidate
+  if candidate=$(command -v python3.10 2>/dev/null) && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+    echo "$candidate"; return 0
+  fi
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do
+    if [ -x "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+lock_digest() { cat requirements.lock setup.py | sha256sum | cut -d' ' -f1; }
+
+if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(lock_digest)" ]; then
+  echo "setup.sh: .venv is up to date with requirements.lock"
+  exit 0
+fi
+
+if ! PYTHON=$(find_python310); then
+  cat >&2 <<'MSG'
+setup.sh: no Python 3.10 interpreter found (TFX 1.16 needs Python >=3.9,<3.11).
+Looked on PATH for python3.10 and in ${PYENV_ROOT:-~/.pyenv}/versions/3.10*/bin.
+Install one, e.g. `pyenv install 3.10.13` or `apt-get install python3.10 python3.10-venv`, then re-run ./setup.sh.
+MSG
+  exit 1
+fi
+echo "setup.sh: using $PYTHON ($("$PYTHON" --version))"
+
+if ! command -v uv >/dev/null 2>&1; then
+  echo "setup.sh: installing uv (fast resolver/installer) with pip"
+  "$PYTHON" -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+UV=$(command -v uv || echo "$PYTHON -m uv")
+
+if [ ! -x "$VENV/bin/python" ]; then
+  $UV venv --seed --python "$PYTHON" "$VENV"
+fi
+echo "setup.sh: installing requirements.lock into $VENV (first time takes a few minutes)"
+$UV pip install --python "$VENV/bin/python" -r requirements.lock
+$UV pip install --python "$VENV/bin/python" --no-deps -e .
+"$VENV/bin/python" -m pip --version >/dev/null  # TFX needs pip inside the venv
+lock_digest > "$STAMP"
+echo "setup.sh: done. Try: make run   (or: make test)"

@@ -1,0 +1,1 @@
+"""CTR models built from trainer.layers."""
