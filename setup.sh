@@ -50,7 +50,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "setup.sh: installing requirements.lock into $VENV (first time takes a few minutes)"
 $UV pip install --python "$VENV/bin/python" -r requirements.lock
-$UV pip install --python "$VENV/bin/python" --no-deps -e .
+# compat mode: a .pth entry for the repository root, so packages added later import without a reinstall
+$UV pip install --python "$VENV/bin/python" --no-deps --config-settings editable_mode=compat -e .
 "$VENV/bin/python" -m pip --version >/dev/null  # TFX needs pip inside the venv
 lock_digest > "$STAMP"
 echo "setup.sh: done. Try: make run   (or: make test)"

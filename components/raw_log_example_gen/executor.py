@@ -1,0 +1,197 @@
+"""Beam executor of RawLogExampleGen: streams text logs line by line into tf.Example splits.
+
+Nothing is dropped silently: every line either becomes an example of one split or a rejected row
+(file, line number, reason, raw text) in `rejected_rows.tsv` inside the Examples artifact, and the
+count is published on the artifact as the MLMD custom property `rejected_count`.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Iterator
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from tfx import types
+from tfx.components.example_gen import base_example_gen_executor, utils, write_split
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.components.util import examples_utils
+from tfx.utils import proto_utils
+
+from components.raw_log_example_gen import parsers
+
+REJECTED_FILE = "rejected_rows.tsv"
+REJECTED_HEADER = "file\tline\treason\trow"
+COUNTS_FILE = "row_counts.json"
+LOG_FORMAT_KEY = "log_format"
+SPLIT_SEED_KEY = "split_seed"
+MAX_REJECTED_FRACTION_KEY = "max_rejected_fraction"
+_PROGRESS_EVERY = 200_000
+
+
+class TooManyRejectedRowsError(RuntimeError):
+    """More malformed rows than the configured fraction allows."""
+
+
+def list_input_files(input_base: str, pattern: str) -> list[tuple[str, str]]:
+    """(path, path relative to input_base) of the data files matching the pattern, sorted.
+
+    Hidden and underscore-prefixed files (`.crc`, `_SUCCESS`, ...) are never data.
+    """
+    matches = FileSystems.match([os.path.join(input_base, pattern)])[0].metadata_list
+    files = sorted(m.path for m in matches if not os.path.basename(m.path).startswith((".", "_")))
+    if not files:
+        raise FileNotFoundError(f"no input files match {os.path.join(input_base, pattern)!r}")
+    return [(path, os.path.relpath(path, input_base)) for path in files]
+
+
+def read_numbered_lines(file: tuple[str, str]) -> Iterator[tuple[str, int, bytes]]:
+    """Streams (relative path, 1-based line number, raw line) from a plain or compressed text file."""
+    path, relative = file
+    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
+        for line_number, raw in enumerate(iter(handle.readline, b""), start=1):
+            if line_number % _PROGRESS_EVERY == 0:
+                logging.info("RawLogExampleGen: read %d lines of %s", line_number, relative)
+            yield relative, line_number, raw
+
+
+def split_index(seed: int, relative_path: str, line_number: int, cumulative_buckets: list[int]) -> int:
+    """Deterministic split of a line, from its position in the input (not its content) and the seed."""
+    key = f"{seed}\0{relative_path}\0{line_number}".encode()
+    bucket = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % cumulative_buckets[-1]
+    return bisect.bisect(cumulative_buckets, bucket)
+
+
+def row_to_example(row: parsers.Row) -> tf.train.Example:
+    """Missing values (None) are left out of the example, as absent features."""
+    feature = {}
+    for name, value in row.items():
+        if value is None:
+            continue
+        if isinstance(value, int):
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        else:
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+class _ParseLine(beam.DoFn):
+    """(file, line number, raw line) -> (split index, serialized tf.Example) or a tagged rejected row."""
+
+    REJECTED = "rejected"
+
+    def __init__(self, log_format: str, seed: int, cumulative_buckets: list[int]):
+        self._log_format = log_format
+        self._seed = seed
+        self._buckets = cumulative_buckets
+
+    def process(self, element: tuple[str, int, bytes]) -> Iterator[Any]:
+        relative, line_number, raw = element
+        raw = raw.rstrip(b"\r\n")
+        try:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise parsers.RowError(f"not valid UTF-8 at byte {error.start}") from None
+            if parsers.is_header(self._log_format, line, line_number):
+                return
+            row = parsers.parse_line(self._log_format, line)
+        except parsers.RowError as error:
+            text = raw.decode("utf-8", errors="replace").replace("\n", " ")
+            yield beam.pvalue.TaggedOutput(self.REJECTED, f"{relative}\t{line_number}\t{error}\t{text}")
+            return
+        index = split_index(self._seed, relative, line_number, self._buckets)
+        yield index, row_to_example(row).SerializeToString()
+
+
+def check_rejected_fraction(counts: dict[str, int], max_fraction: float, rejected_path: str) -> None:
+    """Raises TooManyRejectedRowsError, naming the file that lists them, if too many rows were malformed."""
+    rejected = counts.get("rejected", 0)
+    total = sum(counts.values())
+    if total == 0:
+        raise TooManyRejectedRowsError("the input holds no rows at all")
+    if rejected / total > max_fraction:
+        with tf.io.gfile.GFile(rejected_path) as f:
+            examples = [next(f) for _ in range(4)][1:] if rejected else []
+        raise TooManyRejectedRowsError(
+            f"{rejected} of {total} rows ({rejected / total:.2%}) are malformed, above the limit of "
+            f"{max_fraction:.2%}. Each is listed with file, line and reason in {rejected_path}; the first ones:\n"
+            + "".join(examples)
+            + "Fix the input, check --dataset matches its layout, or raise --max-rejected-fraction.")
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Reads the text files of a click log and writes gzipped tf.Example TFRecords per split."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        raise NotImplementedError("RawLogExampleGen splits and writes in Do; it has no per-split PTransform")
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        if len(input_config.splits) != 1 or not output_config.split_config.splits:
+            raise ValueError("RawLogExampleGen reads one input pattern and splits it by hash buckets")
+        split_names = utils.generate_output_split_names(input_config, output_config)
+        cumulative, total = [], 0
+        for split in output_config.split_config.splits:
+            total += split.hash_buckets
+            cumulative.append(total)
+
+        log_format = exec_properties[LOG_FORMAT_KEY]
+        if log_format not in parsers.PARSERS:
+            raise ValueError(f"unknown log format {log_format!r}; choose one of {', '.join(parsers.PARSERS)}")
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        examples.split_names = artifact_utils.encode_split_names(split_names)
+        files = list_input_files(exec_properties[standard_component_specs.INPUT_BASE_KEY],
+                                 input_config.splits[0].pattern)
+        logging.info("RawLogExampleGen: %d %s file(s): %s", len(files), log_format, [f[1] for f in files])
+        rejected_path = os.path.join(examples.uri, REJECTED_FILE)
+        counts_prefix = os.path.join(examples.uri, "row_counts")
+        output_file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
+                                                 example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+
+        with self._make_beam_pipeline() as pipeline:
+            parsed = (pipeline
+                      | "ListFiles" >> beam.Create(files)
+                      | "ReadLines" >> beam.FlatMap(read_numbered_lines)
+                      | "Parse" >> beam.ParDo(_ParseLine(log_format, exec_properties[SPLIT_SEED_KEY], cumulative))
+                      .with_outputs(_ParseLine.REJECTED, main="examples"))
+            splits = parsed.examples | "BySplit" >> beam.Partition(lambda kv, _: kv[0], len(split_names))
+            for index, name in enumerate(split_names):
+                (splits[index]
+                 | f"Serialized[{name}]" >> beam.Values()
+                 | f"WriteSplit[{name}]" >> write_split.WriteSplit(
+                     artifact_utils.get_split_uri([examples], name), output_file_format, exec_properties))
+            parsed[_ParseLine.REJECTED] | "WriteRejected" >> beam.io.WriteToText(
+                rejected_path, shard_name_template="", header=REJECTED_HEADER)
+            outcomes = (
+                (parsed.examples | "SplitName" >> beam.Map(lambda kv: split_names[kv[0]]),
+                 parsed[_ParseLine.REJECTED] | "Rejected" >> beam.Map(lambda _: "rejected"))
+                | beam.Flatten()
+                | beam.combiners.Count.PerElement()
+                | beam.combiners.ToDict()
+                | beam.Map(json.dumps))
+            outcomes | "WriteCounts" >> beam.io.WriteToText(counts_prefix, shard_name_template="", file_name_suffix=".json")
+
+        with tf.io.gfile.GFile(counts_prefix + ".json") as f:
+            counts = {name: 0 for name in split_names + ["rejected"]}
+            counts.update(json.loads(f.read() or "{}"))
+        examples.set_int_custom_property("rejected_count", counts["rejected"])
+        for name in split_names:
+            examples.set_int_custom_property(f"{name}_count", counts[name])
+        examples.set_string_custom_property("rejected_rows_uri", rejected_path)
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(examples, write_split.to_file_format_str(output_file_format))
+        logging.info("RawLogExampleGen: rows per split %s; %d rejected (listed in %s)",
+                     {n: counts[n] for n in split_names}, counts["rejected"], rejected_path)
+        check_rejected_fraction(counts, exec_properties[MAX_REJECTED_FRACTION_KEY], rejected_path)

@@ -1,0 +1,1 @@
+"""Synthetic click logs for the embedded default run, tests and benchmarks."""

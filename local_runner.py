@@ -1,0 +1,130 @@
+"""Runs the CTR pipeline locally: LocalDagRunner, SQLite MLMD, Beam DirectRunner.
+
+    python local_runner.py                         # synthetic Criteo-layout data, DeepFM
+    python local_runner.py --dataset criteo --data ../shared/data/criteo/train.txt --output-dir /tmp/run
+
+Also the entry point of the TFX CLI (local engine):
+    tfx pipeline create --engine local --pipeline_path local_runner.py
+    tfx run create --engine local --pipeline_name fusionctr
+
+Output layout under --output-dir: metadata.sqlite, pipeline_root/, serving_model/<version>/.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, "tfx_output")
+DEFAULT_SYNTHETIC_ROWS = 20_000
+_CODE_PACKAGES = ("components", "transform", "trainer")
+
+
+def code_fingerprint(root: str = REPO_ROOT) -> str:
+    """Digest of the Python code that components execute (part of their cache keys)."""
+    digest = hashlib.sha256()
+    for package in _CODE_PACKAGES:
+        for folder, _, files in sorted(os.walk(os.path.join(root, package))):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    digest.update(os.path.relpath(path, root).encode())
+                    with open(path, "rb") as f:
+                        digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def resolve_input(path: str) -> tuple[str, str]:
+    """--data as (input_base, file_pattern): a folder means all its files, a file means just that file."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return path, "*"
+    if os.path.isfile(path):
+        return os.path.dirname(path), os.path.basename(path)
+    raise SystemExit(f"--data {path!r} is neither a file nor a folder")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    from transform import features
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="criteo", choices=sorted(features.DATASETS),
+                        help="layout of --data (default: criteo)")
+    parser.add_argument("--data", help="file or folder of the click log; default: a generated synthetic Criteo-layout log")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where metadata, artifacts and the pushed model go")
+    parser.add_argument("--model", default="deepfm", help="model to train (default: deepfm)")
+    parser.add_argument("--preset", default="small", choices=("small", "full", "test"),
+                        help="small: the shared samples (batch 256); full: full datasets (batch 4096); test: tiny, one epoch")
+    parser.add_argument("--epochs", type=int, help="override the preset's maximum epochs")
+    parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--schema", help="curated schema.pbtxt to pin instead of the inferred one (see schemas/)")
+    parser.add_argument("--split-seed", type=int, default=2022)
+    parser.add_argument("--max-rejected-fraction", type=float, default=0.01,
+                        help="fail when more than this fraction of rows is malformed (default 0.01)")
+    parser.add_argument("--vocabulary-over-all-splits", action="store_true",
+                        help="compute vocabularies over all splits, as the reference preprocessing does")
+    parser.add_argument("--min-auc", type=float, default=0.5, help="blessing threshold on eval AUC (default 0.5)")
+    parser.add_argument("--rows", type=int, default=DEFAULT_SYNTHETIC_ROWS, help="rows of generated data (no --data)")
+    parser.add_argument("--pipeline-name", default=None)
+    parser.add_argument("--beam-mode", default="in_memory", choices=("in_memory", "multi_processing"),
+                        help="DirectRunner mode; multi_processing uses every core (large local runs)")
+    parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace):
+    import dataclasses
+
+    from data_gen import synthetic_criteo
+    from pipeline import configs
+
+    output_dir = os.path.abspath(args.output_dir)
+    if args.data:
+        input_base, pattern = resolve_input(args.data)
+    else:
+        if args.dataset != "criteo":
+            raise SystemExit("generated data is in the Criteo layout: give --data for other datasets")
+        generated = os.path.join(output_dir, "data", f"synthetic_criteo_{args.rows}.tsv")
+        logging.info("No --data: using synthetic Criteo-layout data at %s", synthetic_criteo.generate(generated, args.rows))
+        input_base, pattern = os.path.dirname(generated), os.path.basename(generated)
+    trainer = configs.trainer_preset(args.dataset, args.model, args.preset)
+    train_overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
+    if train_overrides:
+        trainer = dataclasses.replace(trainer, train=dataclasses.replace(trainer.train, **train_overrides))
+    beam_args = [f"--direct_running_mode={args.beam_mode}",
+                 "--direct_num_workers=0" if args.beam_mode == "multi_processing" else "--direct_num_workers=1"]
+    return configs.PipelineConfig(
+        pipeline_name=args.pipeline_name or configs.PIPELINE_NAME,
+        pipeline_root=os.path.join(output_dir, "pipeline_root"),
+        metadata_path=os.path.join(output_dir, "metadata.sqlite"),
+        serving_model_dir=os.path.join(output_dir, "serving_model"),
+        dataset=configs.DatasetConfig(
+            name=args.dataset, input_base=input_base, file_pattern=pattern, split_seed=args.split_seed,
+            max_rejected_fraction=args.max_rejected_fraction,
+            schema_path=os.path.abspath(args.schema) if args.schema else None,
+            vocabulary_over_all_splits=args.vocabulary_over_all_splits),
+        trainer=trainer,
+        evaluation=configs.EvalConfig(min_auc=args.min_auc),
+        beam_pipeline_args=tuple(beam_args),
+        enable_cache=not args.no_cache,
+        code_fingerprint=code_fingerprint(),
+    )
+
+
+def run(argv: list[str] | None = None) -> None:
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    logging.getLogger().setLevel(logging.INFO)
+    config = build_config(parse_args(sys.argv[1:] if argv is None else argv))
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    logging.info("Done. Pushed models (if blessed) are under %s", config.serving_model_dir)
+
+
+if __name__ == "__main__":
+    run()

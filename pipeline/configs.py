@@ -1,0 +1,94 @@
+"""Typed pipeline configuration and per-dataset presets (shared/design/algorithms.md §1.8)."""
+from __future__ import annotations
+
+import dataclasses
+
+from trainer.config import ModelConfig, TrainConfig, TrainerConfig
+from transform import features
+
+PIPELINE_NAME = "fusionctr"
+# User code is referenced by dotted names, so the same pipeline compiles for Kubeflow with the code baked
+# into the image (no module-file upload at compile time).
+PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.train.run_fn"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+    """Where the click log is and how to read and split it.
+
+    Attributes:
+        name: layout (see transform.features.DATASETS): criteo, avazu, kdd12, frappe or tfrecord.
+        input_base: folder holding the data files.
+        file_pattern: glob of the data files inside input_base.
+        split_ratios: train/eval/test hash buckets (8:1:1).
+        split_seed: seed of the deterministic split (2022, as the reference's Criteo/Avazu split).
+        max_rejected_fraction: the run fails when more rows than this are malformed.
+        schema_path: a curated schema to pin (ImportSchemaGen) instead of the inferred one.
+        vocabulary_over_all_splits: compute vocabularies over all splits, as the reference preprocessing
+            does, instead of the training split only.
+    """
+
+    name: str
+    input_base: str
+    file_pattern: str = "*"
+    split_ratios: tuple[int, int, int] = (8, 1, 1)
+    split_seed: int = 2022
+    max_rejected_fraction: float = 0.01
+    schema_path: str | None = None
+    vocabulary_over_all_splits: bool = False
+
+    @property
+    def spec(self) -> features.DatasetSpec:
+        return features.get_dataset(self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Blessing: AUC on the eval split at least `min_auc`, and no worse than the latest blessed model."""
+
+    min_auc: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Everything create_pipeline needs; built by a runner (local_runner.py, kubeflow/)."""
+
+    pipeline_root: str
+    metadata_path: str
+    serving_model_dir: str
+    dataset: DatasetConfig
+    trainer: TrainerConfig = TrainerConfig()
+    evaluation: EvalConfig = EvalConfig()
+    pipeline_name: str = PIPELINE_NAME
+    beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    enable_cache: bool = True
+    # A digest of the project's code: part of Transform's and Trainer's cache keys, so editing the code
+    # re-runs them (module paths alone would leave a stale model cached).
+    code_fingerprint: str = ""
+
+
+# Learning rate and L2 of DeepFM per dataset (hyperparam.md of the reference; Frappe uses Avazu's).
+_DEEPFM_LR_L2 = {"criteo": (3e-4, 1e-6), "avazu": (3e-4, 3e-6), "kdd12": (3e-5, 1e-5), "frappe": (3e-4, 3e-6),
+                 "tfrecord": (3e-4, 1e-6)}
+_EMBEDDING_DIM = {"criteo": 40, "avazu": 40, "kdd12": 16, "frappe": 40, "tfrecord": 40}
+
+
+def trainer_preset(dataset: str, model: str = "deepfm", size: str = "small") -> TrainerConfig:
+    """Model and optimiser settings by dataset and data size.
+
+    size: "small" (the shared samples: batch 256), "full" (full datasets: batch 4096, the reference),
+    "test" (tiny embeddings, one epoch: for tests and smoke runs).
+    """
+    learning_rate, l2 = _DEEPFM_LR_L2[dataset]
+    if size == "test":
+        return TrainerConfig(ModelConfig(name=model, embedding_dim=4, hidden_units=(16,)),
+                             TrainConfig(batch_size=256, epochs=1, learning_rate=3e-3, l2_embedding=0.0, l2_dense=0.0))
+    if size not in ("small", "full"):
+        raise ValueError(f"unknown preset size {size!r}; choose small, full or test")
+    dim = _EMBEDDING_DIM[dataset]
+    batch = 256 if size == "small" else 4096
+    # Small samples need a larger step than the reference's full-data rates to learn within 5 epochs.
+    lr = learning_rate if size == "full" else max(learning_rate, 1e-3)
+    return TrainerConfig(ModelConfig(name=model, embedding_dim=dim, hidden_units=(400, 400, 400)),
+                         TrainConfig(batch_size=batch, epochs=5, learning_rate=lr, l2_embedding=l2, l2_dense=l2))

@@ -1,0 +1,125 @@
+"""create_pipeline: the CTR pipeline as a TFX DSL graph. Pure: it builds the graph, it never runs it.
+
+raw log -> RawLogExampleGen (or ImportExampleGen for OptFusion TFRecords) -> StatisticsGen -> SchemaGen
+(or a pinned schema) -> ExampleValidator -> AnomalyGate -> Transform -> Trainer -> Evaluator (TFMA,
+against the latest blessed model) -> Pusher (serving_model/<version>/).
+"""
+from __future__ import annotations
+
+import json
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.proto import example_gen_pb2
+
+from components.anomaly_gate import AnomalyGate
+from components.raw_log_example_gen.component import RawLogExampleGen
+from pipeline import configs
+from transform import features
+
+SPLITS = ("train", "eval", "test")
+# OptFusion's TFRecord files: {train,validation,test}_NNNN.tfrecord (the reference names them this way).
+_TFRECORD_SPLIT_PATTERNS = {"train": "train*.tfrecord*", "eval": "validation*.tfrecord*", "test": "test*.tfrecord*"}
+
+
+def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.types.BaseNode:
+    if dataset.spec.prebuilt_ids:
+        return tfx.components.ImportExampleGen(
+            input_base=dataset.input_base,
+            input_config=example_gen_pb2.Input(splits=[
+                example_gen_pb2.Input.Split(name=name, pattern=pattern)
+                for name, pattern in _TFRECORD_SPLIT_PATTERNS.items()]))
+    return RawLogExampleGen(input_base=dataset.input_base, log_format=dataset.name,
+                            file_pattern=dataset.file_pattern, split_ratios=dataset.split_ratios,
+                            split_seed=dataset.split_seed, max_rejected_fraction=dataset.max_rejected_fraction,
+                            code_fingerprint=code_fingerprint)
+
+
+def eval_config(min_auc: float) -> tfma.EvalConfig:
+    """AUC, logloss, calibration (mean prediction / mean label) and example count on the eval split.
+
+    Blessed when AUC >= min_auc and not below the latest blessed model's (the change threshold only
+    applies once a blessed baseline exists).
+    """
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                     absolute={"value": -1e-10}))
+    return tfma.EvalConfig(
+        # tf_generic: evaluate through the serving signature, without deserializing the Keras layers.
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY,
+                                    model_type="tf_generic")],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+            tfma.MetricConfig(class_name="BinaryCrossentropy", config='"name": "logloss"'),
+            tfma.MetricConfig(class_name="Calibration"),
+            tfma.MetricConfig(class_name="MeanPrediction"),
+            tfma.MetricConfig(class_name="MeanLabel"),
+        ])],
+    )
+
+
+def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
+    dataset = config.dataset
+    spec = dataset.spec
+    gen = example_gen(dataset, config.code_fingerprint)
+    statistics_gen = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
+    if dataset.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=dataset.schema_path)
+    else:
+        # Raw fields stay variable-length (any may be absent, in the log and at serving time), except
+        # the fixed-length id vector of OptFusion TFRecords.
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                              infer_feature_shape=spec.prebuilt_ids)
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                        schema=schema_gen.outputs["schema"])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
+                               blocking_fields=json.dumps([features.LABEL_KEY, *spec.required_fields]))
+    transform = tfx.components.Transform(
+        examples=gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=list(SPLITS) if dataset.vocabulary_over_all_splits else ["train"], transform=list(SPLITS)),
+        custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=configs.RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
+        custom_config={**config.trainer.to_custom_config(), "code_fingerprint": config.code_fingerprint},
+    )
+    trainer.add_upstream_node(anomaly_gate)
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        eval_config=eval_config(config.evaluation.min_auc),
+        example_splits=["eval"],
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform, trainer,
+                    latest_blessed_model, evaluator, pusher],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )

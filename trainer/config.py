@@ -1,0 +1,62 @@
+"""Typed trainer settings. The pipeline passes them to the Trainer as `custom_config` (a JSON-able dict)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which model, and its shape.
+
+    Attributes:
+        name: model key (see trainer.models.registry.MODELS).
+        embedding_dim: embedding width per field.
+        hidden_units: widths of the deep part's hidden layers.
+        embedding_init_std: std of the Normal embedding initialiser (reference: 0.01).
+    """
+
+    name: str = "deepfm"
+    embedding_dim: int = 16
+    hidden_units: tuple[int, ...] = (400, 400, 400)
+    embedding_init_std: float = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (Adam, eps 1e-8, coupled L2 as in PyTorch's Adam weight_decay).
+
+    Attributes:
+        batch_size: 256 on the small samples, 4096 for full data (the reference).
+        epochs: at most this many passes over the training split.
+        learning_rate: Adam learning rate of all weights.
+        l2_embedding: coupled L2 on the embedding table (lambda; gradient lambda * w).
+        l2_dense: coupled L2 on the other weights.
+        early_stopping_patience: epochs without a better eval AUC before stopping (reference: 1).
+        seed: seed of initialisation and shuffling.
+    """
+
+    batch_size: int = 256
+    epochs: int = 5
+    learning_rate: float = 3e-4
+    l2_embedding: float = 1e-6
+    l2_dense: float = 1e-6
+    early_stopping_patience: int = 1
+    seed: int = 2024
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_custom_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_custom_config(cls, config: Mapping[str, Any] | None) -> "TrainerConfig":
+        config = dict(config or {})
+        model = dict(config.get("model", {}))
+        if "hidden_units" in model:
+            model["hidden_units"] = tuple(model["hidden_units"])
+        return cls(model=ModelConfig(**model), train=TrainConfig(**config.get("train", {})))

@@ -1,0 +1,30 @@
+"""Model names (as given to `--model`) -> Keras model builders with one signature."""
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+from transform import features
+from trainer.config import ModelConfig, TrainConfig
+from trainer.models import deepfm
+
+keras = tf.keras
+
+LogitBuilder = Callable[[tf.Tensor, int, ModelConfig, TrainConfig], tf.Tensor]
+
+LOGIT_BUILDERS: dict[str, LogitBuilder] = {
+    "deepfm": deepfm.build_deepfm_logit,
+}
+
+
+def build_model(model: ModelConfig, train: TrainConfig, num_fields: int, table_size: int) -> keras.Model:
+    """A Keras model {`feature`: int64 [batch, fields]} -> `probability` float32 [batch, 1]."""
+    try:
+        builder = LOGIT_BUILDERS[model.name]
+    except KeyError:
+        raise ValueError(f"unknown model {model.name!r}; choose one of {', '.join(LOGIT_BUILDERS)}") from None
+    ids = keras.Input(shape=(num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
+    logit = builder(ids, table_size, model, train)
+    probability = keras.layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
+    return keras.Model(inputs={features.FEATURE_KEY: ids}, outputs=probability, name=model.name)

@@ -1,0 +1,129 @@
+"""TF Transform preprocessing_fn: the OptFusion data rules, applied identically in training and serving.
+
+Rules (shared/design/algorithms.md §1.7):
+- every categorical field gets its own vocabulary; values seen fewer than `frequency_threshold` (2)
+  times map to that field's single OOV id, and so do values first seen at serving time;
+- a missing value is a category of its own (a sentinel token: TF Transform drops empty strings from
+  vocabularies, which would silently merge "missing" with the rare values);
+- Criteo integers become the category floor(ln(v)^2) when v > 2, else int(v); missing is its own
+  category; integer fields are exempt from the threshold;
+- Avazu `hour` (YYMMDDHH) becomes hour of day plus `weekday` (Monday = 0) and `is_weekend`.
+
+The output is one int64 vector `feature` of global ids: field f's local id plus the total size of the
+fields before it, so one embedding table serves all fields. Its schema records the id range, from
+which the trainer reads the table size.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tensorflow_transform import schema_inference
+
+from transform import features
+
+MISSING_TOKEN = "__missing__"
+# Criteo's I2 can be negative, so "missing" needs a sentinel outside any real column range.
+_MISSING_INT = tf.int64.min
+FREQUENCY_THRESHOLD = 2
+
+Tensor = Any  # tf.Tensor | tf.SparseTensor
+
+
+def _dense(x: Tensor, default: Any) -> tf.Tensor:
+    """A raw field as a dense [batch] tensor; absent values (sparse input) become `default`."""
+    if isinstance(x, tf.SparseTensor):
+        x = tft.sparse_tensor_to_dense_with_shape(x, [None, 1], default_value=default)
+    return tf.reshape(x, [-1])
+
+
+def log_square_bucket(values: tf.Tensor) -> tf.Tensor:
+    """Criteo integer discretisation: floor(ln(v)^2) if v > 2 else v (int64 in, int64 out)."""
+    safe = tf.cast(tf.maximum(values, 1), tf.float64)
+    return tf.where(values > 2, tf.cast(tf.floor(tf.square(tf.math.log(safe))), tf.int64), values)
+
+
+def integer_tokens(x: Tensor) -> tf.Tensor:
+    """Criteo integer field -> bucket tokens, with missing as its own token."""
+    values = _dense(x, _MISSING_INT)
+    return tf.where(values == _MISSING_INT, MISSING_TOKEN, tf.strings.as_string(log_square_bucket(values)))
+
+
+def category_tokens(x: Tensor) -> tf.Tensor:
+    values = _dense(x, MISSING_TOKEN)
+    return tf.where(values == "", MISSING_TOKEN, values)
+
+
+def avazu_hour_tokens(x: Tensor) -> dict[str, tf.Tensor]:
+    """YYMMDDHH -> tokens of hour of day, weekday (Monday = 0, as Python's date.weekday) and is_weekend."""
+    value = _dense(x, _MISSING_INT)
+    missing = value == _MISSING_INT
+    hour = value % 100
+    day = (value // 100) % 100
+    month = (value // 10_000) % 100
+    year = 2000 + value // 1_000_000
+    # Sakamoto's day-of-week (0 = Sunday), shifted so that Monday = 0.
+    shift = (14 - month) // 12
+    y = year - shift
+    m = month + 12 * shift - 2
+    sunday_based = (day + y + y // 4 - y // 100 + y // 400 + (31 * m) // 12) % 7
+    weekday = (sunday_based + 6) % 7
+
+    def token(v: tf.Tensor) -> tf.Tensor:
+        return tf.where(missing, MISSING_TOKEN, tf.strings.as_string(v))
+
+    return {"hour": token(hour), "weekday": token(weekday), "is_weekend": token(tf.cast(weekday >= 5, tf.int64))}
+
+
+def model_field_tokens(spec: features.DatasetSpec, inputs: Mapping[str, Tensor]) -> dict[str, tf.Tensor]:
+    """Every model field of a raw-log dataset as a [batch] string tensor of category tokens."""
+    tokens: dict[str, tf.Tensor] = {}
+    if spec.hour_field:
+        tokens.update(avazu_hour_tokens(inputs[spec.hour_field]))
+    for field in spec.integer_fields:
+        tokens[field] = integer_tokens(inputs[field])
+    for field in spec.categorical_fields:
+        tokens[field] = category_tokens(inputs[field])
+    return {field: tokens[field] for field in spec.model_fields}
+
+
+def global_ids(spec: features.DatasetSpec, tokens: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """Per-field vocabularies (+1 OOV id each) laid end to end: [batch] tokens -> [batch, fields] ids."""
+    columns, offset = [], tf.constant(0, tf.int64)
+    for field in spec.model_fields:
+        threshold = 1 if spec.is_integer(field) and field != spec.hour_field else FREQUENCY_THRESHOLD
+        name = features.vocabulary_name(field)
+        local = tft.compute_and_apply_vocabulary(tokens[field], frequency_threshold=threshold,
+                                                 num_oov_buckets=1, vocab_filename=name)
+        columns.append(local + offset)
+        offset += tft.experimental.get_vocabulary_size_by_name(name) + 1
+    ids = tf.stack(columns, axis=1)
+    schema_inference.set_tensor_schema_override(ids, tf.constant(0, tf.int64), offset - 1)
+    return ids
+
+
+def prebuilt_ids(x: Tensor) -> tf.Tensor:
+    """OptFusion TFRecords: the ids are used as they are; the table size is the largest id + 1."""
+    if isinstance(x, tf.SparseTensor):
+        raise ValueError("`feature` must have the same length in every example; pin a schema with its shape")
+    ids = tf.cast(x, tf.int64)
+    schema_inference.set_tensor_schema_override(ids, tf.constant(0, tf.int64), tft.max(ids))
+    return ids
+
+
+def preprocessing_fn(inputs: Mapping[str, Tensor], custom_config: Optional[Mapping[str, Any]] = None
+                     ) -> dict[str, tf.Tensor]:
+    """tf.Transform entry point. custom_config: {"dataset": name} (see transform.features.DATASETS)."""
+    spec = features.get_dataset((custom_config or {}).get("dataset", "criteo"))
+    if spec.prebuilt_ids:
+        ids = prebuilt_ids(inputs[features.FEATURE_KEY])
+    else:
+        ids = global_ids(spec, model_field_tokens(spec, inputs))
+    outputs = {features.FEATURE_KEY: ids}
+    if features.LABEL_KEY in inputs:
+        outputs[features.LABEL_KEY] = tf.reshape(tf.cast(_dense(inputs[features.LABEL_KEY], 0), tf.float32), [-1, 1])
+    if features.GBDT_LOGIT_KEY in inputs:
+        outputs[features.GBDT_LOGIT_KEY] = tf.reshape(
+            tf.cast(_dense(inputs[features.GBDT_LOGIT_KEY], 0.0), tf.float32), [-1, 1])
+    return outputs
