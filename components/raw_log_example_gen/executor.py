@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -118,7 +119,7 @@ def check_rejected_fraction(counts: dict[str, int], max_fraction: float, rejecte
         raise TooManyRejectedRowsError("the input holds no rows at all")
     if rejected / total > max_fraction:
         with tf.io.gfile.GFile(rejected_path) as f:
-            examples = [next(f) for _ in range(4)][1:] if rejected else []
+            examples = list(itertools.islice(f, 1, 4))  # after the header
         raise TooManyRejectedRowsError(
             f"{rejected} of {total} rows ({rejected / total:.2%}) are malformed, above the limit of "
             f"{max_fraction:.2%}. Each is listed with file, line and reason in {rejected_path}; the first ones:\n"

@@ -159,7 +159,6 @@ class FusionNode(keras.layers.Layer):
         Concat and attention weights are restricted to the kept inputs (`weights_for_inputs`); α is copied only
         when this node is itself in "search" mode. A "soft" node's frozen α comes from its `op_logits`.
         """
-        indices = self.kept
         for attr in ("concat", "attention"):
             target = getattr(self, attr, None)
             if target is None:
@@ -167,9 +166,11 @@ class FusionNode(keras.layers.Layer):
             origin = getattr(source, attr, None)
             if origin is None:
                 raise ValueError(f"{self.name}: the source node {source.name} has no {attr} weights to inherit")
-            if indices is None:
+            if self.connections is None:
                 indices = list(range(origin.num_inputs))
-            elif len(self.connections) != origin.num_inputs:
+            elif len(self.connections) == origin.num_inputs:
+                indices = self.kept
+            else:
                 raise ValueError(f"{self.name}: {len(self.connections)} candidates, but the source node has "
                                  f"{origin.num_inputs} inputs")
             target.set_weights(origin.weights_for_inputs(indices))

@@ -1,0 +1,582 @@
+"""Ingestion scaling benchmark: RawLogExampleGen -> StatisticsGen -> SchemaGen -> Transform at growing sizes.
+
+    TF_USE_LEGACY_KERAS=1 python -m benchmarks.pipeline_scaling --rows 10000 100000 1000000
+    TF_USE_LEGACY_KERAS=1 python -m benchmarks.pipeline_scaling --rows 2000 5000 --no-doc   # quick check
+
+For each size it generates a synthetic Criteo-layout log (data_gen.synthetic_criteo), then runs, each in a
+fresh child process (so the child's peak RSS is that run's alone):
+  1. "full": the ingestion part of the pipeline (the same ExampleGen, SchemaGen and Transform arguments as
+     pipeline.pipeline.create_pipeline, built from local_runner's default config), LocalDagRunner, SQLite
+     MLMD in the run folder, caching off;
+  2. "examplegen": RawLogExampleGen alone, to show its memory stays flat in the input size (it streams lines).
+
+Per component wall time comes from MLMD: an execution's last_update_time_since_epoch minus its
+create_time_since_epoch (registration to publication: executor run plus publishing; milliseconds). The
+launcher's own wall time (driver, input resolution, MLMD set-up included) is logged too. Peak RSS is the
+child's ru_maxrss (os.wait4); per component peak RSS comes from a psutil sampler in the child (every 0.1 s).
+
+Output: a table on stdout, and the section "## Ingestion scaling (ExampleGen + Transform)" of
+docs/benchmarks.md (replaced if present; other sections are left as they are). Targets checked, on
+ExampleGen + Transform wall time: 100k takes at most 2x the 10k run, 1M at most 10x the 100k run.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Optional
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run as a script (python benchmarks/pipeline_scaling.py)
+    sys.path.insert(0, REPO_ROOT)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+SECTION_HEADING = "## Ingestion scaling (ExampleGen + Transform)"
+DEFAULT_DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
+DEFAULT_ROWS = (10_000, 100_000, 1_000_000)
+COMPONENTS = ("RawLogExampleGen", "StatisticsGen", "SchemaGen", "Transform")
+# (smaller rows, larger rows, max allowed ratio of ExampleGen + Transform wall time)
+TARGETS = ((10_000, 100_000, 2.0), (100_000, 1_000_000, 10.0))
+_PROGRESS = "@@progress "
+_SAMPLE_EVERY_S = 0.1
+_MB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------------
+# Child: runs one pipeline in this process and writes a JSON result.
+# --------------------------------------------------------------------------------------------------
+
+def _progress(message: str) -> None:
+    sys.stdout.write(f"{_PROGRESS}{message}\n")
+    sys.stdout.flush()
+
+
+class _RssSampler(threading.Thread):
+    """Samples this process's RSS (and CPU time) so that peaks can be attributed to component intervals."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        import psutil
+        self._process = psutil.Process()
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._process.memory_info().rss))
+            self._stop.wait(_SAMPLE_EVERY_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+        self.samples.append((time.time(), self._process.memory_info().rss))
+
+    def peak_between(self, start: float, end: float) -> Optional[int]:
+        values = [rss for t, rss in self.samples if start <= t <= end]
+        return max(values) if values else None
+
+
+class _ComponentLogWatcher(logging.Handler):
+    """Turns the LocalDagRunner's 'Component X is running/finished.' log lines into progress and timings."""
+
+    def __init__(self, label: str):
+        super().__init__(level=logging.INFO)
+        self._label = label
+        self.launcher: dict[str, dict[str, float]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.msg if isinstance(record.msg, str) else ""
+            if msg == "Component %s is running.":
+                node = record.args[0]
+                self.launcher[node] = {"start": record.created, "cpu_start": _cpu_seconds()}
+                _progress(f"{self._label}: {node} started")
+            elif msg == "Component %s is finished.":
+                node = record.args[0]
+                entry = self.launcher.setdefault(node, {"start": record.created, "cpu_start": _cpu_seconds()})
+                entry["end"] = record.created
+                entry["cpu_end"] = _cpu_seconds()
+                _progress(f"{self._label}: {node} finished in {entry['end'] - entry['start']:.1f} s "
+                          f"(CPU {entry['cpu_end'] - entry['cpu_start']:.1f} s, RSS {_rss_mb():.0f} MB)")
+            elif msg.startswith("RawLogExampleGen: read %d lines"):
+                _progress(f"{self._label}: RawLogExampleGen read {record.args[0]:,} lines")
+        except Exception:  # pylint: disable=broad-except  (never break the pipeline over progress output)
+            pass
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rss_mb() -> float:
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss / _MB
+    except ImportError:
+        return float("nan")
+
+
+def _mlmd_timings(metadata_path: str) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """Per node: MLMD execution start/end (seconds since epoch) and state; and ExampleGen's row counts."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(config)
+    node_type = {t.id for t in store.get_context_types() if t.name == "node"}
+    timings: dict[str, dict[str, Any]] = {}
+    for execution in store.get_executions():
+        nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id in node_type]
+        node = nodes[0].split(".", 1)[-1] if nodes else str(execution.type_id)
+        timings[node] = {
+            "start": execution.create_time_since_epoch / 1000.0,
+            "end": execution.last_update_time_since_epoch / 1000.0,
+            "state": metadata_store_pb2.Execution.State.Name(execution.last_known_state),
+        }
+    counts: dict[str, int] = {}
+    for artifact in store.get_artifacts_by_type("Examples"):
+        props = artifact.custom_properties
+        if "rejected_count" in props:  # RawLogExampleGen's output (Transform's has no row counts)
+            counts = {key[:-len("_count")]: props[key].int_value for key in props if key.endswith("_count")}
+    return timings, counts
+
+
+def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
+    """The ingestion sub-pipeline, with the config local_runner builds by default for this data."""
+    import local_runner
+    from tfx import v1 as tfx
+
+    from pipeline import configs
+    from pipeline import pipeline as ctr_pipeline
+
+    args = local_runner.parse_args(["--data", data_path, "--output-dir", run_dir, "--no-cache",
+                                    "--beam-mode", beam_mode, "--pipeline-name", "fusionctr_bench"])
+    config = local_runner.build_config(args)
+    dataset = config.dataset
+    gen = ctr_pipeline.example_gen(dataset, config.code_fingerprint)
+    components = [gen]
+    if mode == "full":
+        statistics_gen = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                              infer_feature_shape=dataset.spec.prebuilt_ids)
+        transform = tfx.components.Transform(
+            examples=gen.outputs["examples"],
+            schema=schema_gen.outputs["schema"],
+            preprocessing_fn=configs.PREPROCESSING_FN,
+            splits_config=tfx.proto.SplitsConfig(
+                analyze=list(ctr_pipeline.SPLITS) if dataset.vocabulary_over_all_splits else ["train"],
+                transform=list(ctr_pipeline.SPLITS)),
+            custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
+        )
+        components += [statistics_gen, schema_gen, transform]
+        _check_same_as_full_pipeline(config, {c.id: c for c in components})
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        enable_cache=False,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    ), config
+
+
+def _check_same_as_full_pipeline(config, ours: dict) -> None:
+    """Fails if the benchmarked components' parameters drifted from create_pipeline's (nothing is run)."""
+    from pipeline.pipeline import create_pipeline
+
+    full = {c.id: c for c in create_pipeline(config).components}
+    for node_id, component in ours.items():
+        if full[node_id].exec_properties != component.exec_properties:
+            raise RuntimeError(f"{node_id}: benchmark arguments differ from create_pipeline's; update "
+                               f"benchmarks/pipeline_scaling.py:\n ours {component.exec_properties}\n "
+                               f"full {full[node_id].exec_properties}")
+
+
+def run_child(mode: str, data_path: str, run_dir: str, rows: int, beam_mode: str, result_path: str) -> None:
+    import psutil
+
+    process_start = psutil.Process().create_time()
+    label = f"[{rows:,} rows | {mode}]"
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    watcher = _ComponentLogWatcher(label)
+    root.addHandler(watcher)
+
+    from tfx import v1 as tfx  # the heavy imports: part of the fixed start-up cost
+
+    pipeline, config = _build_pipeline(mode, data_path, run_dir, beam_mode)
+    rss_before_run = psutil.Process().memory_info().rss
+    maxrss_before_run = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sampler = _RssSampler()
+    sampler.start()
+    _progress(f"{label}: imports and pipeline build took {time.time() - process_start:.1f} s; running")
+    run_start = time.time()
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    finally:
+        run_end = time.time()
+        sampler.stop()
+    timings, counts = _mlmd_timings(config.metadata_path)
+    # MLMD times stay as start/end; the launcher's (log) times and CPU seconds get a launcher_ prefix.
+    for node, launch in watcher.launcher.items():
+        timings.setdefault(node, {}).update({"launcher_" + key: value for key, value in launch.items()})
+    for entry in timings.values():
+        # The launcher interval contains the MLMD one: attribute the RSS peak over the whole launch.
+        start = entry.get("launcher_start", entry.get("start"))
+        end = entry.get("launcher_end", entry.get("end"))
+        entry["peak_rss"] = sampler.peak_between(start, end) if start and end else None
+    result = {
+        "mode": mode,
+        "rows": rows,
+        "process_start": process_start,
+        "run_start": run_start,
+        "run_end": run_end,
+        "rss_before_run": rss_before_run,
+        "maxrss_before_run": maxrss_before_run,
+        "sampled_peak_rss": max(rss for _, rss in sampler.samples),
+        "ru_maxrss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "cpu_seconds": _cpu_seconds(),
+        "components": timings,
+        "row_counts": counts,
+        "metadata_path": config.metadata_path,
+    }
+    with open(result_path, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parent: generates data, starts one child per (size, mode), measures it, and reports.
+# --------------------------------------------------------------------------------------------------
+
+def _launch_child(mode: str, data_path: str, run_dir: str, rows: int, beam_mode: str,
+                  log_path: str, timeout_s: Optional[float]) -> dict[str, Any]:
+    if os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir)
+    result_path = os.path.join(run_dir, "result.json")
+    command = [sys.executable, "-m", "benchmarks.pipeline_scaling", "--child", mode, "--data", data_path,
+               "--run-dir", run_dir, "--rows", str(rows), "--beam-mode", beam_mode, "--result", result_path]
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", PYTHONUNBUFFERED="1")
+    load_before = os.getloadavg()
+    start = time.time()
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timer = None
+    if timeout_s:
+        timer = threading.Timer(timeout_s, proc.kill)
+        timer.start()
+    with open(log_path, "wb") as log:
+        for line in proc.stdout:  # progress lines to the console, everything into the log
+            log.write(line)
+            text = line.decode("utf-8", errors="replace")
+            if text.startswith(_PROGRESS):
+                print(f"  {time.strftime('%H:%M:%S')} {text[len(_PROGRESS):].rstrip()}", flush=True)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not the max over all children
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.time() - start
+    if timer:
+        timer.cancel()
+    if proc.returncode != 0 or not os.path.exists(result_path):
+        with open(log_path, "rb") as log:
+            tail = log.read()[-4000:].decode("utf-8", errors="replace")
+        raise RuntimeError(f"{mode} run at {rows} rows failed (exit {proc.returncode}); log: {log_path}\n{tail}")
+    with open(result_path) as f:
+        result = json.load(f)
+    result.update(process_wall=wall, ru_maxrss=usage.ru_maxrss * 1024,
+                  child_cpu=usage.ru_utime + usage.ru_stime, load_before=load_before, load_after=os.getloadavg(),
+                  log_path=log_path)
+    return result
+
+
+def _seconds(entry: dict[str, Any], prefix: str = "") -> Optional[float]:
+    start, end = entry.get(prefix + "start"), entry.get(prefix + "end")
+    return end - start if start is not None and end is not None else None
+
+
+def summarize(rows: int, input_bytes: int, full: dict[str, Any], alone: Optional[dict[str, Any]]) -> dict[str, Any]:
+    comps = full["components"]
+    seconds = {c: _seconds(comps.get(c, {})) for c in COMPONENTS}
+    launcher = {c: _seconds(comps.get(c, {}), "launcher_") for c in COMPONENTS}
+    cpu = {c: (comps[c]["launcher_cpu_end"] - comps[c]["launcher_cpu_start"])
+           if "launcher_cpu_end" in comps.get(c, {}) else None for c in COMPONENTS}
+    eg_t = seconds["RawLogExampleGen"] + seconds["Transform"]
+    summary = {
+        "rows": rows,
+        "input_mb": input_bytes / _MB,
+        "seconds": seconds,
+        "launcher_seconds": launcher,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": {c: (comps.get(c, {}).get("peak_rss") or 0) / _MB for c in COMPONENTS},
+        "eg_transform_s": eg_t,
+        "rows_per_s": rows / eg_t,
+        "pipeline_s": full["run_end"] - full["run_start"],
+        "startup_s": full["run_start"] - full["process_start"],
+        "process_s": full["process_wall"],
+        "process_peak_rss_mb": full["ru_maxrss"] / _MB,
+        "rss_before_run_mb": full["rss_before_run"] / _MB,
+        "row_counts": full["row_counts"],
+        "load": (full["load_before"][0], full["load_after"][0]),
+    }
+    if alone:
+        summary["eg_alone"] = {
+            "seconds": _seconds(alone["components"].get("RawLogExampleGen", {})),
+            "peak_rss_mb": alone["ru_maxrss"] / _MB,
+            "rss_before_run_mb": alone["rss_before_run"] / _MB,
+            "maxrss_before_run_mb": alone["maxrss_before_run"] / _MB,
+            "load": (alone["load_before"][0], alone["load_after"][0]),
+        }
+    return summary
+
+
+def _fmt(value: Optional[float], digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def render_tables(summaries: list[dict[str, Any]]) -> str:
+    lines = [
+        "Wall time per component, from MLMD (execution registration to publication), seconds; CPU seconds "
+        "of the component in brackets.",
+        "",
+        "| rows | input MB | RawLogExampleGen | StatisticsGen | SchemaGen | Transform | ExampleGen + Transform "
+        "| rows/s (EG + T) | pipeline run | process total | start-up (imports) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        cells = [f"{s['rows']:,}", _fmt(s["input_mb"])]
+        cells += [f"{_fmt(s['seconds'][c])} ({_fmt(s['cpu_seconds'][c])})" for c in COMPONENTS]
+        cells += [_fmt(s["eg_transform_s"]), f"{s['rows_per_s']:,.0f}", _fmt(s["pipeline_s"]),
+                  _fmt(s["process_s"]), _fmt(s["startup_s"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Peak RSS, MB. Full run: the child process's ru_maxrss, and the highest sampled RSS while each component "
+        "ran. ExampleGen alone: a child that runs RawLogExampleGen only (RSS after imports, before the run, in "
+        "brackets).",
+        "",
+        "| rows | full run peak | during ExampleGen | during StatisticsGen | during SchemaGen | during Transform "
+        "| ExampleGen alone peak | ExampleGen alone wall s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        alone = s.get("eg_alone")
+        cells = [f"{s['rows']:,}", _fmt(s["process_peak_rss_mb"], 0)]
+        cells += [_fmt(s["peak_rss_mb"][c], 0) for c in COMPONENTS]
+        cells += [f"{_fmt(alone['peak_rss_mb'], 0)} ({_fmt(alone['rss_before_run_mb'], 0)})" if alone else "n/a",
+                  _fmt(alone["seconds"]) if alone else "n/a"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fixed_cost_estimate(summaries: list[dict[str, Any]]) -> Optional[tuple[float, float]]:
+    """(fixed seconds, seconds per 1k rows) of ExampleGen + Transform, from the two smallest sizes."""
+    if len(summaries) < 2:
+        return None
+    a, b = sorted(summaries, key=lambda s: s["rows"])[:2]
+    per_row = (b["eg_transform_s"] - a["eg_transform_s"]) / (b["rows"] - a["rows"])
+    return a["eg_transform_s"] - per_row * a["rows"], per_row * 1000
+
+
+def ratio_checks(summaries: list[dict[str, Any]]) -> list[str]:
+    by_rows = {s["rows"]: s for s in summaries}
+    lines = []
+    for small, large, limit in TARGETS:
+        label = f"{large:,} rows vs {small:,} rows: ExampleGen + Transform wall time at most {limit:g}x"
+        if small in by_rows and large in by_rows:
+            ratio = by_rows[large]["eg_transform_s"] / by_rows[small]["eg_transform_s"]
+            verdict = "PASS" if ratio <= limit else "FAIL"
+            lines.append(f"{verdict}: {label}: {by_rows[large]['eg_transform_s']:.1f} s / "
+                         f"{by_rows[small]['eg_transform_s']:.1f} s = {ratio:.2f}x")
+        else:
+            lines.append(f"SKIPPED: {label} (needs --rows {small} {large})")
+    ordered = sorted(summaries, key=lambda s: s["rows"])
+    for a, b in zip(ordered, ordered[1:]):
+        if (a["rows"], b["rows"]) not in {(t[0], t[1]) for t in TARGETS}:
+            lines.append(f"INFO: {b['rows']:,} rows vs {a['rows']:,} rows ({b['rows'] / a['rows']:g}x the data): "
+                         f"{b['eg_transform_s'] / a['eg_transform_s']:.2f}x the ExampleGen + Transform time")
+    return lines
+
+
+def fixed_cost_lines(summaries: list[dict[str, Any]]) -> list[str]:
+    estimate = fixed_cost_estimate(summaries)
+    if not estimate:
+        return []
+    fixed, per_1k = estimate
+    smallest = min(summaries, key=lambda s: s["rows"])
+    share = fixed / smallest["eg_transform_s"]
+    return [
+        f"Fixed start-up cost: ExampleGen + Transform take about {fixed:.1f} s regardless of size plus "
+        f"{per_1k:.3f} s per 1,000 rows (line through the two smallest sizes), so {share:.0%} of the "
+        f"{smallest['rows']:,}-row run's {smallest['eg_transform_s']:.1f} s is fixed cost (Beam pipeline and "
+        f"TF graph set-up, MLMD, file handling), not work on rows. On top of that each process spends "
+        f"{smallest['startup_s']:.1f} s importing TFX/TF and building the pipeline before the first component "
+        f"starts.",
+    ]
+
+
+def machine_description() -> str:
+    try:
+        import psutil
+        memory = f"{psutil.virtual_memory().total / 1024 ** 3:.1f} GiB"
+    except ImportError:
+        memory = "unknown"
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"nproc {nproc} ({cpu}), memory {memory}, {platform.system()} {platform.release()}"
+
+
+def versions() -> str:
+    from importlib import metadata
+    names = ("tfx", "tensorflow", "tensorflow-transform", "apache-beam", "ml-metadata")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return f"Python {platform.python_version()}, " + ", ".join(found)
+
+
+def render_section(summaries: list[dict[str, Any]], checks: list[str], command: str, beam_mode: str) -> str:
+    loads = [s["load"][0] for s in summaries] + [s["load"][1] for s in summaries]
+    parts = [
+        SECTION_HEADING,
+        "",
+        f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- Machine: {machine_description()}; 1-minute load average during the runs "
+        f"{min(loads):.1f}-{max(loads):.1f} (other work on the machine inflates wall times)",
+        f"- Software: {versions()}",
+        f"- Command: `{command}`",
+        f"- Set-up: synthetic Criteo-layout log (data_gen.synthetic_criteo, seed 2024); RawLogExampleGen -> "
+        f"StatisticsGen -> SchemaGen -> Transform with the arguments of pipeline.create_pipeline and "
+        f"local_runner's default config (Beam DirectRunner `{beam_mode}`), LocalDagRunner, SQLite MLMD, "
+        f"caching off; each size in a fresh process.",
+        "",
+        render_tables(summaries),
+        "",
+        "Targets (ExampleGen + Transform wall time):",
+        "",
+    ]
+    parts += [f"- {line}" for line in checks]
+    parts += [""] + fixed_cost_lines(summaries)
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_section(doc_path: str, section: str) -> None:
+    """Replaces the section (heading up to the next '## ' heading) or appends it; creates the file if missing."""
+    if os.path.exists(doc_path):
+        with open(doc_path) as f:
+            text = f.read()
+    else:
+        text = "# Benchmarks\n"
+    pattern = re.compile(r"^" + re.escape(SECTION_HEADING) + r"[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    os.makedirs(os.path.dirname(os.path.abspath(doc_path)), exist_ok=True)
+    with open(doc_path, "w") as f:
+        f.write(text)
+
+
+def run_parent(args: argparse.Namespace) -> int:
+    from data_gen import synthetic_criteo
+
+    command = "TF_USE_LEGACY_KERAS=1 python -m benchmarks.pipeline_scaling " + shlex.join(sys.argv[1:])
+    temporary = args.work_dir is None
+    work_dir = os.path.abspath(args.work_dir or tempfile.mkdtemp(prefix="pipeline_scaling_"))
+    print(f"Work dir: {work_dir}\nMachine: {machine_description()}", flush=True)
+    summaries = []
+    try:
+        for rows in sorted(set(args.rows)):
+            data_path = os.path.join(work_dir, "data", f"synthetic_criteo_{rows}.tsv")
+            start = time.time()
+            existed = os.path.exists(data_path)
+            synthetic_criteo.generate(data_path, rows)
+            print(f"[{rows:,} rows] data {'reused' if existed else 'generated'} at {data_path} "
+                  f"({os.path.getsize(data_path) / _MB:.1f} MB, {time.time() - start:.1f} s)", flush=True)
+            runs = {}
+            for mode in ("full",) + (() if args.skip_examplegen_alone else ("examplegen",)):
+                run_dir = os.path.join(work_dir, "runs", f"rows_{rows}", mode)
+                log_path = os.path.join(work_dir, "runs", f"rows_{rows}", f"{mode}.log")
+                print(f"[{rows:,} rows | {mode}] starting child process (log: {log_path})", flush=True)
+                runs[mode] = _launch_child(mode, data_path, run_dir, rows, args.beam_mode, log_path, args.timeout)
+                print(f"[{rows:,} rows | {mode}] done: process {runs[mode]['process_wall']:.1f} s, "
+                      f"peak RSS {runs[mode]['ru_maxrss'] / _MB:.0f} MB", flush=True)
+            summary = summarize(rows, os.path.getsize(data_path), runs["full"], runs.get("examplegen"))
+            counted = sum(v for k, v in summary["row_counts"].items() if k != "rejected")
+            if counted != rows:
+                print(f"WARNING: ExampleGen wrote {counted:,} examples for {rows:,} rows: {summary['row_counts']}")
+            summaries.append(summary)
+            with open(os.path.join(work_dir, "summaries.json"), "w") as f:
+                json.dump(summaries, f, indent=1)
+    finally:
+        if temporary and not args.keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    checks = ratio_checks(summaries)
+    print()
+    print(render_tables(summaries))
+    print()
+    for line in checks + fixed_cost_lines(summaries):
+        print(line)
+    if not args.no_doc:
+        write_section(args.doc, render_section(summaries, checks, command, args.beam_mode))
+        print(f"\nWrote the section '{SECTION_HEADING}' of {args.doc}")
+    return 0
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=list(DEFAULT_ROWS),
+                        help="generated rows per size (default: 10000 100000 1000000)")
+    parser.add_argument("--work-dir", help="data and run folders (kept); default: a temporary folder, removed")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work dir")
+    parser.add_argument("--beam-mode", default="in_memory", choices=("in_memory", "multi_processing"),
+                        help="DirectRunner mode, as local_runner's --beam-mode (default: in_memory)")
+    parser.add_argument("--skip-examplegen-alone", action="store_true",
+                        help="skip the ExampleGen-only memory runs")
+    parser.add_argument("--timeout", type=float, help="kill a child run after this many seconds")
+    parser.add_argument("--doc", default=DEFAULT_DOC, help="markdown file to update (default: docs/benchmarks.md)")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave the markdown file alone")
+    # Internal: one run in this process (started by the parent).
+    parser.add_argument("--child", choices=("full", "examplegen"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.child:
+        run_child(args.child, args.data, args.run_dir, args.rows[0], args.beam_mode, args.result)
+        return 0
+    return run_parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

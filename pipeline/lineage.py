@@ -1,0 +1,53 @@
+"""Small read-only queries over a run's ML Metadata store (SQLite): what ran, what it produced.
+
+Used by the tests and the results notebook; everything a component produces is an MLMD artifact, so
+"which data and settings produced this model" is answered from here, not from folder names.
+"""
+from __future__ import annotations
+
+import collections
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def open_store(sqlite_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = sqlite_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def node_id(store: metadata_store.MetadataStore, execution: metadata_store_pb2.Execution) -> str:
+    """The pipeline node (component id) an execution belongs to."""
+    for context in store.get_contexts_by_execution(execution.id):
+        if store.get_context_types_by_id([context.type_id])[0].name == "node":
+            return context.name.split(".", 1)[1]
+    raise LookupError(f"execution {execution.id} has no node context")
+
+
+def execution_states_by_node(store: metadata_store.MetadataStore) -> dict[str, list[str]]:
+    """{component id: [state of each execution, oldest first]}, states as COMPLETE, CACHED, FAILED, ..."""
+    states: dict[str, list[str]] = collections.defaultdict(list)
+    for execution in sorted(store.get_executions(), key=lambda e: e.id):
+        states[node_id(store, execution)].append(_STATE_NAMES[execution.last_known_state])
+    return dict(states)
+
+
+def output_artifacts(store: metadata_store.MetadataStore, node: str, key: str) -> list[metadata_store_pb2.Artifact]:
+    """Artifacts that a component's executions published under an output key, oldest first."""
+    executions = [e for e in store.get_executions() if node_id(store, e) == node]
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    ids = sorted({event.artifact_id for event in events
+                  if event.type == metadata_store_pb2.Event.OUTPUT
+                  and any(step.key == key for step in event.path.steps)})
+    return store.get_artifacts_by_id(ids)
+
+
+def latest_output(store: metadata_store.MetadataStore, node: str, key: str) -> metadata_store_pb2.Artifact:
+    artifacts = output_artifacts(store, node, key)
+    if not artifacts:
+        raise LookupError(f"{node} has published no {key!r} artifact")
+    return artifacts[-1]

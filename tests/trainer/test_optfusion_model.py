@@ -1,0 +1,265 @@
+"""OptFusion supernet, derived architecture and retrain models: topology, sizes, equivalences, save/load.
+
+The equivalence tests compare two computations on the same (random) weights, never against numbers pasted from
+a run: a derived model that inherits the supernet's weights must compute what the supernet computes with the
+same gates, whenever the reference's semantics make them equal.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer.layers.connection_gate import ConnectionGate
+from trainer.layers.cross import CrossLayer
+from trainer.layers.deep import DeepLayer
+from trainer.layers.fusion_node import FusionNode
+from trainer.layers.fusion_ops import OPERATIONS
+from trainer.models import optfusion
+from trainer.models.optfusion import Architecture
+
+keras = tf.keras
+
+TABLE, FIELDS, DIM = 20, 2, 2  # D = 4
+IDS = np.array([[0, 11], [3, 15], [7, 19], [5, 10]], np.int64)
+
+# β entries pushed below 0 (consumer row, producer column), see optfusion.node_names for the indices:
+PRUNED = [
+    (1, 0),  # cross_0 <- emb: cross_0 sees a zero input (all of its candidates pruned)
+    (4, 0),  # cross_2 <- emb
+    (5, 2),  # deep_2 <- cross_1
+    (8, 3),  # output <- deep_1
+    (8, 7),  # output <- deep_3: deep_3 has no other consumer, so it is dead in the derived model
+]
+# Chosen operation per op node (cross_1, deep_1, cross_2, deep_2, cross_3, deep_3, output). "product" only where
+# no input is pruned, since search and Hard retrain treat a pruned product input differently (§1.5, item 4).
+OPS = ["attention", "concat", "sum", "concat", "product", "product", "attention"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_keras():
+    keras.backend.clear_session()
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def _randomize(model: keras.Model, seed: int = 0) -> None:
+    """Weights ~ N(0, 0.5²) everywhere except β, so that every path carries a visible signal."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if not isinstance(layer, ConnectionGate):
+            layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in layer.get_weights()])
+
+
+def _searched_supernet(alpha_scale: float = 1.0, fusion_mode: str = "search") -> keras.Model:
+    """A tiny supernet with PRUNED gates off and α peaked (by alpha_scale) on OPS."""
+    supernet = optfusion.build_supernet(TABLE, FIELDS, DIM, fusion_mode=fusion_mode)
+    _randomize(supernet)
+    gate = supernet.get_layer(optfusion.GATE_LAYER)
+    beta = gate.beta.numpy()
+    for row, col in PRUNED:
+        beta[row, col] = -0.25
+    gate.beta.assign(beta)
+    if fusion_mode == "search":
+        names = optfusion.node_names()
+        for row, op in zip(optfusion.op_rows(), OPS):
+            logits = np.zeros((1, 4), np.float32)
+            logits[0, OPERATIONS.index(op)] = alpha_scale
+            supernet.get_layer(f"fuse_{names[row]}").alpha.assign(logits)
+    return supernet
+
+
+def _predict(model: keras.Model) -> np.ndarray:
+    return model(IDS, training=False).numpy()
+
+
+# --- topology ---------------------------------------------------------------------------------------------------
+
+def test_topology_matches_the_candidate_table():
+    assert optfusion.node_names() == ("emb", "cross_0", "cross_1", "deep_1", "cross_2", "deep_2", "cross_3",
+                                      "deep_3", "output")
+    assert optfusion.candidate_inputs(1) == (0,)
+    assert optfusion.candidate_inputs(2) == optfusion.candidate_inputs(3) == (0, 1)
+    assert optfusion.candidate_inputs(4) == optfusion.candidate_inputs(5) == (0, 1, 2, 3)
+    assert optfusion.candidate_inputs(6) == optfusion.candidate_inputs(7) == (0, 1, 2, 3, 4, 5)
+    assert optfusion.candidate_inputs(8) == tuple(range(8))
+    assert optfusion.candidate_mask().sum() == 33  # 1 + 2·2 + 2·4 + 2·6 + 8
+    assert optfusion.op_rows() == (2, 3, 4, 5, 6, 7, 8)  # 7 operation choices
+
+
+def test_supernet_structure_and_variable_groups():
+    supernet = optfusion.build_supernet(TABLE, FIELDS, DIM)
+    gate = supernet.get_layer("connection_gate")
+    np.testing.assert_array_equal(gate.beta.numpy(), np.full((9, 9), 0.5))
+    nodes = [layer for layer in supernet.layers if isinstance(layer, FusionNode)]
+    assert [n.name for n in nodes if n.mode == "search"] == [f"fuse_{name}" for name in optfusion.node_names()[2:]]
+    assert supernet.get_layer("fuse_cross_0").mode == "sum"  # cross_0 has no operation choice
+    assert [n.attention.num_inputs for n in nodes if n.mode == "search"] == [2, 2, 4, 4, 6, 6, 8]
+    logit = _predict(supernet)
+    assert logit.shape == (4, 1) and logit.dtype == np.float32
+    groups = optfusion.variable_groups(supernet)
+    assert [v.name for v in groups["emb"]] == ["embedding/embeddings:0"]
+    assert [v.name for v in groups["arch"]] == ["connection_gate/beta:0"] + [f"{n.name}/alpha:0" for n in nodes[1:]]
+    assert len(groups["nn"]) == 4 * 2 + 3 * 2 + 7 * 5 + 2  # cross (w, b), deep (W, b), concat + attention, output
+    assert len(supernet.trainable_weights) == sum(len(g) for g in groups.values())
+
+
+def test_supernet_gradient_reaches_every_candidate_gate_and_alpha():
+    supernet = _searched_supernet()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.binary_crossentropy(tf.ones([4, 1]), supernet(IDS), from_logits=True))
+    groups = optfusion.variable_groups(supernet)
+    grads = tape.gradient(loss, groups["arch"])
+    beta_grad = grads[0].numpy()
+    mask = optfusion.candidate_mask()
+    assert (beta_grad[mask == 0] == 0).all()  # the unused entries of the 9 × 9 matrix get nothing
+    assert (beta_grad[mask == 1] != 0).all()  # pruned gates too: the straight-through gradient is the identity
+    assert all(np.abs(g.numpy()).sum() > 0 for g in grads[1:])
+
+
+def test_supernet_parameter_counts_at_criteo_dimensions():
+    # Criteo: 39 fields × 40 = D 1560; a 10-row table so that only the network counts. Built in a graph, so the
+    # 241M weights are declared but never initialised.
+    with tf.Graph().as_default():
+        supernet = optfusion.build_supernet(10, 39, 40)
+        counts = {"cross_deep_fc": 0, "concat": 0, "attention": 0, "arch": 0}
+        for layer in supernet.layers:
+            if isinstance(layer, (CrossLayer, DeepLayer, keras.layers.Dense)):
+                counts["cross_deep_fc"] += layer.count_params()
+            elif isinstance(layer, FusionNode) and layer.mode == "search":
+                counts["concat"] += layer.concat.count_params()
+                counts["attention"] += layer.attention.count_params()
+                counts["arch"] += int(np.prod(layer.alpha.shape))
+            elif isinstance(layer, ConnectionGate):
+                counts["arch"] += layer.count_params()
+        embedding = supernet.get_layer("embedding").count_params()
+        total = supernet.count_params()
+    d2 = 1560 ** 2  # 2,433,600
+    # cross_0..cross_3: 4·(D + D); deep_1..3: 3·(D² + D); output Linear(D→1): D + 1
+    assert counts["cross_deep_fc"] == 4 * 2 * 1560 + 3 * (d2 + 1560) + 1561 == 7_319_521
+    # concat at 7 nodes with n = 2, 2, 4, 4, 6, 6, 8 inputs: Σ (n·D² + D) = 32·D² + 7·D
+    assert counts["concat"] == 32 * d2 + 7 * 1560 == 77_886_120
+    # attention: one scorer (D² + D) + (D²) per input, 32 inputs: 64·D² + 32·D
+    assert counts["attention"] == 64 * d2 + 32 * 1560 == 155_800_320
+    assert counts["arch"] == 81 + 7 * 4
+    non_embedding = total - embedding
+    assert non_embedding == 7_319_521 + 77_886_120 + 155_800_320 + 109
+    # The table of algorithms.md §1.6, to 3 significant digits (the 109 architecture parameters do not show):
+    assert [round(counts[k] / 1e6, 2) for k in ("cross_deep_fc",)] == [7.32]
+    assert round(counts["concat"] / 1e6, 1) == 77.9 and round(counts["attention"] / 1e6, 1) == 155.8
+    assert round(non_embedding / 1e6, 1) == 241.0
+
+
+# --- deriving the architecture ----------------------------------------------------------------------------------
+
+def test_derive_prunes_gates_pushed_below_zero_and_takes_argmax_ops():
+    supernet = _searched_supernet()
+    arch = Architecture.derive(supernet, best_val_auc=0.8)
+    expected = optfusion.candidate_mask()
+    for row, col in PRUNED:
+        expected[row, col] = 0
+    np.testing.assert_array_equal(arch.connections, expected)
+    assert arch.ops == OPS
+    assert arch.op_logits[0] == [0.0, 0.0, 0.0, 1.0]
+    assert arch.best_val_auc == 0.8
+    assert arch.live_nodes() == [0, 1, 2, 3, 4, 5, 6, 8]  # deep_3 (7) feeds nothing kept
+    untouched = Architecture.derive(optfusion.build_supernet(TABLE, FIELDS, DIM))
+    np.testing.assert_array_equal(untouched.connections, optfusion.candidate_mask())  # β = 0.5: all kept
+
+
+def test_architecture_validation():
+    arch = Architecture.derive(_searched_supernet())
+    bad = [row[:] for row in arch.connections]
+    bad[2][3] = 1  # cross_1 <- deep_1 is not a candidate (same block)
+    with pytest.raises(ValueError, match="outside the candidate"):
+        Architecture(bad, arch.op_logits, arch.ops)
+    with pytest.raises(ValueError, match="ops must be"):
+        Architecture(arch.connections, arch.op_logits, arch.ops[:-1] + ["max"])
+    with pytest.raises(ValueError, match="N × N"):
+        Architecture([[0] * 4] * 4, arch.op_logits, arch.ops)
+
+
+# --- retrain models ---------------------------------------------------------------------------------------------
+
+def test_soft_retrain_inherits_the_supernet_exactly():
+    # Soft = frozen softmax(α) mixture with the same gates: with inherited weights it is the supernet itself.
+    supernet = _searched_supernet()
+    arch = Architecture.derive(supernet)
+    soft = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "soft")
+    copied = optfusion.inherit_weights(supernet, soft)
+    assert "deep_3" not in copied and "fuse_deep_3" not in [layer.name for layer in soft.layers]
+    assert all("alpha" not in v.name and "beta" not in v.name for v in soft.weights)
+    np.testing.assert_allclose(_predict(soft), _predict(supernet), rtol=1e-5, atol=1e-6)
+
+
+def test_hard_retrain_builds_only_what_it_uses_and_matches_a_one_hot_supernet():
+    # With α = 60·onehot the supernet mixture is the chosen op up to e^-60; Hard retrain keeps only that op.
+    supernet = _searched_supernet(alpha_scale=60.0)
+    arch = Architecture.derive(supernet)
+    hard = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "hard")
+    optfusion.inherit_weights(supernet, hard)
+    names = {layer.name for layer in hard.layers}
+    assert "deep_3" not in names and "fuse_deep_3" not in names and "connection_gate" not in names
+    assert hard.get_layer("fuse_cross_2").weights == []  # "sum"
+    assert hard.get_layer("fuse_cross_0").weights == []
+    deep_2 = hard.get_layer("fuse_deep_2")  # concat over 3 kept of 4 candidates
+    assert deep_2.op == "concat" and not hasattr(deep_2, "attention")
+    assert deep_2.concat.kernel.shape == (3 * 4, 4)
+    output = hard.get_layer("fuse_output")  # attention over 6 kept of 8 candidates
+    assert output.attention.hidden_kernel.shape == (6, 4, 4) and not hasattr(output, "concat")
+    np.testing.assert_allclose(_predict(hard), _predict(supernet), rtol=1e-5, atol=1e-6)
+
+
+def test_sum_retrain_matches_sum_supernet():
+    supernet = _searched_supernet(fusion_mode="sum")
+    arch = Architecture.derive(supernet)
+    assert arch.ops == ["sum"] * 7
+    model = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "sum")
+    optfusion.inherit_weights(supernet, model)
+    assert not [layer for layer in model.layers if isinstance(layer, FusionNode) and layer.weights]
+    np.testing.assert_allclose(_predict(model), _predict(supernet), rtol=1e-5, atol=1e-6)
+
+
+def test_architecture_json_round_trip_reproduces_the_derived_model():
+    supernet = _searched_supernet()
+    arch = Architecture.derive(supernet, best_val_auc=0.8123)
+    restored = Architecture.from_json(arch.to_json())
+    assert restored == arch
+    for mode in ("hard", "soft"):
+        first = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, mode)
+        second = optfusion.build_retrain_model(restored, TABLE, FIELDS, DIM, mode)
+        assert [(l.name, type(l)) for l in first.layers] == [(l.name, type(l)) for l in second.layers]
+        assert [w.shape for w in first.weights] == [w.shape for w in second.weights]
+        optfusion.inherit_weights(supernet, first)
+        optfusion.inherit_weights(supernet, second)
+        np.testing.assert_array_equal(_predict(first), _predict(second))
+
+
+@pytest.mark.parametrize("kind", ["supernet", "hard", "soft"])
+def test_save_and_load_give_identical_predictions(kind, tmp_path):
+    model = _searched_supernet()
+    if kind != "supernet":
+        supernet, model = model, optfusion.build_retrain_model(Architecture.derive(model), TABLE, FIELDS, DIM, kind)
+        optfusion.inherit_weights(supernet, model)
+    expected = _predict(model)
+    model.save(str(tmp_path / kind), save_format="tf")
+    loaded = keras.models.load_model(str(tmp_path / kind))
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    np.testing.assert_array_equal(_predict(loaded), expected)
+    if kind == "supernet":
+        assert Architecture.derive(loaded) == Architecture.derive(model)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_models_output_float32(policy):
+    reference = _searched_supernet()
+    reference.get_layer("embedding").set_weights([np.full((TABLE, DIM), 0.1, np.float32)])  # keep values small
+    arch = Architecture.derive(reference)
+    keras.mixed_precision.set_global_policy(policy)
+    for model in (optfusion.build_supernet(TABLE, FIELDS, DIM),
+                  optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "soft")):
+        optfusion.inherit_weights(reference, model)  # supernet -> supernet also copies β and α
+        logit = model(IDS)
+        assert logit.dtype == tf.float32
+        assert model.get_layer("output").compute_dtype != "float32"
+        np.testing.assert_allclose(logit.numpy(), _predict(reference), rtol=0.05, atol=0.05)
