@@ -46,15 +46,21 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
     return blocking, other
 
 
-@tfx.dsl.components.component
-def AnomalyGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
-                blocking_fields: tfx.dsl.components.Parameter[str]) -> None:
-    """blocking_fields: JSON list of field names (the label and the dataset's required fields)."""
-    blocking, other = describe_anomalies(read_anomalies(anomalies), set(json.loads(blocking_fields)))
+def enforce(anomalies_by_split: dict[str, anomalies_pb2.Anomalies], blocking_fields: set[str],
+            details_uri: str) -> None:
+    """Logs non-blocking anomalies; raises DataAnomalyError listing the blocking ones."""
+    blocking, other = describe_anomalies(anomalies_by_split, blocking_fields)
     for message in other:
         logging.warning("AnomalyGate: data anomaly (not blocking): %s", message)
     if blocking:
         raise DataAnomalyError(
             "training is blocked by data anomalies in the label or required fields:\n  "
             + "\n  ".join(blocking)
-            + f"\nDetails: {anomalies.uri}. Fix the data, or pin a curated schema with --schema if the schema is wrong.")
+            + f"\nDetails: {details_uri}. Fix the data, or pin a curated schema with --schema if the schema is wrong.")
+
+
+@tfx.dsl.components.component
+def AnomalyGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
+                blocking_fields: tfx.dsl.components.Parameter[str]) -> None:
+    """blocking_fields: JSON list of field names (the label and the dataset's required fields)."""
+    enforce(read_anomalies(anomalies), set(json.loads(blocking_fields)), anomalies.uri)

@@ -1,0 +1,52 @@
+"""AnomalyGate: anomalies in the label or required fields block training, others are only reported."""
+import pytest
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+from components import anomaly_gate
+
+
+def _anomalies(**fields):
+    proto = anomalies_pb2.Anomalies()
+    for name, short in fields.items():
+        proto.anomaly_info[name].short_description = short
+        proto.anomaly_info[name].description = f"details of {name}"
+    return proto
+
+
+def test_label_and_required_fields_block_and_other_fields_do_not():
+    blocking, other = anomaly_gate.describe_anomalies(
+        {"train": _anomalies(C3="Unexpected string values"),
+         "eval": _anomalies(label="Out-of-range values", hour="Column dropped")},
+        blocking_fields={"label", "hour"})
+    assert blocking == [
+        "split 'eval', field 'hour': Column dropped (details of hour)",
+        "split 'eval', field 'label': Out-of-range values (details of label)",
+    ]
+    assert other == ["split 'train', field 'C3': Unexpected string values (details of C3)"]
+
+
+def test_no_anomalies_means_nothing_to_report():
+    assert anomaly_gate.describe_anomalies({"train": _anomalies(), "eval": _anomalies()}, {"label"}) == ([], [])
+
+
+def test_dataset_level_anomalies_block():
+    proto = _anomalies()
+    proto.dataset_anomaly_info.short_description = "Low num examples"
+    proto.dataset_anomaly_info.description = "fewer than expected"
+    blocking, _ = anomaly_gate.describe_anomalies({"eval": proto}, {"label"})
+    assert blocking == ["split 'eval', whole dataset: Low num examples (fewer than expected)"]
+
+
+def test_enforce_raises_naming_split_field_and_what_to_do(caplog):
+    with pytest.raises(anomaly_gate.DataAnomalyError) as error:
+        anomaly_gate.enforce({"eval": _anomalies(label="Out-of-range values", C3="New values")}, {"label"},
+                             "/runs/ExampleValidator/anomalies/5")
+    message = str(error.value)
+    assert "split 'eval', field 'label': Out-of-range values" in message
+    assert "C3" not in message
+    assert "/runs/ExampleValidator/anomalies/5" in message and "--schema" in message
+    assert "field 'C3': New values" in caplog.text
+
+
+def test_enforce_lets_non_blocking_anomalies_pass():
+    anomaly_gate.enforce({"train": _anomalies(C3="New values")}, {"label"}, "/runs/x")
