@@ -6,6 +6,7 @@
 Also the entry point of the TFX CLI (local engine):
     tfx pipeline create --engine local --pipeline_path local_runner.py
     tfx run create --engine local --pipeline_name fusionctr
+(the CLI passes no flags: put them in the FUSIONCTR_RUNNER_ARGS environment variable)
 
 Output layout under --output-dir: metadata.sqlite, pipeline_root/, serving_model/<version>/.
 """
@@ -15,6 +16,7 @@ import argparse
 import hashlib
 import logging
 import os
+import shlex
 import sys
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -121,7 +123,10 @@ def run(argv: list[str] | None = None) -> None:
     from pipeline.pipeline import create_pipeline
 
     logging.getLogger().setLevel(logging.INFO)
-    config = build_config(parse_args(sys.argv[1:] if argv is None else argv))
+    if argv is None:
+        # The TFX CLI (`tfx run create`) runs this file without flags: FUSIONCTR_RUNNER_ARGS supplies them.
+        argv = sys.argv[1:] or shlex.split(os.environ.get("FUSIONCTR_RUNNER_ARGS", ""))
+    config = build_config(parse_args(argv))
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
     logging.info("Done. Pushed models (if blessed) are under %s", config.serving_model_dir)
 

@@ -71,15 +71,15 @@ class _RssSampler(threading.Thread):
         import psutil
         self._process = psutil.Process()
         self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.samples.append((time.time(), self._process.memory_info().rss))
-            self._stop.wait(_SAMPLE_EVERY_S)
+            self._halt.wait(_SAMPLE_EVERY_S)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
         self.samples.append((time.time(), self._process.memory_info().rss))
 
@@ -88,29 +88,47 @@ class _RssSampler(threading.Thread):
         return max(values) if values else None
 
 
-class _ComponentLogWatcher(logging.Handler):
-    """Turns the LocalDagRunner's 'Component X is running/finished.' log lines into progress and timings."""
+class _ComponentTimer:
+    """Wraps the portable Launcher's launch(): per node start/end wall and CPU time, and progress lines.
+
+    (The LocalDagRunner's own 'Component X is finished.' log lines are not reliable: after Transform the
+    absl logger no longer passes INFO records.)
+    """
+
+    def __init__(self, label: str):
+        self._label = label
+        self.launcher: dict[str, dict[str, float]] = {}
+
+    def install(self) -> None:
+        from tfx.orchestration.portable import launcher
+
+        original = launcher.Launcher.launch
+        timer = self
+
+        def timed_launch(launcher_self, *args, **kwargs):
+            node = launcher_self._pipeline_node.node_info.id  # pylint: disable=protected-access
+            entry = timer.launcher[node] = {"start": time.time(), "cpu_start": _cpu_seconds()}
+            _progress(f"{timer._label}: {node} started")
+            try:
+                return original(launcher_self, *args, **kwargs)
+            finally:
+                entry.update(end=time.time(), cpu_end=_cpu_seconds())
+                _progress(f"{timer._label}: {node} finished in {entry['end'] - entry['start']:.1f} s "
+                          f"(CPU {entry['cpu_end'] - entry['cpu_start']:.1f} s, RSS {_rss_mb():.0f} MB)")
+
+        launcher.Launcher.launch = timed_launch
+
+
+class _LineProgress(logging.Handler):
+    """Forwards RawLogExampleGen's 'read N lines' log records as progress lines."""
 
     def __init__(self, label: str):
         super().__init__(level=logging.INFO)
         self._label = label
-        self.launcher: dict[str, dict[str, float]] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            msg = record.msg if isinstance(record.msg, str) else ""
-            if msg == "Component %s is running.":
-                node = record.args[0]
-                self.launcher[node] = {"start": record.created, "cpu_start": _cpu_seconds()}
-                _progress(f"{self._label}: {node} started")
-            elif msg == "Component %s is finished.":
-                node = record.args[0]
-                entry = self.launcher.setdefault(node, {"start": record.created, "cpu_start": _cpu_seconds()})
-                entry["end"] = record.created
-                entry["cpu_end"] = _cpu_seconds()
-                _progress(f"{self._label}: {node} finished in {entry['end'] - entry['start']:.1f} s "
-                          f"(CPU {entry['cpu_end'] - entry['cpu_start']:.1f} s, RSS {_rss_mb():.0f} MB)")
-            elif msg.startswith("RawLogExampleGen: read %d lines"):
+            if isinstance(record.msg, str) and record.msg.startswith("RawLogExampleGen: read %d lines"):
                 _progress(f"{self._label}: RawLogExampleGen read {record.args[0]:,} lines")
         except Exception:  # pylint: disable=broad-except  (never break the pipeline over progress output)
             pass
@@ -219,10 +237,12 @@ def run_child(mode: str, data_path: str, run_dir: str, rows: int, beam_mode: str
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    watcher = _ComponentLogWatcher(label)
-    root.addHandler(watcher)
+    root.addHandler(_LineProgress(label))
 
     from tfx import v1 as tfx  # the heavy imports: part of the fixed start-up cost
+
+    watcher = _ComponentTimer(label)
+    watcher.install()
 
     pipeline, config = _build_pipeline(mode, data_path, run_dir, beam_mode)
     rss_before_run = psutil.Process().memory_info().rss

@@ -117,10 +117,12 @@ class FusionNode(keras.layers.Layer):
                                          initializer=torch_init.xavier_normal(), experimental_autocast=False)
         if "concat" in self.uses:
             self.concat = ConcatFusion(l2=self.l2, dtype=self.dtype_policy, name="concat")
-            self.concat.build(shapes)
+            with tf.name_scope(self.concat.name):
+                self.concat.build(shapes)
         if "attention" in self.uses:
             self.attention = AttentionFusion(l2=self.l2, dtype=self.dtype_policy, name="attention")
-            self.attention.build(shapes)
+            with tf.name_scope(self.attention.name):
+                self.attention.build(shapes)
         super().build(input_shape)
 
     def mixture_weights(self) -> tf.Tensor:

@@ -112,6 +112,8 @@ class Architecture:
         self.connections = [[int(c) for c in row] for row in self.connections]
         self.op_logits = [[float(a) for a in row] for row in self.op_logits]
         self.ops = [str(op) for op in self.ops]
+        if self.best_val_auc is not None:
+            self.best_val_auc = float(self.best_val_auc)
         size = len(self.connections)
         if size < 5 or (size - 3) % 2 or any(len(row) != size for row in self.connections):
             raise ValueError(f"connections must be an N × N matrix with N = 2·blocks + 3, got {size} rows")

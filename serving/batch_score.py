@@ -1,0 +1,76 @@
+"""Scores a raw click log with a pushed SavedModel, through its `serving_default` signature.
+
+    python -m serving.batch_score --model tfx_output/serving_model --dataset criteo --data test.txt
+
+--model is a version folder or the Pusher's base folder (the highest version is used). Prints the
+example count, AUC and logloss when the log has labels; --output writes one probability per row.
+Malformed rows stop the scoring with the file, line and reason (nothing is skipped silently).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from components.raw_log_example_gen import executor, parsers
+
+
+def latest_version(model_dir: str) -> str:
+    """A SavedModel folder itself, or the highest numeric version below a serving base folder."""
+    if tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
+        return model_dir
+    versions = [v for v in tf.io.gfile.listdir(model_dir) if v.strip("/").isdigit()]
+    if not versions:
+        raise FileNotFoundError(f"{model_dir} holds neither saved_model.pb nor numbered versions")
+    return os.path.join(model_dir, max(versions, key=lambda v: int(v.strip("/"))).strip("/"))
+
+
+def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarray]:
+    """Serialized raw tf.Examples (label left out, as a client sends them) and the labels of a log file."""
+    serialized, labels = [], []
+    with open(path, "rb") as f:
+        for line_number, raw in enumerate(f, start=1):
+            line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+            if parsers.is_header(log_format, line, line_number):
+                continue
+            try:
+                row = parsers.parse_line(log_format, line)
+            except parsers.RowError as error:
+                raise ValueError(f"{path}, line {line_number}: {error}") from None
+            labels.append(row.pop("label"))
+            serialized.append(executor.row_to_example(row).SerializeToString())
+    return serialized, np.array(labels, dtype=np.float32)
+
+
+def score(model_dir: str, serialized: list[bytes], batch_size: int = 1024) -> np.ndarray:
+    serve = tf.saved_model.load(latest_version(model_dir)).signatures["serving_default"]
+    outputs = [serve(examples=tf.constant(serialized[i:i + batch_size]))["probability"].numpy()
+               for i in range(0, len(serialized), batch_size)]
+    return np.concatenate(outputs)[:, 0] if outputs else np.zeros([0], np.float32)
+
+
+def auc_and_logloss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[float, float]:
+    from sklearn.metrics import log_loss, roc_auc_score
+    return float(roc_auc_score(labels, probabilities)), float(log_loss(labels, probabilities, labels=[0, 1]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="SavedModel folder or the Pusher's base folder")
+    parser.add_argument("--dataset", required=True, choices=sorted(parsers.PARSERS))
+    parser.add_argument("--data", required=True, help="raw log file")
+    parser.add_argument("--output", help="write one probability per line here")
+    args = parser.parse_args(argv)
+    serialized, labels = read_raw_examples(args.data, args.dataset)
+    probabilities = score(args.model, serialized)
+    if args.output:
+        np.savetxt(args.output, probabilities, fmt="%.7f")
+    auc, logloss = auc_and_logloss(labels, probabilities)
+    print(f"examples={len(labels)} auc={auc:.4f} logloss={logloss:.4f} model={latest_version(args.model)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,90 @@
+"""Session-scoped pipeline runs shared by the end-to-end tests (one run per dataset: runs cost minutes)."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from typing import Callable
+
+import pytest
+
+import local_runner
+from data_gen import synthetic_criteo
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATA_DIR = os.environ.get("FUSIONCTR_DATA_DIR", os.path.join(REPO_ROOT, "..", "shared", "data"))
+REQUIRE_DATA = os.environ.get("FUSIONCTR_REQUIRE_DATA") == "1"
+# Flags of every end-to-end run: the tiny test preset (small embeddings), a few short epochs.
+TEST_FLAGS = ["--preset", "test", "--epochs", "3"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineRun:
+    dataset: str
+    output_dir: str
+    input_files: tuple[str, ...]
+    heldout_file: str  # raw rows never given to the pipeline
+    argv: tuple[str, ...]
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata.sqlite")
+
+    @property
+    def serving_model_dir(self) -> str:
+        return os.path.join(self.output_dir, "serving_model")
+
+
+def run_pipeline(dataset: str, data: str, output_dir: str, heldout: str, input_files: list[str]) -> PipelineRun:
+    argv = ["--dataset", dataset, "--data", data, "--output-dir", output_dir, *TEST_FLAGS]
+    local_runner.run(argv)
+    return PipelineRun(dataset, output_dir, tuple(input_files), heldout, tuple(argv))
+
+
+@pytest.fixture(scope="session")
+def generated_run(tmp_path_factory) -> PipelineRun:
+    """The pipeline on generated Criteo-layout data: 4000 rows in, the next 1000 held out."""
+    root = tmp_path_factory.mktemp("generated")
+    out = io.StringIO()
+    synthetic_criteo.write_synthetic_criteo(out, 5000, seed=11)
+    lines = out.getvalue().splitlines(keepends=True)
+    (root / "input").mkdir()
+    (root / "input" / "log.tsv").write_text("".join(lines[:4000]))
+    (root / "heldout.tsv").write_text("".join(lines[4000:]))
+    return run_pipeline("criteo", str(root / "input"), str(root / "out"), str(root / "heldout.tsv"),
+                        [str(root / "input" / "log.tsv")])
+
+
+def sample_files(name: str) -> tuple[list[str], str]:
+    """(training files, held-out test file) of a shared sample; skips (or fails under FUSIONCTR_REQUIRE_DATA=1)."""
+    folder = os.path.join(DATA_DIR, name)
+    files = sorted(os.path.join(folder, f) for f in (os.listdir(folder) if os.path.isdir(folder) else [])
+                   if not f.startswith((".", "_", "README", "LICENSE")) and not f.endswith(".md"))
+    test = [f for f in files if "test" in os.path.basename(f).lower()]
+    train = [f for f in files if f not in test]
+    if len(test) != 1 or not train:
+        message = (f"shared {name} sample not usable at {folder} (found {[os.path.basename(f) for f in files]}; "
+                   "need training file(s) and one file named *test*). Set FUSIONCTR_DATA_DIR.")
+        if REQUIRE_DATA:
+            pytest.fail(message)
+        pytest.skip(message)
+    return train, test[0]
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> Callable[[str], PipelineRun]:
+    """One pipeline run per shared sample (criteo, avazu, frappe), on its training files only."""
+    runs: dict[str, PipelineRun] = {}
+
+    def get(name: str) -> PipelineRun:
+        if name not in runs:
+            train, test = sample_files(name)
+            root = tmp_path_factory.mktemp(name)
+            input_dir = root / "input"
+            input_dir.mkdir()
+            for path in train:  # links: the data's terms forbid copies, and the pipeline reads a folder
+                os.symlink(os.path.abspath(path), input_dir / os.path.basename(path))
+            runs[name] = run_pipeline(name, str(input_dir), str(root / "out"), test, train)
+        return runs[name]
+
+    return get
