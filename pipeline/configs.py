@@ -45,7 +45,7 @@ class DatasetConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """Blessing: AUC on the eval split at least `min_auc`, and no worse than the latest blessed model."""
+    """Blessing: AUC on the eval split at least `min_auc`."""
 
     min_auc: float = 0.5
 

@@ -2,7 +2,7 @@
 
 raw log -> RawLogExampleGen (or ImportExampleGen for OptFusion TFRecords) -> StatisticsGen -> SchemaGen
 (or a pinned schema) -> ExampleValidator -> AnomalyGate -> Transform -> Trainer -> Evaluator (TFMA,
-against the latest blessed model) -> Pusher (serving_model/<version>/).
+absolute AUC threshold) -> Pusher (serving_model/<version>/).
 """
 from __future__ import annotations
 
@@ -38,13 +38,12 @@ def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.ty
 def eval_config(min_auc: float) -> tfma.EvalConfig:
     """AUC, logloss, calibration (mean prediction / mean label) and example count on the eval split.
 
-    Blessed when AUC >= min_auc and not below the latest blessed model's (the change threshold only
-    applies once a blessed baseline exists).
+    Blessed when AUC >= min_auc. (No baseline comparison yet: the stock latest-blessed-model resolver
+    would hand a re-run its own previous model as baseline, re-running Evaluator and Pusher on an
+    otherwise fully cached run.)
     """
     auc_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
-        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                                     absolute={"value": -1e-10}))
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}))
     return tfma.EvalConfig(
         # tf_generic: evaluate through the serving signature, without deserializing the Keras layers.
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY,
@@ -95,15 +94,9 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
         custom_config={**config.trainer.to_custom_config(), "code_fingerprint": config.code_fingerprint},
     )
     trainer.add_upstream_node(anomaly_gate)
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=latest_blessed_model.outputs["model"],
         eval_config=eval_config(config.evaluation.min_auc),
         example_splits=["eval"],
     )
@@ -117,7 +110,7 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform, trainer,
-                    latest_blessed_model, evaluator, pusher],
+                    evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path),
