@@ -8,6 +8,8 @@ import os
 import tensorflow as tf
 from tfx import v1 as tfx
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def run_components(tmp_path: str, components: list, name: str = "test") -> str:
     """Runs components as a LocalDagRunner pipeline in tmp_path; returns the MLMD SQLite path."""

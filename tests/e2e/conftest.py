@@ -10,8 +10,8 @@ import pytest
 
 import local_runner
 from data_gen import synthetic_criteo
+from tests.helpers import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA_DIR = os.environ.get("FUSIONCTR_DATA_DIR", os.path.join(REPO_ROOT, "..", "shared", "data"))
 REQUIRE_DATA = os.environ.get("FUSIONCTR_REQUIRE_DATA") == "1"
 # Flags of every end-to-end run: the tiny test preset (small embeddings), a few short epochs.

@@ -8,7 +8,7 @@ import pytest
 
 import local_runner
 from pipeline import lineage
-from tests.e2e.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,39 @@
+# Two commands do everything: `make run` and `make test`. Each sets the project up on first use.
+SHELL := /bin/bash
+PYTHON := .venv/bin/python
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test unit e2e lock schemas benchmark clean
+
+# The stamp is rewritten by setup.sh whenever requirements.lock or setup.py change.
+.venv/.installed-lock: requirements.lock setup.py setup.sh
+	./setup.sh
+
+.venv: .venv/.installed-lock
+
+run: .venv  ## the whole pipeline on the embedded default (synthetic Criteo-layout data); ARGS="..." passes flags
+	$(PYTHON) local_runner.py $(ARGS)
+
+test: .venv  ## the full test suite; fails when no test ran
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+unit: .venv  ## only the fast tests (no pipeline runs)
+	$(PYTHON) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+e2e: .venv
+	$(PYTHON) -m pytest -m e2e $(PYTEST_ARGS)
+
+lock:  ## re-resolve requirements.in into requirements.lock (Python 3.10)
+	uv pip compile requirements.in --python-version 3.10 -o requirements.lock
+
+schemas: .venv  ## regenerate the curated schemas in schemas/ from transform/features.py
+	$(PYTHON) -m transform.curated_schema schemas
+
+benchmark: .venv
+	$(PYTHON) benchmarks/pipeline_scaling.py
+
+clean:
+	rm -rf tfx_output

@@ -1,0 +1,66 @@
+"""The pipeline on the real shared samples (../shared/data, or FUSIONCTR_DATA_DIR).
+
+Each sample's own test file is never given to the pipeline: the pushed model scores it, raw, in a
+fresh process. Without the data these tests skip; `FUSIONCTR_REQUIRE_DATA=1` turns that into failure.
+"""
+import os
+
+import pytest
+
+from components.raw_log_example_gen.component import RawLogExampleGen
+from pipeline import lineage
+from tests import helpers
+from tests.e2e import checks
+from tests.e2e.conftest import sample_files
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = ("criteo", "avazu", "frappe")
+
+
+def _data_rows(run) -> int:
+    rows = 0
+    for path in run.input_files:
+        with open(path, "rb") as f:
+            lines = f.read().splitlines()
+        header = run.dataset == "avazu" and lines and lines[0].startswith(b"id,click")
+        rows += len(lines) - int(bool(header))
+    return rows
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_split_sizes_and_vocabularies(sample_run, name):
+    run = sample_run(name)
+    checks.check_split_sizes(run, expected_rows=_data_rows(run))
+    checks.check_vocabulary_sizes(run)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_pushed_model_scores_the_samples_own_test_file(sample_run, name):
+    run = sample_run(name)
+    checks.check_blessed_and_pushed(run)
+    assert checks.score_heldout(run) > 0.6
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_serving_signature_equals_transform_then_model(sample_run, name):
+    checks.check_serving_equals_transform_then_model(sample_run(name))
+
+
+def test_injected_bad_lines_are_counted_on_a_copy_of_the_criteo_sample(tmp_path):
+    train, _ = sample_files("criteo")
+    with open(train[0], "rb") as f:
+        lines = f.read().splitlines()[:2000]
+    bad = [b"", b"1\t2", b"x" + lines[0][1:]]
+    for i, line in enumerate(bad):
+        lines.insert(100 * (i + 1), line)
+    helpers.write_lines(str(tmp_path / "copy.tsv"), lines)
+    gen = RawLogExampleGen(input_base=str(tmp_path), file_pattern="copy.tsv", log_format="criteo")
+    store = lineage.open_store(helpers.run_components(str(tmp_path / "run"), [gen]))
+    examples = lineage.latest_output(store, "RawLogExampleGen", "examples")
+    assert examples.custom_properties["rejected_count"].int_value == 3
+    with open(os.path.join(examples.uri, "rejected_rows.tsv")) as f:
+        reasons = [line.split("\t")[1:3] for line in f.read().splitlines()[1:]]
+    assert sorted(reasons, key=lambda r: int(r[0])) == [
+        ["101", "empty line"], ["201", "wrong column count: expected 40, got 2"],
+        ["301", "bad label: label is 'x', expected one of 0, 1"]]
