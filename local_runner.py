@@ -82,7 +82,7 @@ def build_config(args: argparse.Namespace):
     import dataclasses
 
     from data_gen import synthetic_criteo
-    from pipeline import configs
+    from pipeline import configs, model_steps
 
     output_dir = os.path.abspath(args.output_dir)
     if args.data:
@@ -110,6 +110,7 @@ def build_config(args: argparse.Namespace):
             schema_path=os.path.abspath(args.schema) if args.schema else None,
             vocabulary_over_all_splits=args.vocabulary_over_all_splits),
         trainer=trainer,
+        model_options=model_steps.family(args.model).default_options(args.dataset, args.preset),
         evaluation=configs.EvalConfig(min_auc=args.min_auc),
         beam_pipeline_args=tuple(beam_args),
         enable_cache=not args.no_cache,

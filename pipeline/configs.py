@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from trainer.config import ModelConfig, TrainConfig, TrainerConfig
 from transform import features
@@ -59,6 +60,8 @@ class PipelineConfig:
     serving_model_dir: str
     dataset: DatasetConfig
     trainer: TrainerConfig = TrainerConfig()
+    # Settings of a model family beyond TrainerConfig (a frozen dataclass of pipeline.model_steps families).
+    model_options: Any = None
     evaluation: EvalConfig = EvalConfig()
     pipeline_name: str = PIPELINE_NAME
     beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")

@@ -14,7 +14,7 @@ from tfx.proto import example_gen_pb2
 
 from components.anomaly_gate import AnomalyGate
 from components.raw_log_example_gen.component import RawLogExampleGen
-from pipeline import configs
+from pipeline import configs, model_steps
 from transform import features
 
 SPLITS = ("train", "eval", "test")
@@ -76,32 +76,27 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
                                                         schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
                                blocking_fields=json.dumps([features.LABEL_KEY, *spec.required_fields]))
+    steps = model_steps.family(config.trainer.model.name)
+    pre_nodes, examples_to_transform = steps.pre_transform(config, gen.outputs["examples"])
     transform = tfx.components.Transform(
-        examples=gen.outputs["examples"],
+        examples=examples_to_transform,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(
             analyze=list(SPLITS) if dataset.vocabulary_over_all_splits else ["train"], transform=list(SPLITS)),
         custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
     )
-    trainer = tfx.components.Trainer(
-        run_fn=configs.RUN_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
-        custom_config={**config.trainer.to_custom_config(), "code_fingerprint": config.code_fingerprint},
-    )
-    trainer.add_upstream_node(anomaly_gate)
+    train_nodes, model = steps.train(config, transform, schema_gen.outputs["schema"])
+    for node in pre_nodes + train_nodes:
+        node.add_upstream_node(anomaly_gate)  # nothing is trained on data with blocking anomalies
     evaluator = tfx.components.Evaluator(
         examples=gen.outputs["examples"],
-        model=trainer.outputs["model"],
+        model=model,
         eval_config=eval_config(config.evaluation.min_auc),
         example_splits=["eval"],
     )
     pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
+        model=model,
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
@@ -109,8 +104,8 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform, trainer,
-                    evaluator, pusher],
+        components=[gen, statistics_gen, schema_gen, example_validator, anomaly_gate, *pre_nodes, transform,
+                    *train_nodes, evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path),

@@ -1,0 +1,57 @@
+"""create_pipeline is pure and wires the splits as promised (the test split never reaches training)."""
+import json
+
+import pytest
+
+from pipeline import configs, model_steps
+from pipeline.pipeline import create_pipeline
+
+
+def _config(tmp_path, **dataset):
+    return configs.PipelineConfig(
+        pipeline_root=str(tmp_path / "root"), metadata_path=str(tmp_path / "m.sqlite"),
+        serving_model_dir=str(tmp_path / "serving"),
+        dataset=configs.DatasetConfig(name=dataset.pop("name", "criteo"), input_base="/nonexistent/input", **dataset),
+        trainer=configs.trainer_preset("criteo", "deepfm", "test"))
+
+
+def _nodes(pipeline):
+    return {node.id: node for node in pipeline.components}
+
+
+def test_builds_without_touching_the_filesystem(tmp_path):
+    pipeline = create_pipeline(_config(tmp_path))
+    assert set(_nodes(pipeline)) == {"RawLogExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+                                     "AnomalyGate", "Transform", "Trainer", "Evaluator", "Pusher"}
+    assert not (tmp_path / "root").exists()
+
+
+def test_test_split_never_reaches_training_or_blessing(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path)))
+    trainer = nodes["Trainer"].exec_properties
+    assert json.loads(trainer["train_args"])["splits"] == ["train"]
+    assert json.loads(trainer["eval_args"])["splits"] == ["eval"]
+    assert json.loads(nodes["Evaluator"].exec_properties["example_splits"]) == ["eval"]
+    assert json.loads(nodes["Transform"].exec_properties["splits_config"])["analyze"] == ["train"]
+
+
+def test_vocabulary_over_all_splits_switch(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path, vocabulary_over_all_splits=True)))
+    assert json.loads(nodes["Transform"].exec_properties["splits_config"])["analyze"] == ["train", "eval", "test"]
+
+
+def test_training_waits_for_the_anomaly_gate(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path)))
+    assert nodes["AnomalyGate"] in nodes["Trainer"].upstream_nodes
+
+
+def test_tfrecord_input_uses_import_example_gen_with_the_reference_file_names(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path, name="tfrecord")))
+    splits = json.loads(nodes["ImportExampleGen"].exec_properties["input_config"])["splits"]
+    assert {s["name"]: s["pattern"] for s in splits} == {
+        "train": "train*.tfrecord*", "eval": "validation*.tfrecord*", "test": "test*.tfrecord*"}
+
+
+def test_plain_keras_models_use_the_default_family():
+    assert model_steps.family("deepfm") is model_steps
+    assert model_steps.default_options("criteo", "small") is None
