@@ -35,6 +35,11 @@ def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.ty
                             code_fingerprint=code_fingerprint)
 
 
+def analyze_all_splits(dataset: configs.DatasetConfig) -> bool:
+    """Prebuilt ids learn no vocabulary, only their range: take it from all splits, so no id is out of range."""
+    return dataset.vocabulary_over_all_splits or dataset.spec.prebuilt_ids
+
+
 def eval_config(min_auc: float) -> tfma.EvalConfig:
     """AUC, logloss, calibration (mean prediction / mean label) and example count on the eval split.
 
@@ -83,7 +88,7 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(
-            analyze=list(SPLITS) if dataset.vocabulary_over_all_splits else ["train"], transform=list(SPLITS)),
+            analyze=list(SPLITS) if analyze_all_splits(dataset) else ["train"], transform=list(SPLITS)),
         custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
     )
     train_nodes, model = steps.train(config, transform, schema_gen.outputs["schema"])

@@ -104,11 +104,18 @@ def global_ids(spec: features.DatasetSpec, tokens: Mapping[str, tf.Tensor]) -> t
 
 
 def prebuilt_ids(x: Tensor) -> tf.Tensor:
-    """OptFusion TFRecords: the ids are used as they are; the table size is the largest id + 1."""
+    """OptFusion TFRecords: ids in [0, largest id seen] are used as they are.
+
+    One more row, largest + 1, takes any id outside that range (a negative id, or one first seen at
+    serving time), so an unknown id can never index past the embedding table. Table size: largest + 2.
+    """
     if isinstance(x, tf.SparseTensor):
         raise ValueError("`feature` must have the same length in every example; pin a schema with its shape")
     ids = tf.cast(x, tf.int64)
-    schema_inference.set_tensor_schema_override(ids, tf.constant(0, tf.int64), tft.max(ids))
+    largest = tft.max(ids)
+    out_of_range = largest + 1
+    ids = tf.where((ids < 0) | (ids > largest), out_of_range, ids)
+    schema_inference.set_tensor_schema_override(ids, tf.constant(0, tf.int64), out_of_range)
     return ids
 
 

@@ -103,4 +103,9 @@ def test_prebuilt_ids_pass_through_and_record_the_table_size(tmp_path):
         _ = transform_fn | tft_beam.WriteTransformFn(str(tmp_path / "out"))
     assert [r["feature"].tolist() for r in transformed] == [[0, 5, 9], [1, 4, 11]]
     assert np.allclose([r["label"] for r in transformed], [[1.0], [0.0]])
-    assert data.id_space(tft.TFTransformOutput(str(tmp_path / "out"))) == (3, 12)
+    output = tft.TFTransformOutput(str(tmp_path / "out"))
+    # Largest id 11; one extra row (12) for ids outside [0, 11]: table size 13.
+    assert data.id_space(output) == (3, 13)
+    layer = output.transform_features_layer()
+    served = layer({"feature": tf.constant([[3, 12, -1]], tf.int64)})["feature"].numpy().tolist()
+    assert served == [[3, 12, 12]]

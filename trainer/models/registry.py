@@ -7,14 +7,21 @@ import tensorflow as tf
 
 from transform import features
 from trainer.config import ModelConfig, TrainConfig
-from trainer.models import deepfm
+from trainer.models import dcn, dcnv2, deepfm, dnn, fm, ipnn, lr, xdeepfm
 
 keras = tf.keras
 
 LogitBuilder = Callable[[tf.Tensor, int, ModelConfig, TrainConfig], tf.Tensor]
 
 LOGIT_BUILDERS: dict[str, LogitBuilder] = {
+    "lr": lr.build_lr_logit,
+    "fm": fm.build_fm_logit,
+    "dnn": dnn.build_dnn_logit,
     "deepfm": deepfm.build_deepfm_logit,
+    "dcn": dcn.build_dcn_logit,
+    "dcnv2": dcnv2.build_dcnv2_logit,
+    "xdeepfm": xdeepfm.build_xdeepfm_logit,
+    "ipnn": ipnn.build_ipnn_logit,
 }
 
 

@@ -1,0 +1,52 @@
+"""The pipeline on existing OptFusion-format TFRecords (ImportExampleGen): ids used as they are."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+import local_runner
+from data_gen import optfusion_tfrecords, synthetic_criteo
+from pipeline import lineage
+from serving import batch_score
+from trainer import data
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def tfrecord_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tfrecord")
+    log = synthetic_criteo.generate(str(root / "log.tsv"), rows=3000, seed=5)
+    sizes = optfusion_tfrecords.write(log, str(root / "records"))
+    local_runner.run(["--dataset", "tfrecord", "--data", str(root / "records"), "--output-dir", str(root / "out"),
+                      "--preset", "test", "--epochs", "3"])
+    return root, sizes
+
+
+def _records(path):
+    return [r.numpy() for r in tf.data.TFRecordDataset([path])]
+
+
+def test_splits_follow_the_files_and_the_table_size_covers_every_id(tfrecord_run):
+    root, sizes = tfrecord_run
+    store = lineage.open_store(str(root / "out" / "metadata.sqlite"))
+    examples = lineage.latest_output(store, "ImportExampleGen", "examples")
+    assert json.loads(examples.properties["split_names"].string_value) == ["train", "eval", "test"]
+    largest = max(max(tf.train.Example.FromString(r).features.feature["feature"].int64_list.value)
+                  for name in ("train", "validation", "test")
+                  for r in _records(str(root / "records" / f"{name}_0000.tfrecord")))
+    graph = lineage.latest_output(store, "Transform", "transform_graph")
+    # The ids are used as they are: the largest id of any split + 1, and one row for out-of-range ids.
+    assert data.id_space(tft.TFTransformOutput(graph.uri)) == (39, largest + 2)
+
+
+def test_pushed_model_scores_the_test_records(tfrecord_run):
+    root, sizes = tfrecord_run
+    records = _records(str(root / "records" / "test_0000.tfrecord"))
+    labels = np.array([tf.train.Example.FromString(r).features.feature["label"].float_list.value[0] for r in records])
+    probabilities = batch_score.score(str(root / "out" / "serving_model"), records)
+    assert probabilities.shape == (sizes["test"],)
+    auc, _ = batch_score.auc_and_logloss(labels, probabilities)
+    assert auc > 0.6
