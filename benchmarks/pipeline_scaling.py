@@ -8,12 +8,14 @@ fresh child process (so the child's peak RSS is that run's alone):
   1. "full": the ingestion part of the pipeline (the same ExampleGen, SchemaGen and Transform arguments as
      pipeline.pipeline.create_pipeline, built from local_runner's default config), LocalDagRunner, SQLite
      MLMD in the run folder, caching off;
-  2. "examplegen": RawLogExampleGen alone, to show its memory stays flat in the input size (it streams lines).
+  2. "examplegen": RawLogExampleGen alone, to check that its peak memory stays flat in the input size (it
+     reads lines as a stream; a buffering step downstream would show here).
 
 Per component wall time comes from MLMD: an execution's last_update_time_since_epoch minus its
 create_time_since_epoch (registration to publication: executor run plus publishing; milliseconds). The
-launcher's own wall time (driver, input resolution, MLMD set-up included) is logged too. Peak RSS is the
-child's ru_maxrss (os.wait4); per component peak RSS comes from a psutil sampler in the child (every 0.1 s).
+launcher's own wall time (driver, input resolution, MLMD set-up included) and the process's CPU seconds
+during it are recorded too (runs/rows_N/MODE/result.json). Peak RSS is the child's ru_maxrss (os.wait4);
+per component peak RSS comes from a psutil sampler in the child (every 0.1 s). MB means MiB.
 
 Output: a table on stdout, and the section "## Ingestion scaling (ExampleGen + Transform)" of
 docs/benchmarks.md (replaced if present; other sections are left as they are). Targets checked, on
@@ -208,7 +210,7 @@ def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
             schema=schema_gen.outputs["schema"],
             preprocessing_fn=configs.PREPROCESSING_FN,
             splits_config=tfx.proto.SplitsConfig(
-                analyze=list(ctr_pipeline.SPLITS) if dataset.vocabulary_over_all_splits else ["train"],
+                analyze=list(ctr_pipeline.SPLITS) if ctr_pipeline.analyze_all_splits(dataset) else ["train"],
                 transform=list(ctr_pipeline.SPLITS)),
             custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
         )
@@ -441,12 +443,45 @@ def ratio_checks(summaries: list[dict[str, Any]]) -> list[str]:
                          f"{by_rows[small]['eg_transform_s']:.1f} s = {ratio:.2f}x")
         else:
             lines.append(f"SKIPPED: {label} (needs --rows {small} {large})")
+    for small, large, limit in TARGETS:  # CPU seconds: the same comparison, insensitive to other load
+        if small in by_rows and large in by_rows:
+            cpu_small, cpu_large = _eg_transform_cpu(by_rows[small]), _eg_transform_cpu(by_rows[large])
+            if cpu_small and cpu_large:
+                lines.append(f"INFO: same comparison on CPU seconds (unaffected by other load on the machine): "
+                             f"{large:,} vs {small:,} rows: {cpu_large:.1f} s / {cpu_small:.1f} s = "
+                             f"{cpu_large / cpu_small:.2f}x (limit {limit:g}x)")
     ordered = sorted(summaries, key=lambda s: s["rows"])
     for a, b in zip(ordered, ordered[1:]):
         if (a["rows"], b["rows"]) not in {(t[0], t[1]) for t in TARGETS}:
             lines.append(f"INFO: {b['rows']:,} rows vs {a['rows']:,} rows ({b['rows'] / a['rows']:g}x the data): "
                          f"{b['eg_transform_s'] / a['eg_transform_s']:.2f}x the ExampleGen + Transform time")
     return lines
+
+
+def _eg_transform_cpu(summary: dict[str, Any]) -> Optional[float]:
+    cpu = summary["cpu_seconds"]
+    if cpu.get("RawLogExampleGen") is None or cpu.get("Transform") is None:
+        return None
+    return cpu["RawLogExampleGen"] + cpu["Transform"]
+
+
+def memory_lines(summaries: list[dict[str, Any]]) -> list[str]:
+    """Whether ExampleGen's peak memory (run alone) stays flat in the input size."""
+    alone = sorted((s for s in summaries if s.get("eg_alone")), key=lambda s: s["rows"])
+    if len(alone) < 2:
+        return []
+    first, last = alone[0], alone[-1]
+    growth = [(s["rows"], s["eg_alone"]["peak_rss_mb"] - s["eg_alone"]["rss_before_run_mb"]) for s in alone]
+    per_row_kb = (growth[-1][1] - growth[0][1]) * 1024 / (last["rows"] - first["rows"])
+    flat = last["eg_alone"]["peak_rss_mb"] <= 1.2 * first["eg_alone"]["peak_rss_mb"]
+    return [
+        f"ExampleGen memory ({'FLAT' if flat else 'NOT FLAT'}): run alone, its peak RSS is "
+        + ", ".join(f"{s['eg_alone']['peak_rss_mb']:,.0f} MB at {s['rows']:,} rows" for s in alone)
+        + " (growth over the RSS before the run: "
+        + ", ".join(f"{g:,.0f} MB" for _, g in growth)
+        + f"; about {per_row_kb:.1f} KB per extra row)."
+        + ("" if flat else " It does not stream end to end: something buffers rows in memory."),
+    ]
 
 
 def fixed_cost_lines(summaries: list[dict[str, Any]]) -> list[str]:
@@ -505,7 +540,7 @@ def render_section(summaries: list[dict[str, Any]], checks: list[str], command: 
         SECTION_HEADING,
         "",
         f"- Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- Machine: {machine_description()}; 1-minute load average during the runs "
+        f"- Machine: {machine_description()}; 1-minute load average at the start and end of each run "
         f"{min(loads):.1f}-{max(loads):.1f} (other work on the machine inflates wall times)",
         f"- Software: {versions()}",
         f"- Command: `{command}`",
@@ -520,7 +555,7 @@ def render_section(summaries: list[dict[str, Any]], checks: list[str], command: 
         "",
     ]
     parts += [f"- {line}" for line in checks]
-    parts += [""] + fixed_cost_lines(summaries)
+    parts += [""] + fixed_cost_lines(summaries) + [""] + memory_lines(summaries)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -580,7 +615,7 @@ def run_parent(args: argparse.Namespace) -> int:
     print()
     print(render_tables(summaries))
     print()
-    for line in checks + fixed_cost_lines(summaries):
+    for line in checks + fixed_cost_lines(summaries) + memory_lines(summaries):
         print(line)
     if not args.no_doc:
         write_section(args.doc, render_section(summaries, checks, command, args.beam_mode))

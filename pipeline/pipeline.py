@@ -90,6 +90,8 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
         splits_config=tfx.proto.SplitsConfig(
             analyze=list(SPLITS) if analyze_all_splits(dataset) else ["train"], transform=list(SPLITS)),
         custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
+        # StatisticsGen already describes the raw data; Transform's own pre/post statistics double its cost.
+        disable_statistics=True,
     )
     train_nodes, model = steps.train(config, transform, schema_gen.outputs["schema"])
     for node in pre_nodes + train_nodes:
