@@ -33,7 +33,7 @@ schemas: .venv  ## regenerate the curated schemas in schemas/ from transform/fea
 	$(PYTHON) -m transform.curated_schema schemas
 
 benchmark: .venv
-	$(PYTHON) benchmarks/pipeline_scaling.py
+	$(PYTHON) -m benchmarks.pipeline_scaling --rows 10000 100000 1000000
 
 clean:
 	rm -rf tfx_output
