@@ -192,7 +192,6 @@ def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
     import local_runner
     from tfx import v1 as tfx
 
-    from pipeline import configs
     from pipeline import pipeline as ctr_pipeline
 
     args = local_runner.parse_args(["--data", data_path, "--output-dir", run_dir, "--no-cache",
@@ -202,20 +201,11 @@ def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
     gen = ctr_pipeline.example_gen(dataset, config.code_fingerprint)
     components = [gen]
     if mode == "full":
+        # The same component constructors as create_pipeline, so the benchmark measures what users run.
         statistics_gen = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                              infer_feature_shape=dataset.spec.prebuilt_ids)
-        transform = tfx.components.Transform(
-            examples=gen.outputs["examples"],
-            schema=schema_gen.outputs["schema"],
-            preprocessing_fn=configs.PREPROCESSING_FN,
-            splits_config=tfx.proto.SplitsConfig(
-                analyze=list(ctr_pipeline.SPLITS) if ctr_pipeline.analyze_all_splits(dataset) else ["train"],
-                transform=list(ctr_pipeline.SPLITS)),
-            custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
-        )
+        schema_gen = ctr_pipeline.schema_component(dataset, statistics_gen.outputs["statistics"])
+        transform = ctr_pipeline.transform_component(config, gen.outputs["examples"], schema_gen.outputs["schema"])
         components += [statistics_gen, schema_gen, transform]
-        _check_same_as_full_pipeline(config, {c.id: c for c in components})
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
@@ -225,18 +215,6 @@ def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
             config.metadata_path),
         beam_pipeline_args=list(config.beam_pipeline_args),
     ), config
-
-
-def _check_same_as_full_pipeline(config, ours: dict) -> None:
-    """Fails if the benchmarked components' parameters drifted from create_pipeline's (nothing is run)."""
-    from pipeline.pipeline import create_pipeline
-
-    full = {c.id: c for c in create_pipeline(config).components}
-    for node_id, component in ours.items():
-        if full[node_id].exec_properties != component.exec_properties:
-            raise RuntimeError(f"{node_id}: benchmark arguments differ from create_pipeline's; update "
-                               f"benchmarks/pipeline_scaling.py:\n ours {component.exec_properties}\n "
-                               f"full {full[node_id].exec_properties}")
 
 
 def run_child(mode: str, data_path: str, run_dir: str, rows: int, beam_mode: str, result_path: str) -> None:

@@ -40,6 +40,28 @@ def analyze_all_splits(dataset: configs.DatasetConfig) -> bool:
     return dataset.vocabulary_over_all_splits or dataset.spec.prebuilt_ids
 
 
+def schema_component(dataset: configs.DatasetConfig, statistics: tfx.dsl.Channel) -> tfx.types.BaseNode:
+    if dataset.schema_path:
+        return tfx.components.ImportSchemaGen(schema_file=dataset.schema_path)
+    # Raw fields stay variable-length (any may be absent, in the log and at serving time), except the
+    # fixed-length id vector of OptFusion TFRecords.
+    return tfx.components.SchemaGen(statistics=statistics, infer_feature_shape=dataset.spec.prebuilt_ids)
+
+
+def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channel, schema: tfx.dsl.Channel
+                        ) -> tfx.components.Transform:
+    return tfx.components.Transform(
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=list(SPLITS) if analyze_all_splits(config.dataset) else ["train"], transform=list(SPLITS)),
+        custom_config={"dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint},
+        # StatisticsGen already describes the raw data; Transform's own pre/post statistics double its cost.
+        disable_statistics=True,
+    )
+
+
 def eval_config(min_auc: float) -> tfma.EvalConfig:
     """AUC, logloss, calibration (mean prediction / mean label) and example count on the eval split.
 
@@ -70,29 +92,14 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     spec = dataset.spec
     gen = example_gen(dataset, config.code_fingerprint)
     statistics_gen = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
-    if dataset.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=dataset.schema_path)
-    else:
-        # Raw fields stay variable-length (any may be absent, in the log and at serving time), except
-        # the fixed-length id vector of OptFusion TFRecords.
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                              infer_feature_shape=spec.prebuilt_ids)
+    schema_gen = schema_component(dataset, statistics_gen.outputs["statistics"])
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                         schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
                                blocking_fields=json.dumps([features.LABEL_KEY, *spec.required_fields]))
     steps = model_steps.family(config.trainer.model.name)
     pre_nodes, examples_to_transform = steps.pre_transform(config, gen.outputs["examples"])
-    transform = tfx.components.Transform(
-        examples=examples_to_transform,
-        schema=schema_gen.outputs["schema"],
-        preprocessing_fn=configs.PREPROCESSING_FN,
-        splits_config=tfx.proto.SplitsConfig(
-            analyze=list(SPLITS) if analyze_all_splits(dataset) else ["train"], transform=list(SPLITS)),
-        custom_config={"dataset": dataset.name, "code_fingerprint": config.code_fingerprint},
-        # StatisticsGen already describes the raw data; Transform's own pre/post statistics double its cost.
-        disable_statistics=True,
-    )
+    transform = transform_component(config, examples_to_transform, schema_gen.outputs["schema"])
     train_nodes, model = steps.train(config, transform, schema_gen.outputs["schema"])
     for node in pre_nodes + train_nodes:
         node.add_upstream_node(anomaly_gate)  # nothing is trained on data with blocking anomalies
