@@ -75,6 +75,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--beam-mode", default="in_memory", choices=("in_memory", "multi_processing"),
                         help="DirectRunner mode; multi_processing uses every core (large local runs)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument("--residual-model", help="ResFusion family: network of the deep stages (default deepfm)")
+    parser.add_argument("--rounds", type=int, help="ResFusion family: K, residual rounds after the first stage (default 2)")
     return parser.parse_args(argv)
 
 
@@ -82,7 +84,7 @@ def build_config(args: argparse.Namespace):
     import dataclasses
 
     from data_gen import synthetic_criteo
-    from pipeline import configs, model_steps
+    from pipeline import configs
 
     output_dir = os.path.abspath(args.output_dir)
     if args.data:
@@ -110,12 +112,27 @@ def build_config(args: argparse.Namespace):
             schema_path=os.path.abspath(args.schema) if args.schema else None,
             vocabulary_over_all_splits=args.vocabulary_over_all_splits),
         trainer=trainer,
-        model_options=model_steps.family(args.model).default_options(args.dataset, args.preset),
+        model_options=family_options(args),
         evaluation=configs.EvalConfig(min_auc=args.min_auc),
         beam_pipeline_args=tuple(beam_args),
         enable_cache=not args.no_cache,
         code_fingerprint=code_fingerprint(),
     )
+
+
+def family_options(args: argparse.Namespace):
+    """The model family's default options, with the family flags given (--residual-model, --rounds) applied."""
+    import dataclasses
+
+    from pipeline import model_steps
+
+    options = model_steps.family(args.model).default_options(args.dataset, args.preset)
+    overrides = {k: v for k, v in (("residual_model", args.residual_model), ("rounds", args.rounds)) if v is not None}
+    if overrides:
+        if not dataclasses.is_dataclass(options) or any(not hasattr(options, k) for k in overrides):
+            raise SystemExit(f"--model {args.model} takes no {', '.join('--' + k.replace('_', '-') for k in overrides)}")
+        options = dataclasses.replace(options, **overrides)
+    return options
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -1,0 +1,124 @@
+"""The ResFusion family (pipeline.model_steps interface): a TF-DF GBDT and residual deep models.
+
+    raw Examples -> GbdtResidual (GBDT + k fold models; `gbdt_logit`, out-of-fold on train) -> Transform
+                 -> Trainer (trainer.residual.run_fn: the residual stages; one fused SavedModel) -> Evaluator
+
+Models (`--model`):
+- `resfusion`: GBDTRes+NN with K = options.rounds residual rounds (default 2, the paper's best): GBDT,
+  then the deep model (options.residual_model, DeepFM by default) on the GBDT's logit as fixed offset,
+  then a GBDT on the residual of both (LogitBoost step).
+- `gbdt`: the GBDT alone (K = 0): GbdtResidual's Model, no Trainer (the training logits it writes are
+  in-sample, as nothing trains on them).
+- `nnres-gbdt`: NNres+GBDT, the reverse order: the deep model, then a GBDT on its residual.
+- `gbdt-lr`, `gbdt2dnn`, `gbdt2deepfm`, `gbdt+deepfm`: the paper's Table 2 fusion comparators
+  (trainer/comparators.py), each on the same stage-0 GBDT.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from tfx import v1 as tfx
+
+from components.gbdt_residual.component import GbdtResidual
+from pipeline import configs
+from trainer.gbdt import GbdtParams
+from trainer.residual_config import ResFusionOptions
+
+RUN_FN = "trainer.residual.run_fn"
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """What a `--model` name of this family runs.
+
+    Attributes:
+        first_stage: "gbdt" (GbdtResidual runs before Transform) or "nn".
+        rounds: K; None takes the options' (`--rounds`).
+        comparator: a Table 2 fusion comparator (trainer/comparators.py) rather than residual stages.
+        out_of_fold: the training rows' `gbdt_logit` must be out-of-fold (something trains on it).
+    """
+
+    first_stage: str = "gbdt"
+    rounds: int | None = None
+    comparator: bool = False
+    out_of_fold: bool = True
+
+
+VARIANTS: dict[str, Variant] = {
+    "resfusion": Variant(),
+    "gbdt": Variant(rounds=0, out_of_fold=False),
+    "nnres-gbdt": Variant(first_stage="nn", rounds=1),
+    "gbdt-lr": Variant(rounds=0, comparator=True, out_of_fold=False),  # LR on the full GBDT's leaves
+    "gbdt2dnn": Variant(rounds=0, comparator=True),
+    "gbdt2deepfm": Variant(rounds=0, comparator=True),
+    "gbdt+deepfm": Variant(rounds=0, comparator=True, out_of_fold=False),  # weights fitted on eval
+}
+
+_GBDT_PRESETS = {
+    "test": GbdtParams(num_trees=20, max_depth=4, early_stopping_look_ahead=5, batch_size=1024),
+    "small": GbdtParams(num_trees=300, max_depth=6),
+    "full": GbdtParams(num_trees=1000, max_depth=8, batch_size=8192),
+}
+
+
+def default_options(dataset: str, size: str) -> ResFusionOptions:  # noqa: ARG001 - same for every dataset
+    """K = 2 with DeepFM; `test`: few trees, 2 folds (the trainer preset gives one short epoch)."""
+    if size not in _GBDT_PRESETS:
+        raise ValueError(f"unknown preset size {size!r}; choose one of {', '.join(_GBDT_PRESETS)}")
+    return ResFusionOptions(rounds=2, folds=2 if size == "test" else 5, gbdt=_GBDT_PRESETS[size])
+
+
+def resolve_options(config: configs.PipelineConfig) -> ResFusionOptions:
+    """The options of the selected model: the family options with the variant's stage order and K."""
+    name = config.trainer.model.name
+    if name not in VARIANTS:
+        raise ValueError(f"--model {name!r} is not implemented in the ResFusion family (have: {', '.join(VARIANTS)})")
+    options = config.model_options
+    if options is None:
+        options = ResFusionOptions()
+    elif not isinstance(options, ResFusionOptions):
+        raise TypeError(f"model_options of --model {name} must be ResFusionOptions, got {type(options).__name__}")
+    from trainer.models import registry
+    if options.residual_model not in registry.LOGIT_BUILDERS:
+        raise ValueError(f"unknown residual model {options.residual_model!r}; choose one of "
+                         f"{', '.join(registry.LOGIT_BUILDERS)}")
+    variant = VARIANTS[name]
+    return dataclasses.replace(options, first_stage=variant.first_stage,
+                               rounds=options.rounds if variant.rounds is None else variant.rounds)
+
+
+def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
+                  ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+    """A GBDT first stage: GbdtResidual writes its logit into the examples that Transform (and the Trainer) read."""
+    options = resolve_options(config)
+    if options.stage_kinds[0] != "gbdt":
+        return [], examples
+    out_of_fold = VARIANTS[config.trainer.model.name].out_of_fold
+    residual = GbdtResidual(
+        examples=examples, dataset=config.dataset.name,
+        folds=options.folds if out_of_fold else 0,  # out-of-fold logits only matter when a stage trains on them
+        fold_seed=options.fold_seed, params=options.gbdt, code_fingerprint=config.code_fingerprint)
+    return [residual], residual.outputs["residual_examples"]
+
+
+def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
+          ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+    options = resolve_options(config)
+    examples = transform.inputs["examples"]  # what pre_transform returned: GbdtResidual's examples, or the raw ones
+    gbdt_model = None
+    if options.stage_kinds[0] == "gbdt":
+        gbdt_model = examples.producer_component.outputs["model"]
+        if options.rounds == 0 and not VARIANTS[config.trainer.model.name].comparator:
+            return [], gbdt_model  # the GBDT alone: its Model already serves raw tf.Examples
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=examples,
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        base_model=gbdt_model,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
+        custom_config={**config.trainer.to_custom_config(), "resfusion": options.to_dict(),
+                       "variant": config.trainer.model.name,
+                       "dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint},
+    )
+    return [trainer], trainer.outputs["model"]

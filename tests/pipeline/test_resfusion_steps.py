@@ -1,0 +1,91 @@
+"""The ResFusion family's pipeline wiring (built, never run)."""
+import json
+
+import pytest
+
+from pipeline import configs, model_steps, resfusion_steps
+from pipeline.pipeline import create_pipeline
+from trainer.residual_config import ResFusionOptions
+
+
+def _config(tmp_path, model: str, size: str = "test"):
+    return configs.PipelineConfig(
+        pipeline_root=str(tmp_path / "root"), metadata_path=str(tmp_path / "m.sqlite"),
+        serving_model_dir=str(tmp_path / "serving"),
+        dataset=configs.DatasetConfig(name="criteo", input_base="/nonexistent/input"),
+        trainer=configs.trainer_preset("criteo", model, size),
+        model_options=model_steps.family(model).default_options("criteo", size))
+
+
+def _nodes(pipeline):
+    return {node.id: node for node in pipeline.components}
+
+
+def test_resfusion_runs_the_gbdt_before_transform_and_the_residual_trainer_after(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path, "resfusion")))
+    residual, transform, trainer = nodes["GbdtResidual"], nodes["Transform"], nodes["Trainer"]
+    assert transform.inputs["examples"].producer_component is residual
+    assert trainer.inputs["examples"].producer_component is residual
+    assert trainer.inputs["base_model"].producer_component is residual  # the stage-0 GBDT
+    assert trainer.exec_properties["run_fn"] == resfusion_steps.RUN_FN
+    custom = json.loads(trainer.exec_properties["custom_config"])
+    options = ResFusionOptions.from_dict(custom["resfusion"])
+    assert options.stage_kinds == ("gbdt", "nn", "gbdt") and options.residual_model == "deepfm"
+    assert residual.exec_properties["folds"] == options.folds == 2  # the test preset
+    assert json.loads(trainer.exec_properties["train_args"])["splits"] == ["train"]
+    assert nodes["Evaluator"].inputs["model"].producer_component is trainer
+    assert nodes["AnomalyGate"] in residual.upstream_nodes
+
+
+def test_gbdt_alone_is_evaluated_and_pushed_without_a_trainer(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path, "gbdt")))
+    assert "Trainer" not in nodes
+    assert nodes["GbdtResidual"].exec_properties["folds"] == 0
+    assert nodes["Evaluator"].inputs["model"].producer_component is nodes["GbdtResidual"]
+
+
+def test_nnres_gbdt_starts_with_the_deep_model(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path, "nnres-gbdt")))
+    assert "GbdtResidual" not in nodes
+    options = ResFusionOptions.from_dict(json.loads(nodes["Trainer"].exec_properties["custom_config"])["resfusion"])
+    assert options.stage_kinds == ("nn", "gbdt")
+
+
+def test_presets():
+    assert resfusion_steps.default_options("criteo", "small").folds == 5
+    assert resfusion_steps.default_options("criteo", "test").gbdt.num_trees <= 20
+    with pytest.raises(ValueError):
+        resfusion_steps.default_options("criteo", "huge")
+
+
+def test_runner_flags_pick_the_residual_model_and_k():
+    import local_runner
+    args = local_runner.parse_args(["--model", "resfusion", "--preset", "test", "--rounds", "3",
+                                    "--residual-model", "deepfm"])
+    options = local_runner.family_options(args)
+    assert options.rounds == 3 and options.residual_model == "deepfm"
+    with pytest.raises(SystemExit, match="takes no --rounds"):
+        local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--rounds", "3"]))
+
+
+def test_unknown_residual_model_fails_at_pipeline_construction(tmp_path):
+    import dataclasses
+    config = _config(tmp_path, "resfusion")
+    config = dataclasses.replace(config, model_options=dataclasses.replace(config.model_options,
+                                                                           residual_model="nope"))
+    with pytest.raises(ValueError, match="unknown residual model 'nope'"):
+        create_pipeline(config)
+
+
+@pytest.mark.parametrize("model, folds", [("gbdt-lr", 0), ("gbdt2dnn", 2), ("gbdt2deepfm", 2), ("gbdt+deepfm", 0)])
+def test_table2_comparators_train_on_the_gbdt_stage(tmp_path, model, folds):
+    nodes = _nodes(create_pipeline(_config(tmp_path, model)))
+    trainer = nodes["Trainer"]
+    assert trainer.inputs["base_model"].producer_component is nodes["GbdtResidual"]
+    assert nodes["GbdtResidual"].exec_properties["folds"] == folds  # out-of-fold only where a model trains on it
+    assert json.loads(trainer.exec_properties["custom_config"])["variant"] == model
+
+
+def test_every_routed_name_is_implemented():
+    routed = {name for name, module in model_steps.FAMILY_MODULES.items() if module == "pipeline.resfusion_steps"}
+    assert routed == set(resfusion_steps.VARIANTS)

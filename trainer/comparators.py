@@ -1,0 +1,135 @@
+"""ResFusion's Table 2 fusion comparators, as the paper defines them (shared/design/algorithms.md §2.5).
+
+Each starts from the stage-0 GBDT of components/gbdt_residual (TF-DF, raw fields) and exports one fused
+SavedModel with the same signatures as ResFusion (trainer.residual.make_signatures):
+
+- `gbdt-lr` (GBDT+LR, He et al. 2014): the index of the active leaf of every tree, one-hot, into a logistic
+  regression (one weight per (tree, leaf), Adam on BCE, early stopping on eval AUC). The leaves come from the
+  GBDT trained on every training row, as in the original (the LR sees in-sample leaves).
+- `gbdt2dnn` / `gbdt2deepfm` (feature fusion): the GBDT's prediction is one more input of a DNN / DeepFM. The
+  networks take categorical ids, so the logit enters as one more field: its quantile bucket (boundaries from
+  the training rows' logits). Training rows use the OUT-OF-FOLD logits the component recorded (the network
+  never sees a GBDT score fitted on the same row); eval rows and serving the full model's.
+- `gbdt+deepfm` (prediction fusion): the GBDT and a DeepFM trained independently, combined as
+  sigmoid(a * y_gbdt + b * y_D + c); (a, b, c) is a logistic regression fitted on the EVAL split's two logits
+  (the training rows' DeepFM logits are in-sample and would overweight it). Three parameters on the split
+  that also early-stops and blesses: a slight optimism, documented in docs/resfusion.md.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import gbdt
+from trainer import residual as res
+from trainer.models import residual as residual_models
+
+keras = tf.keras
+
+COMPARATORS = ("gbdt-lr", "gbdt2dnn", "gbdt2deepfm", "gbdt+deepfm")
+NUM_GBDT_BUCKETS = 32
+
+
+def _metrics(record: dict[str, Any], train: res.SplitRows, valid: res.SplitRows, train_logits: np.ndarray,
+             valid_logits: np.ndarray) -> dict[str, Any]:
+    record.update(eval_auc=res.auc(valid.labels, valid_logits), eval_logloss=res.logloss(valid.labels, valid_logits),
+                  train_logloss=res.logloss(train.labels, train_logits))
+    logging.info("Comparator %s: eval AUC %.4f, eval logloss %.4f", record.get("variant"), record["eval_auc"],
+                 record["eval_logloss"])
+    return record
+
+
+def quantile_boundaries(logits: np.ndarray, buckets: int = NUM_GBDT_BUCKETS) -> list[float]:
+    """Distinct inner quantiles of the logits: at most buckets - 1 boundaries."""
+    inner = np.quantile(np.asarray(logits, np.float64), np.linspace(0, 1, buckets + 1)[1:-1])
+    # float32 values, so that numpy (training) and the Discretization layer (serving) bucket alike.
+    return sorted({float(np.float32(b)) for b in inner})
+
+
+def bucketize(logits: np.ndarray, boundaries: list[float]) -> np.ndarray:
+    """Bucket of each logit as keras.layers.Discretization computes it: i with b[i-1] <= x < b[i]."""
+    return np.digitize(np.asarray(logits, np.float32), np.asarray(boundaries, np.float32)).astype(np.int64)
+
+
+def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel
+                ) -> tuple[keras.Model, dict[str, Any]]:
+    from trainer.layers.first_order import FirstOrder
+    num_trees = first.num_trees
+    max_leaves = 2 ** ctx.options.gbdt.max_depth
+    leaves = {s.name: res._gbdt_leaves_rows(s, first) + np.arange(num_trees)[None, :] * max_leaves
+              for s in (train, valid)}
+    cfg = ctx.trainer.train
+    keras.utils.set_random_seed(cfg.seed)
+    leaf_ids = keras.Input(shape=(num_trees,), dtype=tf.int64, name="leaf_ids")
+    lr_logit = keras.Model(leaf_ids, FirstOrder(num_trees * max_leaves, cfg.l2_embedding, name="lr")(leaf_ids),
+                           name="gbdt_lr_logit")
+    model = keras.Model(leaf_ids, keras.layers.Activation("sigmoid", dtype="float32")(lr_logit(leaf_ids)))
+    res._compile(model, cfg.learning_rate)
+
+    def dataset(split: res.SplitRows, shuffle: bool) -> tf.data.Dataset:
+        ds = tf.data.Dataset.from_tensor_slices((leaves[split.name], split.labels[:, None]))
+        if shuffle:
+            ds = ds.shuffle(min(len(split), 100_000), seed=cfg.seed, reshuffle_each_iteration=True)
+        return ds.batch(cfg.batch_size)
+
+    history = model.fit(dataset(train, True), validation_data=dataset(valid, False), epochs=cfg.epochs, verbose=2,
+                        callbacks=[keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", restore_best_weights=True,
+                                                                 patience=cfg.early_stopping_patience)])
+    record = {"variant": "gbdt-lr", "num_trees": num_trees, "max_leaves_per_tree": max_leaves,
+              **res.history_record(history)}
+    fused = residual_models.build_gbdt_lr_model(first.keras_model, lr_logit, num_trees, max_leaves,
+                                                gbdt.input_signature(ctx.spec))
+    predict = lambda split: res._predict(lr_logit, tf.data.Dataset.from_tensor_slices(leaves[split.name]).batch(
+        cfg.batch_size))
+    return fused, _metrics(record, train, valid, predict(train), predict(valid))
+
+
+def fit_feature_fusion(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel,
+                       network: str) -> tuple[keras.Model, dict[str, Any]]:
+    boundaries = quantile_boundaries(train.gbdt_logit)
+    buckets = {s.name: bucketize(s.gbdt_logit, boundaries)[:, None] + ctx.encoder.table_size
+               for s in (train, valid)}
+    zero = {s.name: np.zeros(len(s), np.float32) for s in (train, valid)}
+    logit_model, record = res._fit_nn(ctx, train, valid, zero, rows=None, name=f"gbdt2{network}_network",
+                                      seed=ctx.trainer.train.seed, network=network, extra_ids=buckets,
+                                      extra_table=len(boundaries) + 1)
+    record.update(variant=f"gbdt2{network}", gbdt_buckets=len(boundaries) + 1,
+                  train_gbdt_feature="out-of-fold (recorded gbdt_logit)")
+    fused = residual_models.build_feature_fusion_model(
+        first.keras_model, logit_model, boundaries, ctx.encoder.table_size, ctx.encoder.num_fields,
+        gbdt.input_signature(ctx.spec), name=f"gbdt2{network}")
+    return fused, _metrics(record, train, valid, train.nn_logits(logit_model, extra_ids=buckets[train.name]),
+                           valid.nn_logits(logit_model, extra_ids=buckets[valid.name]))
+
+
+def fit_ensemble(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel
+                 ) -> tuple[keras.Model, dict[str, Any]]:
+    from sklearn.linear_model import LogisticRegression
+    zero = {s.name: np.zeros(len(s), np.float32) for s in (train, valid)}
+    logit_model, record = res._fit_nn(ctx, train, valid, zero, rows=None, name="deep_alone",
+                                      seed=ctx.trainer.train.seed)
+    deep = {s.name: s.nn_logits(logit_model) for s in (train, valid)}
+    combiner = LogisticRegression(C=1e6, max_iter=1000).fit(
+        np.stack([valid.gbdt_logit, deep[valid.name]], axis=1), valid.labels)
+    weights, bias = [float(w) for w in combiner.coef_[0]], float(combiner.intercept_[0])
+    record.update(variant="gbdt+deepfm", deep_model=ctx.options.residual_model, ensemble_weights=weights,
+                  ensemble_bias=bias, ensemble_fitted_on="eval split")
+    fused = residual_models.build_ensemble_model(first.keras_model, logit_model, weights, bias,
+                                                 ctx.encoder.num_fields, gbdt.input_signature(ctx.spec))
+    combined = {s.name: weights[0] * s.gbdt_logit + weights[1] * deep[s.name] + bias for s in (train, valid)}
+    return fused, _metrics(record, train, valid, combined[train.name], combined[valid.name])
+
+
+def fit_comparator(variant: str, ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
+                   first: gbdt.GbdtModel) -> tuple[keras.Model, dict[str, Any]]:
+    """Fits a Table 2 comparator; returns the fused serving model and its record for history.json."""
+    if variant == "gbdt-lr":
+        return fit_gbdt_lr(ctx, train, valid, first)
+    if variant in ("gbdt2dnn", "gbdt2deepfm"):
+        return fit_feature_fusion(ctx, train, valid, first, network=variant[len("gbdt2"):])
+    if variant == "gbdt+deepfm":
+        return fit_ensemble(ctx, train, valid, first)
+    raise ValueError(f"unknown comparator {variant!r}; choose one of {COMPARATORS}")

@@ -1,0 +1,531 @@
+"""ResFusion (Bao et al., CCIR 2020): stage-wise residual fusion of GBDTs and deep CTR models, and its run_fn.
+
+The model is a sum of stage logits, prediction = sigmoid(sum_s logit_s). Stage 0 is a GBDT (GBDTRes+NN,
+the paper's ResFusion) or a deep model (NNres+GBDT); each later stage has the other kind and is fitted
+with the sum of every earlier stage's logit as a FIXED offset (trainer.residual_config.ResFusionOptions):
+
+- GBDT stage 0: TF-DF binary GBT on the raw fields, its raw score (logit, `apply_link_function=False`);
+  trained by components/gbdt_residual, which writes its logit into the examples (`gbdt_logit`),
+  out-of-fold for training rows.
+- deep stage: a registered network y_D(ids) trained with BCE on sigmoid(y_D + offset) (paper Eq. 5,
+  algorithms.md §2.3: the offset is a logit and the deep model learns an additive correction).
+- later GBDT stage: TF-DF has no initial score (LightGBM's `init_score`), so the stage is one LogitBoost /
+  Newton step (Friedman, Hastie & Tibshirani 2000, "Additive logistic regression"): with p = sigmoid(F)
+  for the offset F, a regression GBDT h is fitted by weighted least squares to the working response
+  z = (y - p) / (p (1 - p)), weights w = p (1 - p), and the stage's logit is h. Why this is the right
+  fit: the second-order expansion of the logloss around F is
+      L(F + h) ~= L(F) + sum_i g_i h_i + 1/2 sum_i H_i h_i^2,  g = p - y, H = p (1 - p)
+             = const + 1/2 sum_i w_i (h_i - z_i)^2,
+  so the weighted squared error that the regression GBDT minimises (and early-stops on, on the eval
+  split) is exactly the Newton quadratic model of the logloss with F as fixed offset; for a constant h
+  it gives the Newton step sum(y - p) / sum(p (1 - p)). z is clipped to [-z_max, z_max] (their
+  recommendation, z_max in [2, 4]) so that rows with p near 0 or 1 cannot dominate.
+
+Offsets on training rows: a GBDT stage's logits for training rows are out-of-fold (k-fold on the fold
+ids recorded in the examples) whenever a later stage trains on them; a deep stage's are in-sample unless
+`nn_out_of_fold` (k extra fits). Eval rows (early stopping) and serving always use the stage model fitted
+on every training row. Early stopping on the eval split at every stage.
+
+The exported SavedModel holds every stage: `serving_default` parses serialized RAW tf.Examples, runs the
+Transform graph (ids for the deep stages) and the raw-field parser (GBDT inputs), the TF-DF models and the
+deep models in one graph, and returns `probability` float32 [B, 1]; `stage_logits` returns each stage's
+logit; `transform_features` the transformed features. Loading it needs `import tensorflow_decision_forests`
+(the TF-DF ops) and nothing else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import gbdt
+from trainer.config import TrainerConfig
+from trainer.models import residual as residual_models
+from trainer.residual_config import ResFusionOptions
+from transform import features
+
+keras = tf.keras
+
+FOLD_FEATURE = "gbdt_fold"  # written by components/gbdt_residual; -1 outside the training split
+NO_FOLD = -1
+STAGE_LOGITS_SIGNATURE = "stage_logits"
+HISTORY_FILE = "history.json"
+_SHUFFLE_BUFFER = 10_000
+
+
+# --- metrics -----------------------------------------------------------------------------------------------------
+
+def logloss(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Mean binary cross-entropy of sigmoid(logits), computed stably from the logits."""
+    logits = np.asarray(logits, np.float64)
+    labels = np.asarray(labels, np.float64)
+    return float(np.mean(np.logaddexp(0.0, logits) - labels * logits))
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def logitboost_targets(labels: np.ndarray, offsets: np.ndarray, z_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """LogitBoost working response and weights of a fixed logit offset F (see the module docstring).
+
+    Returns (z, w), float32 [n]: p = sigmoid(F), w = p (1 - p), z = clip((y - p) / w, -z_max, z_max).
+    """
+    p = sigmoid(offsets)
+    w = np.maximum(p * (1.0 - p), 1e-12)
+    z = np.clip((np.asarray(labels, np.float64) - p) / w, -z_max, z_max)
+    return z.astype(np.float32), w.astype(np.float32)
+
+
+# --- ids for the deep stages ------------------------------------------------------------------------------------
+
+class IdEncoder:
+    """Serialized raw tf.Examples [B] -> int64 ids [B, F] for the deep stages.
+
+    Attributes:
+        num_fields: F.
+        table_size: number of ids (embedding rows).
+        trackable: what the exported model must hold for the encoder to work (e.g. the Transform layer),
+            or None.
+    """
+
+    num_fields: int
+    table_size: int
+    trackable: Any = None
+
+    def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+
+class TransformIdEncoder(IdEncoder):
+    """Ids from the Transform graph (the `feature` output of transform/preprocessing.py)."""
+
+    def __init__(self, tft_output: Any):
+        from trainer import data, export
+        self.tft_output = tft_output
+        self.num_fields, self.table_size = data.id_space(tft_output)
+        self._spec = export.serving_feature_spec(tft_output)  # label and gbdt_logit left out
+        self.trackable = tft_output.transform_features_layer()
+
+    def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
+        return self.trackable(tf.io.parse_example(serialized, self._spec))[features.FEATURE_KEY]
+
+
+# --- one split's rows -------------------------------------------------------------------------------------------
+
+class SplitRows:
+    """One split's raw examples in file order, with their labels, recorded GBDT logits and folds in memory.
+
+    The examples themselves are streamed from the TFRecords every time they are needed; only one float per
+    row and stage (the offsets) is held in memory.
+    """
+
+    def __init__(self, name: str, files: Sequence[str], spec: features.DatasetSpec, batch_size: int):
+        self.name = name
+        self.files = sorted(files)
+        self.spec = spec
+        self.batch_size = batch_size
+        parse_spec = {features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+                      features.GBDT_LOGIT_KEY: tf.io.VarLenFeature(tf.float32),
+                      FOLD_FEATURE: tf.io.VarLenFeature(tf.int64)}
+
+        def parse(serialized):
+            parsed = tf.io.parse_example(serialized, parse_spec)
+            logit = tf.sparse.to_dense(parsed[features.GBDT_LOGIT_KEY], default_value=np.nan)
+            fold = tf.sparse.to_dense(parsed[FOLD_FEATURE], default_value=NO_FOLD)
+            first = lambda x, d: tf.concat([x, tf.fill([tf.shape(x)[0], 1], tf.constant(d, x.dtype))], 1)[:, 0]
+            return parsed[features.LABEL_KEY][:, 0], first(logit, np.nan), first(fold, NO_FOLD)
+
+        labels, logits, folds = [], [], []
+        for label, logit, fold in self.records().batch(batch_size).map(parse):
+            labels.append(label.numpy())
+            logits.append(logit.numpy())
+            folds.append(fold.numpy())
+        if not labels:
+            raise ValueError(f"split {name!r} holds no examples ({self.files})")
+        self.labels = np.concatenate(labels).astype(np.float32)
+        self.gbdt_logit = np.concatenate(logits).astype(np.float32)
+        self.folds = np.concatenate(folds).astype(np.int64)
+        self._ids_cache: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def has_gbdt_logit(self) -> bool:
+        return bool(np.all(np.isfinite(self.gbdt_logit)))
+
+    def records(self) -> tf.data.Dataset:
+        return gbdt.read_records(self.files)
+
+    def assign_missing_folds(self, folds: int, seed: int) -> None:
+        """Rows without a recorded fold get the same hash fold as components/gbdt_residual would give them."""
+        missing = self.folds == NO_FOLD
+        if missing.any():
+            computed = np.concatenate([gbdt.assign_folds(batch, folds, seed).numpy()
+                                       for batch in self.records().batch(self.batch_size)])
+            self.folds = np.where(missing, computed, self.folds)
+
+    # Deep stages: ids, cached on local disk after the first pass (the encoder runs once per split).
+    def cache_ids(self, encoder: IdEncoder, cache_dir: str) -> None:
+        path = os.path.join(cache_dir, f"ids_{self.name}")
+        ids = self.records().batch(self.batch_size).map(encoder).unbatch().cache(path)
+        for _ in ids.batch(self.batch_size):  # fills the cache (one full pass)
+            pass
+        self._ids_cache = path
+        self._ids = ids
+
+    def ids(self) -> tf.data.Dataset:
+        if self._ids_cache is None:
+            raise RuntimeError("call cache_ids first")
+        return self._ids
+
+    def _ids_with(self, extra_ids: np.ndarray | None) -> tf.data.Dataset:
+        """Per-row ids, with extra id columns [n, k] appended (e.g. the GBDT2DeepFM bucket)."""
+        if extra_ids is None:
+            return self.ids()
+        return tf.data.Dataset.zip((self.ids(), tf.data.Dataset.from_tensor_slices(extra_ids.astype(np.int64)))
+                                   ).map(lambda ids, extra: tf.concat([ids, extra], axis=0))
+
+    def nn_dataset(self, offsets: np.ndarray, rows: np.ndarray | None = None, shuffle_seed: int | None = None,
+                   extra_ids: np.ndarray | None = None) -> tf.data.Dataset:
+        """({`feature`: ids, `offset`: [B, 1]}, label [B, 1]) batches; rows: boolean mask to keep."""
+        rows = np.ones(len(self), bool) if rows is None else rows
+        extras = tf.data.Dataset.from_tensor_slices((offsets.astype(np.float32), self.labels, rows))
+        ds = tf.data.Dataset.zip((self._ids_with(extra_ids), extras)).filter(lambda ids, e: e[2])
+        if shuffle_seed is not None:
+            ds = ds.shuffle(min(_SHUFFLE_BUFFER, len(self)), seed=shuffle_seed, reshuffle_each_iteration=True)
+        return ds.batch(self.batch_size).map(
+            lambda ids, e: ({features.FEATURE_KEY: ids, residual_models.OFFSET_KEY: e[0][:, None]}, e[1][:, None])
+        ).prefetch(tf.data.AUTOTUNE)
+
+    def nn_logits(self, logit_model: keras.Model, rows: np.ndarray | None = None,
+                  extra_ids: np.ndarray | None = None) -> np.ndarray:
+        ds = self._ids_with(extra_ids)
+        if rows is not None:
+            ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(rows))).filter(lambda i, r: r).map(
+                lambda i, r: i)
+        return _predict(logit_model, ds.batch(self.batch_size))
+
+    # GBDT stages: raw fields.
+    def gbdt_dataset(self, targets: np.ndarray, weights: np.ndarray, rows: np.ndarray | None = None
+                     ) -> tf.data.Dataset:
+        """(GBDT inputs, target [B], weight [B]) batches of the kept rows, unshuffled (TF-DF's contract)."""
+        rows = np.ones(len(self), bool) if rows is None else rows
+        extras = tf.data.Dataset.from_tensor_slices((targets, weights, rows))
+        spec = self.spec
+        return (tf.data.Dataset.zip((self.records(), extras)).filter(lambda s, e: e[2]).batch(self.batch_size)
+                .map(lambda s, e: (gbdt.parse_raw(spec, s), e[0], e[1])).prefetch(tf.data.AUTOTUNE))
+
+    def gbdt_logits(self, model: gbdt.GbdtModel, rows: np.ndarray | None = None) -> np.ndarray:
+        rows = np.ones(len(self), bool) if rows is None else rows
+        spec = self.spec
+        ds = (tf.data.Dataset.zip((self.records(), tf.data.Dataset.from_tensor_slices(rows)))
+              .filter(lambda s, r: r).batch(self.batch_size).map(lambda s, r: gbdt.parse_raw(spec, s)))
+        return model.logits(ds)
+
+
+def _gbdt_leaves_rows(split: "SplitRows", model: gbdt.GbdtModel) -> np.ndarray:
+    """The active leaf of every tree for every row, int64 [n, T] (for GBDT+LR)."""
+    spec = split.spec
+    forest = model.keras_model
+    forest._ensure_model_get_leaves_ready()  # pylint: disable=protected-access
+    leaves = tf.function(lambda x: forest.call_get_leaves(x), reduce_retracing=True)
+    batches = split.records().batch(split.batch_size).map(lambda s: gbdt.parse_raw(spec, s))
+    return np.concatenate([leaves(b).numpy() for b in batches]).astype(np.int64)
+
+
+def _predict(logit_model: keras.Model, batches: tf.data.Dataset) -> np.ndarray:
+    predict = tf.function(lambda ids: logit_model(ids, training=False), reduce_retracing=True)
+    outputs = [predict(ids).numpy().reshape([-1]) for ids in batches]
+    return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros([0], np.float32)
+
+
+# --- fitting the stages -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Stage:
+    """One fitted stage: its kind, the model used at serving and its record for history.json."""
+
+    kind: str
+    model: Any  # keras.Model (deep: ids -> logit) or gbdt.GbdtModel
+    record: dict[str, Any]
+
+    @property
+    def keras_model(self) -> keras.Model:
+        return self.model.keras_model if self.kind == "gbdt" else self.model
+
+
+@dataclasses.dataclass
+class FitContext:
+    spec: features.DatasetSpec
+    options: ResFusionOptions
+    trainer: TrainerConfig
+    encoder: IdEncoder | None
+    log_dir: str | None = None
+
+
+def _compile(model: keras.Model, learning_rate: float) -> None:
+    from trainer.train import compile_model
+    compile_model(model, learning_rate)
+
+
+def _fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
+            rows: np.ndarray | None, name: str, seed: int, network: str | None = None,
+            extra_ids: dict[str, np.ndarray] | None = None, extra_table: int = 0
+            ) -> tuple[keras.Model, dict[str, Any]]:
+    """Trains one deep stage on offsets; early stopping on eval AUC of sigmoid(y_D + offset).
+
+    network: defaults to options.residual_model. extra_ids: per split, id columns [n, k] appended to the
+    encoder's ids, drawn from `extra_table` more ids (GBDT2DeepFM's GBDT bucket).
+    """
+    keras.utils.set_random_seed(seed)
+    cfg = ctx.trainer
+    extra_ids = extra_ids or {}
+    width = ctx.encoder.num_fields + (extra_ids[train.name].shape[1] if extra_ids else 0)
+    logit_model = residual_models.build_logit_model(network or ctx.options.residual_model, cfg.model, cfg.train,
+                                                    width, ctx.encoder.table_size + extra_table, name)
+    model = residual_models.build_offset_model(logit_model)
+    _compile(model, cfg.train.learning_rate)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", restore_best_weights=True,
+                                               patience=cfg.train.early_stopping_patience, verbose=1)]
+    if ctx.log_dir:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(ctx.log_dir, name)))
+    history = model.fit(
+        train.nn_dataset(offsets[train.name], rows, shuffle_seed=seed, extra_ids=extra_ids.get(train.name)),
+        validation_data=valid.nn_dataset(offsets[valid.name], extra_ids=extra_ids.get(valid.name)),
+        epochs=cfg.train.epochs, verbose=1 if sys.stdout.isatty() else 2, callbacks=callbacks)
+    return logit_model, history_record(history)
+
+
+def history_record(history: keras.callbacks.History) -> dict[str, Any]:
+    val_auc = history.history.get("val_auc", [])
+    return {"epochs_run": len(history.history["loss"]),
+            "best_epoch": int(np.nanargmax(val_auc)) + 1 if val_auc else None,
+            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+
+
+def _fit_gbdt(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
+              rows: np.ndarray | None) -> gbdt.GbdtModel:
+    """One LogitBoost step: a regression GBDT on the working response of the offsets (module docstring)."""
+    z_train, w_train = logitboost_targets(train.labels, offsets[train.name], ctx.options.z_max)
+    z_valid, w_valid = logitboost_targets(valid.labels, offsets[valid.name], ctx.options.z_max)
+    learner = gbdt.GbdtLearner(ctx.spec, ctx.options.gbdt, task="regression")
+    return learner.fit(train.gbdt_dataset(z_train, w_train, rows), valid.gbdt_dataset(z_valid, w_valid))
+
+
+def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
+               first_gbdt: gbdt.GbdtModel | None = None) -> list[Stage]:
+    """Fits stages 0..K (options.stage_kinds) on train, early-stopping each on valid.
+
+    first_gbdt: the stage-0 GBDT (trained by components/gbdt_residual; its out-of-fold training logits and
+    full-model eval logits are the examples' `gbdt_logit`). Required when the first stage is a GBDT.
+    """
+    options = ctx.options
+    kinds = options.stage_kinds
+    if kinds[0] == "gbdt":
+        if first_gbdt is None or not (train.has_gbdt_logit and valid.has_gbdt_logit):
+            raise ValueError("a GBDT first stage needs the GBDT model and `gbdt_logit` in every example "
+                             "(components/gbdt_residual)")
+    if "nn" in kinds and ctx.encoder is None:
+        raise ValueError("deep stages need an id encoder")
+    needs_folds = any(k == "gbdt" for k in kinds[1:-1]) or (options.nn_out_of_fold and "nn" in kinds[:-1])
+    if needs_folds:
+        train.assign_missing_folds(options.folds, options.fold_seed)
+        recorded = int(train.folds.max()) + 1
+        if recorded != options.folds:
+            logging.warning("ResFusion: the examples record %d folds, the options say %d; using %d",
+                            recorded, options.folds, recorded)
+    fold_ids = train.folds
+    num_folds = int(fold_ids.max()) + 1 if needs_folds else 0
+
+    offsets = {train.name: np.zeros(len(train), np.float32), valid.name: np.zeros(len(valid), np.float32)}
+    stages: list[Stage] = []
+    for index, kind in enumerate(kinds):
+        started = time.time()
+        has_successor = index < len(kinds) - 1
+        name = residual_models.stage_name(index, kind)
+        record: dict[str, Any] = {"index": index, "kind": kind, "name": name}
+        if index == 0 and kind == "gbdt":
+            model: Any = first_gbdt
+            train_logits, valid_logits = train.gbdt_logit, valid.gbdt_logit
+            record.update(fitted_by="components/gbdt_residual", num_trees=first_gbdt.num_trees,
+                          train_offsets="out-of-fold (recorded gbdt_fold)")
+            check = valid.gbdt_logits(first_gbdt)
+            record["recorded_eval_logit_max_abs_diff"] = float(np.abs(check - valid_logits).max())
+            if record["recorded_eval_logit_max_abs_diff"] > 1e-3:
+                raise ValueError("the examples' eval gbdt_logit does not match the GBDT model "
+                                 f"(max |diff| {record['recorded_eval_logit_max_abs_diff']:.3g})")
+        elif kind == "gbdt":
+            model = _fit_gbdt(ctx, train, valid, offsets, rows=None)
+            valid_logits = valid.gbdt_logits(model)
+            record.update(fitted_by="LogitBoost regression GBDT", num_trees=model.num_trees)
+            if has_successor:
+                train_logits = np.zeros(len(train), np.float32)
+                for j in range(num_folds):
+                    fold_model = _fit_gbdt(ctx, train, valid, offsets, rows=fold_ids != j)
+                    train_logits[fold_ids == j] = train.gbdt_logits(fold_model, rows=fold_ids == j)
+                record["train_offsets"] = f"out-of-fold ({num_folds} folds)"
+            else:
+                train_logits = train.gbdt_logits(model)
+                record["train_offsets"] = "in-sample (last stage)"
+        else:
+            model, fit_record = _fit_nn(ctx, train, valid, offsets, rows=None, name=f"nn_{name}",
+                                        seed=ctx.trainer.train.seed + index)
+            record.update(fit_record)
+            valid_logits = valid.nn_logits(model)
+            if has_successor and options.nn_out_of_fold:
+                train_logits = np.zeros(len(train), np.float32)
+                for j in range(num_folds):
+                    fold_model, _ = _fit_nn(ctx, train, valid, offsets, rows=fold_ids != j,
+                                            name=f"nn_{name}_fold_{j}", seed=ctx.trainer.train.seed + 1000 * (j + 1))
+                    train_logits[fold_ids == j] = train.nn_logits(fold_model, rows=fold_ids == j)
+                record["train_offsets"] = f"out-of-fold ({num_folds} folds)"
+            else:
+                train_logits = train.nn_logits(model)
+                record["train_offsets"] = "in-sample"
+        offsets[train.name] = offsets[train.name] + train_logits
+        offsets[valid.name] = offsets[valid.name] + valid_logits
+        record.update(
+            seconds=round(time.time() - started, 1),
+            eval_auc=auc(valid.labels, offsets[valid.name]), eval_logloss=logloss(valid.labels, offsets[valid.name]),
+            train_logloss=logloss(train.labels, offsets[train.name]))
+        logging.info("ResFusion stage %d (%s): eval AUC %.4f, eval logloss %.4f, train logloss %.4f (%s s)",
+                     index, kind, record["eval_auc"], record["eval_logloss"], record["train_logloss"],
+                     record["seconds"])
+        stages.append(Stage(kind, model, record))
+    return stages
+
+
+# --- the fused model and its export -----------------------------------------------------------------------------
+
+def build_serving_model(stages: Sequence[Stage], spec: features.DatasetSpec, num_fields: int) -> keras.Model:
+    return residual_models.build_fused_model([(s.kind, s.keras_model) for s in stages], num_fields,
+                                             gbdt.input_signature(spec))
+
+
+def make_signatures(model: keras.Model, encoder: IdEncoder | None, spec: features.DatasetSpec,
+                    tft_output: Any = None) -> dict[str, Any]:
+    """serving_default (-> `probability`), stage_logits, and transform_features when Transform is used."""
+    from trainer import export
+    if model.needs_ids and encoder is None:
+        raise ValueError("the model has deep stages: give the id encoder")
+    if encoder is not None and encoder.trackable is not None:
+        model.id_encoder = encoder.trackable  # tracked, so the exported graph holds it
+
+    def model_inputs(examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        inputs = {}
+        if model.needs_ids:
+            inputs[features.FEATURE_KEY] = encoder(examples)
+        if model.needs_gbdt_inputs:
+            inputs.update(gbdt.parse_raw(spec, examples))
+        return inputs
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {export.OUTPUT_KEY: model(model_inputs(examples))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def stage_logits(examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        return model.stage_logits_model(model_inputs(examples))
+
+    signatures = {export.SERVING_SIGNATURE: serve.get_concrete_function(),
+                  STAGE_LOGITS_SIGNATURE: stage_logits.get_concrete_function()}
+    if tft_output is not None:
+        model.tft_layer_eval = tft_output.transform_features_layer()
+        eval_spec = tft_output.raw_feature_spec()
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
+            return model.tft_layer_eval(tf.io.parse_example(examples, eval_spec))
+
+        signatures[export.TRANSFORM_SIGNATURE] = transform_features.get_concrete_function()
+    return signatures
+
+
+def export_model(stages: Sequence[Stage], encoder: IdEncoder | None, spec: features.DatasetSpec, export_dir: str,
+                 tft_output: Any = None) -> keras.Model:
+    """Saves the fused model of the stages with its signatures as one SavedModel (TF-DF models inside)."""
+    num_fields = encoder.num_fields if encoder is not None else 1
+    model = build_serving_model(stages, spec, num_fields)
+    save_model(model, encoder, spec, export_dir, tft_output)
+    return model
+
+
+def save_model(model: keras.Model, encoder: IdEncoder | None, spec: features.DatasetSpec, export_dir: str,
+               tft_output: Any = None) -> None:
+    """Saves a fused model (residual_models.build_* : `needs_ids`, `needs_gbdt_inputs`, `stage_logits_model`)."""
+    model.save(export_dir, save_format="tf", signatures=make_signatures(model, encoder, spec, tft_output))
+
+
+# --- TFX entry point --------------------------------------------------------------------------------------------
+
+def _expand(patterns: Sequence[str]) -> list[str]:
+    files = sorted({f for pattern in patterns for f in tf.io.gfile.glob(pattern)})
+    return [f for f in files if not os.path.basename(f).startswith((".", "_"))]
+
+
+def run_fn(fn_args: Any) -> None:
+    """TFX Trainer entry point of the ResFusion family.
+
+    Trainer inputs: `examples` = the raw examples with `gbdt_logit`/`gbdt_fold` (components/gbdt_residual)
+    or plain raw examples (a deep first stage); `transform_graph`; `base_model` = the stage-0 GBDT Model
+    (a GBDT first stage). custom_config: TrainerConfig fields, `resfusion` (ResFusionOptions), `dataset`.
+    """
+    import tensorflow_transform as tft
+    custom = dict(fn_args.custom_config or {})
+    options = ResFusionOptions.from_dict(custom.pop("resfusion"))
+    spec = features.get_dataset(custom.pop("dataset"))
+    variant = custom.pop("variant", "resfusion")
+    config = TrainerConfig.from_custom_config({k: custom[k] for k in ("model", "train") if k in custom})
+    keras.utils.set_random_seed(config.train.seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    from trainer import comparators
+    comparator = variant in comparators.COMPARATORS
+    encoder = TransformIdEncoder(tft_output) if "nn" in options.stage_kinds or comparator else None
+    first_gbdt = None
+    if options.stage_kinds[0] == "gbdt":
+        if not fn_args.base_model:
+            raise ValueError("a GBDT first stage needs the GBDT Model as the Trainer's base_model")
+        first_gbdt = gbdt.GbdtModel.load(fn_args.base_model)
+    logging.info("ResFusion: stages %s, deep network %s, %s", options.stage_kinds, options.residual_model, options)
+    batch = config.train.batch_size
+    train = SplitRows("train", _expand(fn_args.train_files), spec, batch)
+    valid = SplitRows("eval", _expand(fn_args.eval_files), spec, batch)
+    cache_dir = tempfile.mkdtemp(prefix="resfusion_ids_")
+    try:
+        if encoder is not None:
+            train.cache_ids(encoder, cache_dir)
+            valid.cache_ids(encoder, cache_dir)
+        ctx = FitContext(spec, options, config, encoder, log_dir=fn_args.model_run_dir)
+        if comparator:
+            model, record = comparators.fit_comparator(variant, ctx, train, valid, first_gbdt)
+            save_model(model, encoder, spec, fn_args.serving_model_dir, tft_output)
+            records = [record]
+        else:
+            stages = fit_stages(ctx, train, valid, first_gbdt)
+            export_model(stages, encoder, spec, fn_args.serving_model_dir, tft_output)
+            records = [s.record for s in stages]
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+        json.dump({"variant": variant, "options": options.to_dict(), "stages": records,
+                   "eval_auc": records[-1]["eval_auc"], "eval_logloss": records[-1]["eval_logloss"]},
+                  f, indent=1, default=str)

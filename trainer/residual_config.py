@@ -1,0 +1,69 @@
+"""Typed settings of the ResFusion family (GBDT + residual deep model, K rounds), JSON-able for custom_config."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from trainer.gbdt import GbdtParams
+
+STAGE_KINDS = ("gbdt", "nn")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResFusionOptions:
+    """How the stages of a ResFusion model are chosen and fitted.
+
+    Stage 0 is `first_stage`; then `rounds` (K) residual stages alternate kinds, each fitted with the sum of
+    every earlier stage's logit as a fixed offset; the prediction is sigmoid(sum of all stages' logits).
+    With first_stage = "gbdt" this is the paper's Table 3: K = 0 the GBDT alone, K = 1 GBDTRes+NN,
+    K = 2 adds a GBDT fitted to the residual of GBDT+NN (the `--model resfusion` default), K = 3 another
+    deep model, and so on. first_stage = "nn" with K = 1 is NNres+GBDT.
+
+    Attributes:
+        rounds: K, the number of residual stages after stage 0.
+        first_stage: "gbdt" (GBDTRes+NN) or "nn" (NNres+GBDT).
+        residual_model: the deep stages' network, a name of trainer.models.registry.LOGIT_BUILDERS.
+        folds: k of the k-fold out-of-fold offsets of GBDT stages on training rows (>= 2).
+        fold_seed: key of the fold hash (trainer.gbdt.assign_folds).
+        gbdt: hyper-parameters of every GBDT stage.
+        nn_out_of_fold: also make deep stages' training-row offsets out-of-fold (k extra fits per deep
+            stage that has a successor); off by default: deep-stage offsets are in-sample.
+        z_max: clip of the LogitBoost working response |z| (Friedman, Hastie & Tibshirani 2000 use 2..4).
+    """
+
+    rounds: int = 2
+    first_stage: str = "gbdt"
+    residual_model: str = "deepfm"
+    folds: int = 5
+    fold_seed: int = 2022
+    gbdt: GbdtParams = GbdtParams()
+    nn_out_of_fold: bool = False
+    z_max: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0:
+            raise ValueError(f"rounds must be >= 0, got {self.rounds}")
+        if self.first_stage not in STAGE_KINDS:
+            raise ValueError(f"first_stage must be one of {STAGE_KINDS}, got {self.first_stage!r}")
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+        if self.z_max <= 0:
+            raise ValueError(f"z_max must be positive, got {self.z_max}")
+
+    @property
+    def stage_kinds(self) -> tuple[str, ...]:
+        """The kind of every stage, 0..K: alternating, starting with first_stage."""
+        other = {"gbdt": "nn", "nn": "gbdt"}
+        kinds = [self.first_stage]
+        for _ in range(self.rounds):
+            kinds.append(other[kinds[-1]])
+        return tuple(kinds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "ResFusionOptions":
+        config = dict(config)
+        config["gbdt"] = GbdtParams(**config.get("gbdt", {}))
+        return cls(**config)
