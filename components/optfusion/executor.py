@@ -1,0 +1,90 @@
+"""Executors of the OptFusion components: artifacts in, trainer/optfusion_train.py, artifacts out."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from tfx import types
+from tfx.components.trainer import fn_args_utils
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import path_utils
+
+from components.optfusion import artifacts
+from trainer import optfusion_train
+from trainer.optfusion_config import RetrainSettings, SearchSettings
+
+EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY  # "examples"
+TRANSFORM_GRAPH_KEY = standard_component_specs.TRANSFORM_GRAPH_KEY  # "transform_graph"
+TRAIN_ARGS_KEY = standard_component_specs.TRAIN_ARGS_KEY  # "train_args"
+EVAL_ARGS_KEY = standard_component_specs.EVAL_ARGS_KEY  # "eval_args"
+MODEL_KEY = standard_component_specs.MODEL_KEY  # "model"
+MODEL_RUN_KEY = standard_component_specs.MODEL_RUN_KEY  # "model_run"
+ARCHITECTURE_KEY = "architecture"
+SUPERNET_KEY = "supernet"
+SETTINGS_KEY = "settings"
+CODE_FINGERPRINT_KEY = "code_fingerprint"
+
+
+def data_source(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
+                ) -> optfusion_train.DataSource:
+    """Train/eval file patterns and a DataAccessor from the inputs, exactly as the stock Trainer builds them."""
+    fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties)
+    return optfusion_train.DataSource(train_files=fn_args.train_files, eval_files=fn_args.eval_files,
+                                      data_accessor=fn_args.data_accessor,
+                                      transform_graph_path=fn_args.transform_graph_path)
+
+
+def _record_fit(artifact: types.Artifact, result: dict[str, Any]) -> None:
+    artifact.set_float_custom_property("best_val_auc", float(result["best_val_auc"]))
+    artifact.set_float_custom_property("best_val_logloss", float(result["best_val_logloss"]))
+    artifact.set_int_custom_property("best_epoch", int(result["best_epoch"]))
+    artifact.set_int_custom_property("epochs_run", int(result["epochs_run"]))
+    artifact.set_float_custom_property("train_examples_per_second", float(result["train_examples_per_second"]))
+
+
+class SearchExecutor(base_executor.BaseExecutor):
+    """Trains the supernet; publishes the Architecture (json + supernet weights), the supernet as a serving Model
+    (Format-Serving, when `export_supernet`), and the run's logs (ModelRun)."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        settings = SearchSettings.from_json(exec_properties[SETTINGS_KEY])
+        architecture = artifact_utils.get_single_instance(output_dict[ARCHITECTURE_KEY])
+        supernet = artifact_utils.get_single_instance(output_dict[SUPERNET_KEY])
+        model_run = artifact_utils.get_single_instance(output_dict[MODEL_RUN_KEY])
+        serving_dir = path_utils.serving_model_dir(supernet.uri) if settings.export_supernet else None
+        result = optfusion_train.search(data_source(input_dict, exec_properties), settings, architecture.uri,
+                                        model_run.uri, serving_dir)
+        derived = artifacts.read_architecture(architecture)
+        artifacts.record_search(architecture, derived, result)
+        _record_fit(supernet, result)
+        supernet.set_int_custom_property("exported", int(serving_dir is not None))
+        supernet.set_string_custom_property("stage", "search")
+        logging.info("OptFusionSearch: architecture at %s, %s", architecture.uri, json.dumps(derived.ops))
+
+
+class RetrainExecutor(base_executor.BaseExecutor):
+    """Retrains the derived architecture; publishes a standard Model (SavedModel in Format-Serving with the
+    raw-tf.Example serving signature) for the Evaluator and Pusher, and the run's logs (ModelRun)."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        settings = RetrainSettings.from_json(exec_properties[SETTINGS_KEY])
+        architecture = artifact_utils.get_single_instance(input_dict[ARCHITECTURE_KEY])
+        model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
+        model_run = artifact_utils.get_single_instance(output_dict[MODEL_RUN_KEY])
+        serving_dir = path_utils.serving_model_dir(model.uri)
+        result = optfusion_train.retrain(data_source(input_dict, exec_properties), settings, architecture.uri,
+                                         serving_dir, model_run.uri)
+        if not os.path.exists(os.path.join(serving_dir, "saved_model.pb")):
+            raise RuntimeError(f"OptFusionRetrain wrote no SavedModel to {serving_dir}")
+        _record_fit(model, result)
+        model.set_string_custom_property("stage", f"retrain-{settings.mode}")
+        model.set_string_custom_property("mode", settings.mode)
+        model.set_int_custom_property("inherit_weights", int(settings.inherit_weights))
+        model.set_int_custom_property("parameters", int(result["parameters"]))

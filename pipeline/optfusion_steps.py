@@ -1,0 +1,172 @@
+"""The OptFusion model family (`--model optfusion-hard | optfusion-soft`): search, then retrain, as pipeline steps.
+
+    Transform -> OptFusionSearch -> architecture (OptFusionArchitecture) -> OptFusionRetrain -> model -> Evaluator, Pusher
+
+`default_options(dataset, size)` gives the per-dataset settings of algorithms.md §1.8 (Frappe uses Avazu's);
+`train(...)` turns them into one SearchSettings and one RetrainSettings and wires the two components. The search
+gets only search settings, so optfusion-hard and optfusion-soft runs with the same search settings share one
+(cached) search.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from tfx import v1 as tfx
+
+from components.optfusion import OptFusionRetrain, OptFusionSearch
+from pipeline import configs, model_steps
+from trainer.config import TrainConfig
+from trainer.optfusion_config import RETRAIN_MODES, RetrainSettings, RunSettings, SearchSettings
+
+MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptFusionOptions:
+    """OptFusion settings of a pipeline run (reference values: algorithms.md §1.8, Criteo column by default).
+
+    Attributes:
+        embedding_dim: E per field (40 for Criteo/Avazu, 16 for KDD12).
+        search_lr_emb, search_lr_nn, search_arch_lr: Adam learning rates of the search's three groups.
+        search_l2_emb, search_l2_nn: coupled L2 of the search's embedding and network groups (arch: none).
+        retrain_lr_hard, retrain_l2_hard: learning rate and coupled L2 (both groups) of the Hard retrain.
+        retrain_lr_soft, retrain_l2_soft: the same for the Soft retrain.
+        mode: "hard" or "soft"; None takes it from --model (optfusion-hard / optfusion-soft).
+        inherit_weights: retrain from the supernet's weights (the reference default) or from scratch.
+        batch_size, epochs: None takes them from the pipeline's TrainConfig (the preset, --batch-size, --epochs).
+        max_steps_per_epoch: cap on training steps per epoch (smoke runs), None for whole epochs.
+        early_stopping_patience: epochs without a better eval AUC before stopping (reference 1).
+        num_blocks: (cross, deep) blocks of the supernet (reference 3).
+        l2_mode: "dense" (the reference: the whole embedding table every step) or "lazy" (rows in the batch).
+        precision: "float32", "mixed_bfloat16" or "mixed_float16".
+        jit_compile: XLA-compile the forward/backward pass.
+        steps_per_execution: training steps per tf.function call.
+        seed: initialisation and shuffling seed (reference 2024).
+        export_supernet: also export the searched supernet as a serving Model (to score the search stage).
+    """
+
+    embedding_dim: int = 40
+    search_lr_emb: float = 3e-4
+    search_lr_nn: float = 3e-4
+    search_arch_lr: float = 3e-1
+    search_l2_emb: float = 3e-6
+    search_l2_nn: float = 3e-6
+    retrain_lr_hard: float = 3e-4
+    retrain_l2_hard: float = 3e-6
+    retrain_lr_soft: float = 3e-4
+    retrain_l2_soft: float = 3e-6
+    mode: str | None = None
+    inherit_weights: bool = True
+    batch_size: int | None = None
+    epochs: int | None = None
+    max_steps_per_epoch: int | None = None
+    early_stopping_patience: int = 1
+    num_blocks: int = 3
+    l2_mode: str = "dense"
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_execution: int = 16
+    seed: int = 2024
+    export_supernet: bool = True
+
+    def run_settings(self, train: TrainConfig) -> RunSettings:
+        return RunSettings(batch_size=self.batch_size or train.batch_size, epochs=self.epochs or train.epochs,
+                           early_stopping_patience=self.early_stopping_patience,
+                           max_steps_per_epoch=self.max_steps_per_epoch, steps_per_execution=self.steps_per_execution,
+                           l2_mode=self.l2_mode, precision=self.precision, jit_compile=self.jit_compile,
+                           seed=self.seed)
+
+    def search_settings(self, train: TrainConfig) -> SearchSettings:
+        return SearchSettings(embedding_dim=self.embedding_dim, num_blocks=self.num_blocks,
+                              lr_emb=self.search_lr_emb, lr_nn=self.search_lr_nn, arch_lr=self.search_arch_lr,
+                              l2_emb=self.search_l2_emb, l2_nn=self.search_l2_nn,
+                              export_supernet=self.export_supernet, run=self.run_settings(train))
+
+    def retrain_settings(self, mode: str, train: TrainConfig) -> RetrainSettings:
+        if mode not in RETRAIN_MODES:
+            raise ValueError(f"mode must be one of {RETRAIN_MODES}, got {mode!r}")
+        lr, l2 = (self.retrain_lr_hard, self.retrain_l2_hard) if mode == "hard" else (self.retrain_lr_soft,
+                                                                                       self.retrain_l2_soft)
+        return RetrainSettings(mode=mode, inherit_weights=self.inherit_weights, lr_emb=lr, lr_nn=lr, l2_emb=l2,
+                               l2_nn=l2, run=self.run_settings(train))
+
+
+# algorithms.md §1.8: (emb_dim, search lr (emb = nn), arch_lr, search l2 (emb = nn), Soft lr/l2, Hard lr/l2).
+_REFERENCE = {
+    "criteo": dict(embedding_dim=40, search_lr=3e-4, arch_lr=3e-1, search_l2=3e-6, soft=(3e-4, 3e-6), hard=(3e-4, 3e-6)),
+    "avazu": dict(embedding_dim=40, search_lr=1e-3, arch_lr=1e-1, search_l2=0.0, soft=(1e-7, 0.0), hard=(1e-3, 0.0)),
+    # KDD12: dim 16 (retrain.sh's 40 is a bug of the reference, §1.5 item 2).
+    "kdd12": dict(embedding_dim=16, search_lr=3e-3, arch_lr=1e-2, search_l2=0.0, soft=(3e-8, 0.0), hard=(2e-3, 0.0)),
+}
+_REFERENCE["frappe"] = _REFERENCE["avazu"]  # no reference settings: Frappe uses Avazu's
+_REFERENCE["tfrecord"] = _REFERENCE["criteo"]  # OptFusion TFRecords: Criteo's (override for others)
+
+
+def preset(dataset: str, size: str = "small") -> OptFusionOptions:
+    """Per-dataset reference settings. size "small"/"full" keep them (batch and epochs come from the pipeline's
+    TrainConfig: 256 / 4096, 5 epochs); "test" is tiny: embedding 4, batches of 64, at most 100 steps per
+    epoch (the test TrainConfig gives one epoch)."""
+    try:
+        ref = _REFERENCE[dataset]
+    except KeyError:
+        raise ValueError(f"no OptFusion preset for dataset {dataset!r}; choose one of {sorted(_REFERENCE)}") from None
+    options = OptFusionOptions(
+        embedding_dim=ref["embedding_dim"], search_lr_emb=ref["search_lr"], search_lr_nn=ref["search_lr"],
+        search_arch_lr=ref["arch_lr"], search_l2_emb=ref["search_l2"], search_l2_nn=ref["search_l2"],
+        retrain_lr_hard=ref["hard"][0], retrain_l2_hard=ref["hard"][1],
+        retrain_lr_soft=ref["soft"][0], retrain_l2_soft=ref["soft"][1])
+    if size == "test":
+        # Smoke runs: learn something from a few thousand rows in one short epoch, keep the search gentle enough
+        # that the architecture is not pruned to nothing in a handful of steps.
+        return dataclasses.replace(options, embedding_dim=4, search_lr_emb=3e-3, search_lr_nn=3e-3,
+                                   search_arch_lr=1e-2, search_l2_emb=0.0, search_l2_nn=0.0,
+                                   retrain_lr_hard=3e-3, retrain_l2_hard=0.0, retrain_lr_soft=3e-3,
+                                   retrain_l2_soft=0.0, batch_size=64, max_steps_per_epoch=100)
+    if size not in ("small", "full"):
+        raise ValueError(f"unknown preset size {size!r}; choose small, full or test")
+    return options
+
+
+# --- the family interface (pipeline/model_steps.py) -------------------------------------------------------------
+
+def default_options(dataset: str, size: str) -> OptFusionOptions:
+    return preset(dataset, size)
+
+
+def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
+                  ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+    return model_steps.pre_transform(config, examples)
+
+
+def mode_of(config: configs.PipelineConfig, options: OptFusionOptions) -> str:
+    if options.mode is not None:
+        return options.mode
+    try:
+        return MODEL_MODES[config.trainer.model.name]
+    except KeyError:
+        raise ValueError(f"model {config.trainer.model.name!r} is not an OptFusion model; "
+                         f"choose one of {sorted(MODEL_MODES)} or set OptFusionOptions.mode") from None
+
+
+def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
+          ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+    """OptFusionSearch -> OptFusionRetrain; returns the retrained Model channel for the Evaluator and Pusher."""
+    del schema  # the transformed schema inside the transform graph is what the steps read
+    options = config.model_options
+    if options is None:
+        options = preset(config.dataset.name)
+    if not isinstance(options, OptFusionOptions):
+        raise TypeError(f"model_options must be OptFusionOptions, got {type(options).__name__}")
+    train_config = config.trainer.train
+    search = OptFusionSearch(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        settings=options.search_settings(train_config),
+        code_fingerprint=config.code_fingerprint)
+    retrain = OptFusionRetrain(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        architecture=search.outputs["architecture"],
+        settings=options.retrain_settings(mode_of(config, options), train_config),
+        code_fingerprint=config.code_fingerprint)
+    return [search, retrain], retrain.outputs["model"]

@@ -1,0 +1,357 @@
+"""OptFusion pipeline steps without running a pipeline: grouped Adam with coupled L2, the train step and epoch
+loop, the Architecture artifact, settings and presets, and the pipeline wiring."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils
+
+from components.optfusion import OptFusionArchitecture, artifacts
+from pipeline import configs, optfusion_steps
+from pipeline.pipeline import create_pipeline
+from tests.helpers import REPO_ROOT
+from trainer import fit, optfusion_train, optim
+from trainer.models import optfusion
+from trainer.optfusion_config import RetrainSettings, RunSettings, SearchSettings
+
+keras = tf.keras
+
+TABLE, FIELDS, DIM = 30, 3, 2  # D = 6
+
+
+def _supernet(seed: int = 0) -> tuple[keras.Model, keras.Model]:
+    keras.utils.set_random_seed(seed)
+    return optfusion_train.build_supernet(optfusion_train.SupernetConfig(TABLE, FIELDS, DIM))
+
+
+def _batch(rows: int = 8, seed: int = 0) -> tuple[dict, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ids = np.stack([rng.integers(10 * f, 10 * f + 10, rows) for f in range(FIELDS)], axis=1).astype(np.int64)
+    return {"feature": ids}, rng.integers(0, 2, (rows, 1)).astype(np.float32)
+
+
+SETTINGS = {"emb": optim.GroupSettings(1e-2, 1e-3), "nn": optim.GroupSettings(2e-3, 1e-4),
+            "arch": optim.GroupSettings(3e-1)}
+
+
+# --- grouped Adam, coupled L2 -----------------------------------------------------------------------------------
+
+def test_each_group_gets_its_own_adam_with_its_learning_rate():
+    model, _ = _supernet()
+    groups = optfusion.variable_groups(model)
+    optimizer = optim.GroupedAdam(groups, SETTINGS)
+    assert optimizer.learning_rates() == pytest.approx({"emb": 1e-2, "nn": 2e-3, "arch": 3e-1})
+    assert all(o.epsilon == 1e-8 for o in optimizer.optimizers.values())
+    assert [v.name for v in groups["emb"]] == [model.get_layer(optfusion.EMBEDDING_LAYER).embeddings.name]
+    arch = {v.name.split("/")[0] for v in groups["arch"]}
+    assert arch == {optfusion.GATE_LAYER} | {f"fuse_{n}" for n in optfusion.node_names()[2:]}  # β and 7 α
+    assert len(groups["arch"]) == 8
+    assert len(optimizer.variables) == len(model.trainable_variables)
+    with pytest.raises(ValueError, match="more than one group"):
+        optim.GroupedAdam({"emb": groups["emb"], "nn": groups["emb"]}, SETTINGS)
+
+
+def test_one_step_moves_each_group_by_its_own_learning_rate():
+    """Adam's first step moves every weight with a non-zero gradient by about lr·sign(g) (PyTorch and Keras)."""
+    model, _ = _supernet()
+    groups = optfusion.variable_groups(model)
+    step = optim.make_train_step(model, groups, {k: optim.GroupSettings(s.learning_rate) for k, s in SETTINGS.items()})
+    before = {k: [v.numpy() for v in vs] for k, vs in groups.items()}
+    features, labels = _batch()
+    done, _, examples = step.run(iter(tf.data.Dataset.from_tensors((features, labels))), 4)
+    assert (done, examples) == (1, 8)
+    for name, variables in groups.items():
+        moves = np.concatenate([np.abs(v.numpy() - b).ravel() for v, b in zip(variables, before[name])])
+        lr = SETTINGS[name].learning_rate
+        # |step| = lr·|g|/(|g| + eps) <= lr, = lr up to float32 rounding wherever |g| >> eps.
+        assert moves.max() == pytest.approx(lr, rel=2e-3), name
+        assert (moves <= lr * 1.002).all(), name
+        assert np.median(moves[moves > 0]) == pytest.approx(lr, rel=2e-2), name
+
+
+def _torch_adam(w, grads, lr, l2, eps=1e-8, b1=0.9, b2=0.999):
+    """PyTorch's Adam (weight_decay = coupled L2), in numpy."""
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        g = g + l2 * w
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    return w
+
+
+@pytest.mark.parametrize("l2_mode", ["dense", "lazy"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_grouped_adam_is_pytorch_adam_with_coupled_l2(sparse, l2_mode):
+    """Dense and sparse (densified) gradients, dense and lazy L2: PyTorch's Adam with weight_decay."""
+    rng = np.random.default_rng(1)
+    w0 = rng.normal(0, 1, (3, 4)).astype(np.float32)
+    grads = [rng.normal(0, 1e-3, (3, 4)).astype(np.float32) for _ in range(3)]  # small: eps and L2 both matter
+    if sparse:
+        for g in grads:
+            g[1] = 0.0  # row 1 never in the batch
+    variable = tf.Variable(w0)
+    optimizer = optim.GroupedAdam({"emb": [variable]}, {"emb": optim.GroupSettings(1e-2, 0.5)}, l2_mode=l2_mode)
+    optimizer.build()
+    for g in grads:
+        gradient = (tf.IndexedSlices(tf.constant(g[[0, 2]]), tf.constant([0, 2]), tf.constant([3, 4])) if sparse
+                    else tf.constant(g))
+        optimizer.apply(optimizer.regularize([gradient]))
+    if sparse and l2_mode == "lazy":  # row 1 gets no L2: PyTorch with weight_decay only on rows 0 and 2
+        expected = _torch_adam(w0, grads, 1e-2, 0.5)
+        expected[1] = _torch_adam(w0[1:2], [g[1:2] for g in grads], 1e-2, 0.0)[0]
+    else:
+        expected = _torch_adam(w0, grads, 1e-2, 0.5)
+    np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_coupled_l2_gradient_is_lambda_times_w():
+    model, _ = _supernet()
+    groups = optfusion.variable_groups(model)
+    optimizer = optim.GroupedAdam(groups, SETTINGS)
+    table = groups["emb"][0]
+    zero_loss_gradients = [tf.IndexedSlices(tf.zeros([2, DIM]), tf.constant([1, 4]), tf.shape(table))
+                           if v is table else tf.zeros_like(v) for v in optimizer.variables]
+    for variable, gradient in zip(optimizer.variables, optimizer.regularize(zero_loss_gradients)):
+        group = next(k for k, vs in groups.items() if any(v is variable for v in vs))
+        # The reference decays the whole embedding table: the sparse gradient becomes dense.
+        np.testing.assert_allclose(tf.convert_to_tensor(gradient).numpy(), SETTINGS[group].l2 * variable.numpy(),
+                                   rtol=1e-6, err_msg=variable.name)
+    # A variable with no loss gradient still gets λ·w; with λ = 0 it gets nothing.
+    assert optimizer.regularize([None] * len(optimizer.variables))[0] is not None
+    assert optim.coupled_l2(tf.ones([2]), tf.Variable([3.0, 4.0]), 0.0).numpy().tolist() == [1.0, 1.0]
+
+
+def test_lazy_l2_touches_only_the_rows_in_the_batch():
+    table = tf.Variable(np.arange(12, dtype=np.float32).reshape(6, 2) + 1)
+    sparse = tf.IndexedSlices(tf.ones([3, 2]), tf.constant([1, 3, 3]), tf.constant([6, 2]))
+    lazy = optim.coupled_l2(sparse, table, 0.5, lazy=True)
+    assert isinstance(lazy, tf.IndexedSlices)
+    dense = tf.convert_to_tensor(lazy).numpy()
+    expected = np.zeros([6, 2], np.float32)
+    expected[1] = 1 + 0.5 * table.numpy()[1]
+    expected[3] = 2 + 0.5 * table.numpy()[3]  # duplicates summed first: λ·w once per row
+    np.testing.assert_allclose(dense, expected)
+    faithful = optim.coupled_l2(sparse, table, 0.5).numpy()
+    assert (faithful[[0, 2, 4, 5]] == 0.5 * table.numpy()[[0, 2, 4, 5]]).all()
+
+
+@pytest.mark.parametrize("l2_mode, untouched_rows_move", [("lazy", False), ("dense", True)])
+def test_lazy_l2_step_leaves_rows_outside_the_batch_alone(l2_mode, untouched_rows_move):
+    model, _ = _supernet()
+    groups = optfusion.variable_groups(model)
+    step = optim.make_train_step(model, groups, SETTINGS, l2_mode=l2_mode)
+    table = groups["emb"][0]
+    before = table.numpy()
+    features, labels = _batch()
+    step.run(iter(tf.data.Dataset.from_tensors((features, labels))), 1)
+    in_batch = np.unique(features["feature"])
+    outside = np.setdiff1d(np.arange(TABLE), in_batch)
+    assert not np.allclose(table.numpy()[in_batch], before[in_batch])
+    assert (not np.array_equal(table.numpy()[outside], before[outside])) == untouched_rows_move
+
+
+@pytest.mark.parametrize("precision, jit", [("mixed_bfloat16", False), ("float32", True)])
+def test_mixed_precision_and_xla_train_steps_keep_float32_variables_and_loss(precision, jit):
+    with optim.precision_policy(precision):
+        model, _ = _supernet()
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    assert all(v.dtype == tf.float32 for v in model.variables)
+    step = optim.make_train_step(model, optfusion.variable_groups(model), SETTINGS, precision=precision,
+                                 jit_compile=jit)
+    features, labels = _batch()
+    done, loss, _ = step.run(iter(tf.data.Dataset.from_tensors((features, labels)).repeat(2)), 4)
+    assert done == 2 and np.isfinite(loss)
+
+
+def test_float16_loss_scaling_skips_a_non_finite_step():
+    variable = tf.Variable([1.0, 2.0])
+    model = keras.Sequential([keras.layers.Lambda(lambda x: tf.reduce_sum(x * variable, axis=1, keepdims=True))])
+    optimizer = optim.GroupedAdam({"nn": [variable]}, {"nn": optim.GroupSettings(0.1)})
+    optimizer.build()
+    scale = optim.DynamicLossScale(initial_scale=4.0)
+    step = optim.TrainStep(model, optimizer, loss_scale=scale)
+    bad = tf.data.Dataset.from_tensors((tf.constant([[np.inf, 1.0]]), tf.constant([[1.0]])))
+    step.run(iter(bad), 1)
+    assert variable.numpy().tolist() == [1.0, 2.0] and float(scale.scale) == 2.0  # skipped, scale halved
+    good = tf.data.Dataset.from_tensors((tf.constant([[1.0, 1.0]]), tf.constant([[1.0]])))
+    step.run(iter(good), 1)
+    assert variable.numpy().tolist() != [1.0, 2.0] and float(scale.scale) == 2.0
+
+
+def test_fit_stops_at_the_first_non_improving_epoch_and_keeps_the_best():
+    model, _ = _supernet()
+    groups = optfusion.variable_groups(model)
+    frozen = {k: optim.GroupSettings(0.0) for k in groups}  # lr 0: every epoch has the same validation AUC
+    step = optim.make_train_step(model, groups, frozen)
+    features, labels = _batch(rows=64)
+    labels[:32], labels[32:] = 0.0, 1.0
+    data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
+    result = fit.fit(step, data, data, epochs=5, patience=1, verbose=0)
+    assert (result.epochs_run, result.best_epoch) == (2, 1)
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert result.history[0]["examples"] == 64 and result.train_examples_per_second > 0
+    assert 0.0 <= result.best_val_auc <= 1.0
+    result = fit.fit(step, data, data, epochs=3, patience=1, verbose=0, evaluate_before_training=True,
+                     max_steps_per_epoch=2)
+    assert (result.epochs_run, result.best_epoch) == (1, 0) and result.history[1]["examples"] == 32
+
+
+# --- the Architecture artifact ----------------------------------------------------------------------------------
+
+def test_architecture_artifact_round_trip(tmp_path):
+    model, _ = _supernet()
+    beta = model.get_layer(optfusion.GATE_LAYER).beta
+    beta.assign(tf.tensor_scatter_nd_update(beta, [[4, 0], [8, 3]], [-0.1, -0.2]))  # prune two connections
+    config = optfusion_train.SupernetConfig(TABLE, FIELDS, DIM)
+    architecture = optfusion.Architecture.derive(model, best_val_auc=0.625)
+    artifact = OptFusionArchitecture()
+    artifact.uri = str(tmp_path / "architecture")
+    optfusion_train.write_architecture_dir(artifact.uri, architecture, model, config, {"best_epoch": 2})
+    artifacts.record_search(artifact, architecture, {"best_val_auc": 0.625, "best_epoch": 2, "epochs_run": 3})
+
+    # Through MLMD's representation and back: the same type, the same properties.
+    restored = artifact_utils.deserialize_artifact(artifact.artifact_type, artifact.mlmd_artifact)
+    assert isinstance(restored, OptFusionArchitecture) and restored.type_name == "OptFusionArchitecture"
+    assert restored.get_float_custom_property("best_val_auc") == 0.625
+    assert restored.get_string_custom_property("ops") == ",".join(architecture.ops)
+    assert restored.get_int_custom_property("kept_connections") == 31
+
+    loaded = artifacts.read_architecture(restored)
+    assert loaded == architecture
+    assert loaded.connections[4][0] == 0 and loaded.connections[8][3] == 0
+    with open(tmp_path / "architecture" / optfusion_train.ARCHITECTURE_FILE) as f:
+        assert json.load(f)["best_val_auc"] == 0.625  # human-readable JSON
+    assert optfusion_train.read_supernet_config(restored.uri) == config
+    supernet = optfusion_train.load_supernet(restored.uri)
+    features, _ = _batch()
+    np.testing.assert_array_equal(supernet(features).numpy(), model(features).numpy())
+
+    # The retrain model built from the artifact inherits the supernet's weights.
+    logit_model, probability_model = optfusion_train.build_retrain(loaded, config, "soft")
+    inherited = optfusion.inherit_weights(supernet, logit_model)
+    assert optfusion.EMBEDDING_LAYER in inherited
+    np.testing.assert_allclose(tf.sigmoid(logit_model(features)).numpy(), probability_model(features).numpy(),
+                               rtol=1e-6)
+
+
+# --- settings, presets, wiring ----------------------------------------------------------------------------------
+
+def test_settings_json_round_trip_and_validation():
+    search = SearchSettings(embedding_dim=8, run=RunSettings(batch_size=32, precision="mixed_bfloat16"))
+    assert SearchSettings.from_json(search.to_json()) == search
+    retrain = RetrainSettings(mode="soft", inherit_weights=False, run=RunSettings(l2_mode="lazy"))
+    assert RetrainSettings.from_json(retrain.to_json()) == retrain
+    with pytest.raises(ValueError, match="mode"):
+        RetrainSettings(mode="argmax")
+    with pytest.raises(ValueError, match="precision"):
+        RunSettings(precision="float64")
+    with pytest.raises(ValueError, match="unknown"):
+        SearchSettings.from_json(json.dumps({"learning_rate": 1}))
+
+
+def test_presets_follow_the_reference_table():
+    criteo = optfusion_steps.default_options("criteo", "small")
+    assert (criteo.embedding_dim, criteo.search_lr_emb, criteo.search_arch_lr, criteo.search_l2_nn) == (40, 3e-4, 3e-1,
+                                                                                                         3e-6)
+    assert (criteo.retrain_lr_hard, criteo.retrain_l2_hard) == (3e-4, 3e-6)
+    avazu = optfusion_steps.default_options("avazu", "full")
+    assert (avazu.search_lr_nn, avazu.search_arch_lr, avazu.retrain_lr_soft, avazu.retrain_lr_hard) == (1e-3, 1e-1,
+                                                                                                         1e-7, 1e-3)
+    assert optfusion_steps.default_options("frappe", "small") == avazu
+    kdd = optfusion_steps.default_options("kdd12", "small")
+    assert (kdd.embedding_dim, kdd.search_lr_emb, kdd.retrain_lr_hard) == (16, 3e-3, 2e-3)
+    test = optfusion_steps.default_options("criteo", "test")
+    assert test.embedding_dim == 4 and test.max_steps_per_epoch <= 300
+    run = test.run_settings(configs.trainer_preset("criteo", "optfusion-hard", "test").train)
+    assert run.epochs == 1
+
+
+def _pipeline(tmp_path, model: str, **options):
+    train = configs.trainer_preset("criteo", model, "test")
+    return create_pipeline(configs.PipelineConfig(
+        pipeline_root=str(tmp_path / "root"), metadata_path=str(tmp_path / "m.sqlite"),
+        serving_model_dir=str(tmp_path / "serving"),
+        dataset=configs.DatasetConfig(name="criteo", input_base="/nonexistent/input"), trainer=train,
+        model_options=dataclasses.replace(optfusion_steps.default_options("criteo", "test"), **options),
+        code_fingerprint="abc123"))
+
+
+def test_pipeline_wires_search_then_retrain_into_evaluation_and_push(tmp_path):
+    nodes = {node.id: node for node in _pipeline(tmp_path, "optfusion-hard").components}
+    assert "Trainer" not in nodes
+    search, retrain = nodes["OptFusionSearch"], nodes["OptFusionRetrain"]
+    assert search in retrain.upstream_nodes and nodes["AnomalyGate"] in search.upstream_nodes
+    assert retrain.inputs["architecture"] is search.outputs["architecture"]
+    assert nodes["Evaluator"].inputs["model"] is retrain.outputs["model"]
+    assert nodes["Pusher"].inputs["model"] is retrain.outputs["model"]
+    for node in (search, retrain):
+        assert json.loads(node.exec_properties["train_args"])["splits"] == ["train"]
+        assert json.loads(node.exec_properties["eval_args"])["splits"] == ["eval"]  # never the test split
+        assert node.exec_properties["code_fingerprint"] == "abc123"
+    assert RetrainSettings.from_json(retrain.exec_properties["settings"]).mode == "hard"
+    assert SearchSettings.from_json(search.exec_properties["settings"]).embedding_dim == 4
+
+
+def test_hard_and_soft_share_the_search_settings(tmp_path):
+    hard = {n.id: n for n in _pipeline(tmp_path, "optfusion-hard").components}
+    soft = {n.id: n for n in _pipeline(tmp_path, "optfusion-soft", inherit_weights=False).components}
+    assert hard["OptFusionSearch"].exec_properties == soft["OptFusionSearch"].exec_properties  # one cached search
+    settings = RetrainSettings.from_json(soft["OptFusionRetrain"].exec_properties["settings"])
+    assert (settings.mode, settings.inherit_weights) == ("soft", False)
+
+
+# --- distribution -----------------------------------------------------------------------------------------------
+
+_MIRRORED_SCRIPT = r"""
+import os, sys, json
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tests.components.test_optfusion_steps import SETTINGS, TABLE, FIELDS, DIM, _batch
+from trainer import fit, optfusion_train, optim
+from trainer.models import optfusion
+
+def train(strategy, precision, initial):
+    with optim.precision_policy(precision), strategy.scope():
+        model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(TABLE, FIELDS, DIM))
+    if initial is None:
+        initial = [v.numpy() for v in model.variables]
+    for v, value in zip(model.variables, initial):
+        v.assign(value)
+    step = optim.make_train_step(model, optfusion.variable_groups(model), SETTINGS, precision=precision,
+                                 strategy=strategy)
+    features, labels = _batch(rows=48, seed=3)
+    data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
+    losses = [step.run(iter(strategy.experimental_distribute_dataset(data)), 3)[1] for _ in range(2)]
+    logits, _ = step.predict(data)
+    return initial, losses, [v.numpy() for v in model.variables], logits, strategy.num_replicas_in_sync
+
+for precision in sys.argv[1:]:
+    initial, losses_a, weights_a, logits_a, n_a = train(tf.distribute.get_strategy(), precision, None)
+    _, losses_b, weights_b, logits_b, n_b = train(optim.choose_strategy(["/cpu:0", "/cpu:1"]), precision, initial)
+    assert (n_a, n_b) == (1, 2), (n_a, n_b)
+    tol = 1e-5 if precision == "float32" else 2e-2
+    np.testing.assert_allclose(losses_a, losses_b, rtol=tol)
+    np.testing.assert_allclose(logits_a, logits_b, rtol=tol, atol=tol)
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    print("OK", precision, losses_a, losses_b)
+"""
+
+
+def test_mirrored_strategy_on_two_cpu_replicas_matches_the_default_strategy():
+    """Two CPU replicas (each half of every batch, gradients summed) train exactly as one device does; float16
+    exercises the loss-scaling path across replicas. A subprocess: logical devices must be set before TF starts."""
+    result = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, "float32", "mixed_float16"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0 and result.stdout.count("OK") == 2, result.stderr[-4000:]

@@ -1,0 +1,125 @@
+"""OptFusion end to end on generated Criteo-layout data: raw log -> search -> retrain -> evaluation -> push.
+
+One `local_runner` run with `--model optfusion-hard --preset test` (embedding 4, one epoch of at most 100 steps
+of 64) in its own output folder, shared by the tests of this module.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
+
+import local_runner
+from data_gen import synthetic_criteo
+from pipeline import lineage
+from tests.e2e import checks
+from tests.e2e.conftest import PipelineRun
+from trainer import optfusion_train
+from trainer.models.optfusion import Architecture
+
+pytestmark = pytest.mark.e2e
+
+ARCHITECTURE_TYPE = "OptFusionArchitecture"
+
+
+@pytest.fixture(scope="module")
+def optfusion_run(tmp_path_factory) -> PipelineRun:
+    """The pipeline with OptFusion-Hard on 4000 generated rows; the next 1000 rows are held out."""
+    root = tmp_path_factory.mktemp("optfusion")
+    out = io.StringIO()
+    synthetic_criteo.write_synthetic_criteo(out, 5000, seed=11)
+    lines = out.getvalue().splitlines(keepends=True)
+    (root / "input").mkdir()
+    (root / "input" / "log.tsv").write_text("".join(lines[:4000]))
+    (root / "heldout.tsv").write_text("".join(lines[4000:]))
+    argv = ["--dataset", "criteo", "--data", str(root / "input"), "--output-dir", str(root / "out"),
+            "--model", "optfusion-hard", "--preset", "test"]
+    local_runner.run(argv)
+    return PipelineRun("criteo", str(root / "out"), (str(root / "input" / "log.tsv"),), str(root / "heldout.tsv"),
+                       tuple(argv))
+
+
+def _executions_with_event(store, artifact_id: int, event_type: int) -> list[str]:
+    events = [e for e in store.get_events_by_artifact_ids([artifact_id]) if e.type == event_type]
+    executions = store.get_executions_by_id([e.execution_id for e in events])
+    return sorted(lineage.node_id(store, execution) for execution in executions)
+
+
+def _architecture_artifact(store) -> metadata_store_pb2.Artifact:
+    artifacts = store.get_artifacts_by_type(ARCHITECTURE_TYPE)
+    assert len(artifacts) == 1, artifacts
+    return artifacts[0]
+
+
+def test_search_and_retrain_ran_as_pipeline_steps(optfusion_run):
+    states = lineage.execution_states_by_node(lineage.open_store(optfusion_run.metadata_path))
+    for node in ("OptFusionSearch", "OptFusionRetrain", "Evaluator", "Pusher"):
+        assert states[node] == ["COMPLETE"], states
+    assert "Trainer" not in states
+
+
+def test_architecture_lineage_search_produces_retrain_consumes(optfusion_run):
+    store = lineage.open_store(optfusion_run.metadata_path)
+    architecture = _architecture_artifact(store)
+    assert _executions_with_event(store, architecture.id, metadata_store_pb2.Event.OUTPUT) == ["OptFusionSearch"]
+    assert _executions_with_event(store, architecture.id, metadata_store_pb2.Event.INPUT) == ["OptFusionRetrain"]
+    # The retrained model (not the supernet) is what the Evaluator judges and the Pusher pushes.
+    model = lineage.latest_output(store, "OptFusionRetrain", "model")
+    assert _executions_with_event(store, model.id, metadata_store_pb2.Event.INPUT) == ["Evaluator", "Pusher"]
+    supernet = lineage.latest_output(store, "OptFusionSearch", "supernet")
+    assert _executions_with_event(store, supernet.id, metadata_store_pb2.Event.INPUT) == []
+
+
+def test_architecture_json_reloads_to_the_same_derived_graph(optfusion_run):
+    store = lineage.open_store(optfusion_run.metadata_path)
+    artifact = _architecture_artifact(store)
+    with open(os.path.join(artifact.uri, optfusion_train.ARCHITECTURE_FILE)) as f:
+        text = f.read()
+    architecture = Architecture.from_json(text)
+    assert json.loads(text)["ops"] == artifact.custom_properties["ops"].string_value.split(",")
+    assert Architecture.from_json(architecture.to_json()) == architecture
+    # Rebuilt from the JSON, the Hard network has exactly the pushed model's layers and weight shapes.
+    config = optfusion_train.read_supernet_config(artifact.uri)
+    _, rebuilt = optfusion_train.build_retrain(architecture, config, "hard")
+    pushed = tf.keras.models.load_model(glob.glob(os.path.join(optfusion_run.serving_model_dir, "*"))[0])
+
+    def graph(model):
+        return [(layer.name, type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights))
+                for layer in model.layers if "TransformFeaturesLayer" not in type(layer).__name__]
+
+    assert graph(rebuilt) == graph(pushed)  # (the export attaches Transform's layers to the model as well)
+
+
+def test_both_steps_record_the_best_validation_auc(optfusion_run):
+    store = lineage.open_store(optfusion_run.metadata_path)
+    artifact = _architecture_artifact(store)
+    with open(os.path.join(artifact.uri, optfusion_train.ARCHITECTURE_FILE)) as f:
+        searched_auc = json.load(f)["best_val_auc"]
+    assert artifact.custom_properties["best_val_auc"].double_value == pytest.approx(searched_auc)
+    assert 0.5 < searched_auc <= 1.0
+    model = lineage.latest_output(store, "OptFusionRetrain", "model")
+    assert 0.5 < model.custom_properties["best_val_auc"].double_value <= 1.0
+    assert model.custom_properties["mode"].string_value == "hard"
+    with open(os.path.join(lineage.latest_output(store, "OptFusionRetrain", "model_run").uri,
+                           optfusion_train.RESULT_FILE)) as f:
+        result = json.load(f)
+    assert result["best_val_auc"] == pytest.approx(model.custom_properties["best_val_auc"].double_value)
+    assert result["best_epoch"] in (0, 1)  # 0: the inherited supernet weights were never beaten
+
+
+def test_pushed_model_scores_heldout_raw_rows_in_a_fresh_process(optfusion_run):
+    assert checks.score_heldout(optfusion_run) > 0.55
+
+
+def test_serving_signature_equals_transform_then_model(optfusion_run):
+    checks.check_serving_equals_transform_then_model(optfusion_run)
+
+
+def test_model_is_blessed_on_eval_metrics_and_pushed(optfusion_run):
+    metrics = checks.check_blessed_and_pushed(optfusion_run)
+    assert metrics["auc"] > 0.5

@@ -1,0 +1,156 @@
+"""Settings of the OptFusion search and retrain steps, as the components receive them (JSON execution parameters).
+
+The pipeline's family module (pipeline/optfusion_steps.py) turns its user-facing options into one `SearchSettings`
+and one `RetrainSettings`; each component gets only its own, so switching Hard <-> Soft (or inheritance) re-runs
+the retrain step and reuses the cached search.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping, TypeVar
+
+from trainer import optim
+
+RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """How a step trains (shared by search and retrain).
+
+    Attributes:
+        batch_size: global batch size (256 on the small samples, 4096 on full data as the reference).
+        epochs: at most this many passes over the train split (reference 5).
+        early_stopping_patience: stop after this many epochs without a better validation AUC (reference 1: stop at
+            the first non-improving epoch); the best epoch's weights are kept.
+        max_steps_per_epoch: cap on training steps per epoch (None: the whole split), for smoke runs.
+        steps_per_execution: training steps per tf.function call (progress is reported between calls).
+        l2_mode: "dense" (the reference: coupled L2 on the whole embedding table every step) or "lazy" (only the
+            table rows in the batch).
+        precision: "float32", "mixed_bfloat16" or "mixed_float16" (float32 variables and loss; loss scaling for
+            float16).
+        jit_compile: XLA-compile the forward/backward pass.
+        seed: seed of initialisation and shuffling (reference 2024).
+    """
+
+    batch_size: int = 256
+    epochs: int = 5
+    early_stopping_patience: int = 1
+    max_steps_per_epoch: int | None = None
+    steps_per_execution: int = 16
+    l2_mode: str = "dense"
+    precision: str = "float32"
+    jit_compile: bool = False
+    seed: int = 2024
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0 or self.epochs <= 0 or self.steps_per_execution <= 0:
+            raise ValueError(f"batch_size, epochs and steps_per_execution must be positive: {self}")
+        if self.early_stopping_patience < 1:
+            raise ValueError(f"early_stopping_patience must be >= 1, got {self.early_stopping_patience}")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch <= 0:
+            raise ValueError(f"max_steps_per_epoch must be positive or None, got {self.max_steps_per_epoch}")
+        if self.l2_mode not in optim.L2_MODES:
+            raise ValueError(f"l2_mode must be one of {optim.L2_MODES}, got {self.l2_mode!r}")
+        if self.precision not in optim.PRECISIONS:
+            raise ValueError(f"precision must be one of {optim.PRECISIONS}, got {self.precision!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+    """The supernet search (algorithms.md §1.2–§1.4): three Adam groups from one training-batch gradient.
+
+    Attributes:
+        embedding_dim: E per field; the graph width is D = fields·E (also used by the retrain step).
+        num_blocks: (cross, deep) blocks (reference 3).
+        lr_emb, l2_emb: Adam lr and coupled L2 of the embedding table.
+        lr_nn, l2_nn: the same for every other network weight.
+        arch_lr: Adam lr of the architecture parameters β and α (no L2).
+        beta_init: initial connection parameter (reference 0.5: fully connected at the start).
+        emb_init_std: std of the Normal embedding initialiser (reference 0.01).
+        export_supernet: also export the searched supernet as a serving Model artifact.
+        run: batch size, epochs, precision, ...
+    """
+
+    embedding_dim: int = 40
+    num_blocks: int = 3
+    lr_emb: float = 3e-4
+    lr_nn: float = 3e-4
+    arch_lr: float = 3e-1
+    l2_emb: float = 3e-6
+    l2_nn: float = 3e-6
+    beta_init: float = 0.5
+    emb_init_std: float = 0.01
+    export_supernet: bool = True
+    run: RunSettings = RunSettings()
+
+    def groups(self) -> dict[str, optim.GroupSettings]:
+        return {"emb": optim.GroupSettings(self.lr_emb, self.l2_emb), "nn": optim.GroupSettings(self.lr_nn, self.l2_nn),
+                "arch": optim.GroupSettings(self.arch_lr, 0.0)}
+
+    def to_json(self) -> str:
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SearchSettings":
+        return from_dict(cls, json.loads(text))
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainSettings:
+    """The retrain of the derived architecture (algorithms.md §1.5): two Adam groups (emb, nn).
+
+    Attributes:
+        mode: "hard" (argmax operation per node, OptFusion-Hard) or "soft" (frozen softmax(α) mixture).
+        inherit_weights: start from the supernet's weights (reference initialize_mode 1) or from scratch.
+        lr_emb, l2_emb, lr_nn, l2_nn: Adam lr and coupled L2 per group.
+        evaluate_before_training: validate once before the first epoch (the reference does), so a retrain that
+            never beats the inherited weights keeps them.
+        run: batch size, epochs, precision, ...
+    """
+
+    mode: str = "hard"
+    inherit_weights: bool = True
+    lr_emb: float = 3e-4
+    lr_nn: float = 3e-4
+    l2_emb: float = 3e-6
+    l2_nn: float = 3e-6
+    evaluate_before_training: bool = True
+    run: RunSettings = RunSettings()
+
+    def __post_init__(self) -> None:
+        if self.mode not in RETRAIN_MODES:
+            raise ValueError(f"mode must be one of {RETRAIN_MODES}, got {self.mode!r}")
+
+    def groups(self) -> dict[str, optim.GroupSettings]:
+        return {"emb": optim.GroupSettings(self.lr_emb, self.l2_emb), "nn": optim.GroupSettings(self.lr_nn, self.l2_nn)}
+
+    def to_json(self) -> str:
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RetrainSettings":
+        return from_dict(cls, json.loads(text))
+
+
+def to_json(settings: Any) -> str:
+    """Canonical JSON (sorted keys): equal settings give equal execution parameters, hence cache hits."""
+    return json.dumps(dataclasses.asdict(settings), sort_keys=True)
+
+
+def from_dict(cls: type[T], values: Mapping[str, Any]) -> T:
+    """A (nested) settings dataclass from its asdict() form; unknown keys are an error."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = fields[name].default
+        if dataclasses.is_dataclass(default) and isinstance(value, Mapping):
+            value = from_dict(type(default), value)
+        kwargs[name] = value
+    return cls(**kwargs)
