@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test unit e2e lock schemas benchmark clean
+.PHONY: run test unit e2e lock schemas benchmark benchmark-optfusion clean
 
 # The stamp is rewritten by setup.sh whenever requirements.lock or setup.py change.
 .venv/.installed-lock: requirements.lock setup.py setup.sh
@@ -32,8 +32,11 @@ lock:  ## re-resolve requirements.in into requirements.lock (Python 3.10)
 schemas: .venv  ## regenerate the curated schemas in schemas/ from transform/features.py
 	$(PYTHON) -m transform.curated_schema schemas
 
-benchmark: .venv
+benchmark: .venv  ## ingestion scaling (ExampleGen + Transform at 10k, 100k, 1M rows) -> docs/benchmarks.md
 	$(PYTHON) -m benchmarks.pipeline_scaling --rows 10000 100000 1000000
+
+benchmark-optfusion: .venv  ## OptFusion search vs bare step, Hard retrain, serving at Criteo dimensions -> docs/benchmarks.md
+	$(PYTHON) -m benchmarks.optfusion_throughput --l2-table 1000000
 
 clean:
 	rm -rf tfx_output

@@ -77,6 +77,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--residual-model", help="ResFusion family: network of the deep stages (default deepfm)")
     parser.add_argument("--rounds", type=int, help="ResFusion family: K, residual rounds after the first stage (default 2)")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                        help="OptFusion family: compute precision (float32 variables and loss; default float32)")
+    parser.add_argument("--jit-compile", action="store_true", default=None,
+                        help="OptFusion family: XLA-compile the forward and backward pass")
+    parser.add_argument("--l2-mode", choices=("dense", "lazy"),
+                        help="OptFusion family: coupled L2 on the whole embedding table every step (dense, the "
+                             "reference) or only on the rows in the batch (lazy)")
+    parser.add_argument("--from-scratch", dest="inherit_weights", action="store_false", default=None,
+                        help="OptFusion family: retrain from fresh weights instead of the searched supernet's")
     return parser.parse_args(argv)
 
 
@@ -120,17 +129,22 @@ def build_config(args: argparse.Namespace):
     )
 
 
+# Flags that set a field of the model family's options (the field name: the flag).
+FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds", "precision": "--precision",
+                "jit_compile": "--jit-compile", "l2_mode": "--l2-mode", "inherit_weights": "--from-scratch"}
+
+
 def family_options(args: argparse.Namespace):
-    """The model family's default options, with the family flags given (--residual-model, --rounds) applied."""
+    """The model family's default options, with the family flags given (FAMILY_FLAGS) applied."""
     import dataclasses
 
     from pipeline import model_steps
 
     options = model_steps.family(args.model).default_options(args.dataset, args.preset)
-    overrides = {k: v for k, v in (("residual_model", args.residual_model), ("rounds", args.rounds)) if v is not None}
+    overrides = {k: getattr(args, k) for k in FAMILY_FLAGS if getattr(args, k) is not None}
     if overrides:
         if not dataclasses.is_dataclass(options) or any(not hasattr(options, k) for k in overrides):
-            raise SystemExit(f"--model {args.model} takes no {', '.join('--' + k.replace('_', '-') for k in overrides)}")
+            raise SystemExit(f"--model {args.model} takes no {', '.join(FAMILY_FLAGS[k] for k in overrides)}")
         options = dataclasses.replace(options, **overrides)
     return options
 

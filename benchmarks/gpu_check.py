@@ -213,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
            if speed_lines else []))
     print(section)
     if args.doc:
-        from benchmarks.optfusion_throughput import write_section
-        write_section(args.doc, section, heading=SECTION_HEADING)
+        from benchmarks import report
+        report.write_section(args.doc, section)
     return 0 if ok else 1
 
 

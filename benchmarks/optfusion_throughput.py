@@ -1,28 +1,34 @@
-"""OptFusion search throughput at Criteo dimensions: the pipeline's search step vs a bare tf-keras train step.
+"""OptFusion speed at Criteo dimensions: the pipeline's search step vs a bare train step, Hard retrain, serving.
 
     TF_USE_LEGACY_KERAS=1 python -m benchmarks.optfusion_throughput                  # float32 and bfloat16
     TF_USE_LEGACY_KERAS=1 python -m benchmarks.optfusion_throughput --precisions float32 --steps 8 --no-doc
     TF_USE_LEGACY_KERAS=1 python -m benchmarks.optfusion_throughput --l2-table 1000000   # + dense vs lazy L2
+    make benchmark-optfusion
 
 Model: the full search supernet at Criteo dimensions (39 fields x 40 = D 1560; all 4 operations on all 7 fusion
 nodes, 33 straight-through gates; about 241M non-embedding weights), batch 256.
 
 1. Data: a Transform output (39 fields) of a generated Criteo-layout log, made once by the pipeline itself
    (local_runner's config, create_pipeline, a partial run up to Transform) under --work-dir and reused.
-2. For each precision (float32, mixed_bfloat16) one child process measures, in this order, bare, search, bare
-   (each phase builds its own model and frees it; the bare rate is the mean of the two bare runs, which brackets
-   the search run against drifts in machine load; each phase's peak RSS is sampled every 0.1 s):
-   - bare: the same supernet, one Keras Adam over every variable, a tf.function train step on one constant
+2. Search. For each precision (float32, mixed_bfloat16) one child process measures, in this order, bare (fused
+   Adam), bare (Keras Adam), search, bare (fused Adam); each phase builds its own model and frees it; the two
+   fused bare runs bracket the search against drifts in machine load; each phase's peak RSS is sampled:
+   - bare: the same supernet, one optimiser over every variable, a tf.function train step on one constant
      batch of synthetic ids (no input pipeline, no L2, no metrics);
    - search: `trainer.optfusion_train.search`, the code the OptFusionSearch executor runs (tfxio input pipeline
      from the transformed TFRecords, three Adam groups from one gradient, dense coupled L2 on the whole table,
      progress output, validation each epoch, checkpoint of the best epoch), 2 epochs of --steps steps each;
      reported: the 2nd epoch's training examples/s (the 1st includes tracing; validation is not counted).
-3. With --l2-table N: the search's TrainStep on synthetic in-memory ids with an N-row table, L2 "dense" (the
+3. Hard retrain: `trainer.optfusion_train.retrain` on one fixed architecture (HARD_OPS, all connections), from
+   scratch, per precision.
+4. Serving: the float32 supernet and Hard model as exported by the steps, each loaded in a fresh process: size
+   on disk, batch-1 and batch-256 latency through the raw-tf.Example serving signature.
+5. With --l2-table N: the search's TrainStep on synthetic in-memory ids with an N-row table, L2 "dense" (the
    reference: the whole table every step) vs "lazy" (rows in the batch), float32.
 
-Output: a table on stdout and the section "## OptFusion search throughput" of docs/benchmarks.md (replaced if
-present; other sections are left alone). Target (issue 4): search >= 90 % of the bare step, float32 and bfloat16.
+Output: tables on stdout and the section "## OptFusion speed" of docs/benchmarks.md (replaced if present; other
+sections are left alone). Targets (issue 4): search >= 90 % of the bare step, float32 and bfloat16; Hard retrain
+>= 800 examples/s.
 """
 from __future__ import annotations
 
@@ -30,7 +36,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -42,15 +47,20 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from benchmarks import report  # noqa: E402 - after the path set-up
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SECTION_HEADING = "## OptFusion search throughput"
+SECTION_HEADING = "## OptFusion speed"
 DEFAULT_DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
 DEFAULT_WORK_DIR = os.path.join(REPO_ROOT, "tfx_output", "bench_optfusion")
 FIELDS, EMBEDDING_DIM, BATCH = 39, 40, 256
 TARGET_RATIO = 0.9
 # The reference's Criteo search settings (algorithms.md §1.8).
 LR, ARCH_LR, L2 = 3e-4, 3e-1, 3e-6
+RETRAIN_TARGET = 800.0  # examples/s of Hard retrain (issue 4)
+# Hard retrain's fixed architecture: the operation of cross_1, deep_1, cross_2, deep_2, cross_3, deep_3, output.
+HARD_OPS = ("attention", "concat", "product", "sum", "sum", "product", "concat")
 
 
 def _peak_rss_mb() -> float:
@@ -77,6 +87,12 @@ def prepare_data(work_dir: str, rows: int) -> dict[str, Any]:
     graph = lineage.latest_output(store, "Transform", "transform_graph")
     return {"examples_uri": examples.uri, "split_names": examples.properties["split_names"].string_value,
             "transform_uri": graph.uri}
+
+
+def prepared_raw_file(work_dir: str, rows: int = 1000) -> str:
+    """Raw Criteo-layout rows (not the training ones) for the serving requests."""
+    from data_gen import synthetic_criteo
+    return synthetic_criteo.generate(os.path.join(work_dir, "data", f"requests_{rows}.tsv"), rows, seed=7)
 
 
 def _data_source(data: dict[str, Any]):
@@ -132,8 +148,12 @@ class _RssSampler:
         self._stop.set()
 
 
-def child_bare(precision: str, table_size: int, steps: int) -> dict[str, Any]:
-    """A plain tf-keras train step of the supernet on a constant batch of synthetic ids."""
+def child_bare(precision: str, table_size: int, steps: int, optimizer_kind: str = "fused") -> dict[str, Any]:
+    """A plain tf-keras train step of the supernet on a constant batch of synthetic ids.
+
+    optimizer_kind: "fused" (one `trainer.optim.TorchAdam`, the search step's Adam kernel: the bare step differs
+    from the search step only in what the pipeline adds) or "keras" (the stock Keras Adam).
+    """
     import gc
 
     import numpy as np
@@ -144,7 +164,7 @@ def child_bare(precision: str, table_size: int, steps: int) -> dict[str, Any]:
     keras.utils.set_random_seed(0)
     with optim.precision_policy(precision):
         model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
-    optimizer = keras.optimizers.Adam(LR, epsilon=1e-8)
+    optimizer = optim.TorchAdam(LR) if optimizer_kind == "fused" else keras.optimizers.Adam(LR, epsilon=1e-8)
     rng = np.random.default_rng(0)
     ids = tf.constant(rng.integers(0, table_size, (BATCH, FIELDS)), tf.int64)
     labels = tf.constant(rng.integers(0, 2, (BATCH, 1)), tf.float32)
@@ -165,41 +185,109 @@ def child_bare(precision: str, table_size: int, steps: int) -> dict[str, Any]:
     loss.numpy()
     seconds = time.perf_counter() - start
     result = {"examples_per_second": steps * BATCH / seconds, "seconds": seconds, "steps": steps,
-              "parameters": int(model.count_params())}
+              "parameters": int(model.count_params()), "optimizer": optimizer_kind}
     del step, model, optimizer
     gc.collect()
     return result
 
 
-def child_pair(precision: str, data: dict[str, Any], table_size: int, steps: int) -> dict[str, Any]:
-    """In one process: bare, search, bare (models freed in between), with each phase's peak RSS."""
+def child_pair(precision: str, data: dict[str, Any], table_size: int, steps: int,
+               supernet_export_dir: str | None = None) -> dict[str, Any]:
+    """In one process: bare (fused Adam), bare (Keras Adam), search, bare (fused Adam), models freed in between,
+    with each phase's peak RSS. The search/bare ratio is against the two fused-Adam bare runs around the search."""
     sampler = _RssSampler()
     sampler.mark()
-    bare_a = child_bare(precision, table_size, steps)
-    bare_a["peak_rss_mb"] = sampler.mark()
-    search = child_search(precision, data, steps)
-    search["peak_rss_mb"] = sampler.mark()
-    bare_b = child_bare(precision, table_size, steps)
-    bare_b["peak_rss_mb"] = sampler.mark()
+    phases: list[tuple[str, dict[str, Any]]] = []
+    for name in ("fused", "keras", "search", "fused"):
+        if name == "search":
+            result = child_search(precision, data, steps, supernet_export_dir)
+        else:
+            result = child_bare(precision, table_size, steps, name)
+        result["peak_rss_mb"] = sampler.mark()
+        phases.append((name, result))
     sampler.stop()
-    return {"bare": [bare_a, bare_b], "search": search}
+    return {"bare": [r for name, r in phases if name == "fused"], "bare_keras": phases[1][1], "search": phases[2][1]}
 
 
-def child_search(precision: str, data: dict[str, Any], steps: int) -> dict[str, Any]:
-    """The pipeline's search step (trainer.optfusion_train.search), 2 epochs of `steps` steps."""
+def child_search(precision: str, data: dict[str, Any], steps: int, export_dir: str | None = None) -> dict[str, Any]:
+    """The pipeline's search step (trainer.optfusion_train.search), 2 epochs of `steps` steps; exports the
+    supernet for serving to export_dir if given."""
     from trainer import optfusion_train
     from trainer.optfusion_config import RunSettings, SearchSettings
     settings = SearchSettings(embedding_dim=EMBEDDING_DIM, lr_emb=LR, lr_nn=LR, arch_lr=ARCH_LR, l2_emb=L2,
-                              l2_nn=L2, export_supernet=False,
+                              l2_nn=L2, export_supernet=export_dir is not None,
                               run=RunSettings(batch_size=BATCH, epochs=2, early_stopping_patience=2,
                                               max_steps_per_epoch=steps, precision=precision, l2_mode="dense"))
     with tempfile.TemporaryDirectory() as tmp:
         result = optfusion_train.search(_data_source(data), settings, os.path.join(tmp, "architecture"),
-                                        os.path.join(tmp, "model_run"))
+                                        os.path.join(tmp, "model_run"), export_dir)
     epoch = result["history"][-1]
     return {"examples_per_second": epoch["examples_per_second"], "seconds": epoch["seconds"],
             "steps": epoch["examples"] // BATCH, "first_epoch_seconds": result["history"][0]["seconds"],
             "parameters": result["supernet_parameters"]}
+
+
+def hard_architecture():
+    """The fixed architecture Hard retrain is measured on: every candidate connection kept; ops per node as
+    HARD_OPS (17·D² multiply-adds per example beyond the cross layers: 3 deep layers, attention over 2 inputs,
+    concat of 2 and of 8 inputs)."""
+    from trainer.layers.fusion_ops import OPERATIONS
+    from trainer.models import optfusion
+    return optfusion.Architecture(connections=optfusion.candidate_mask().tolist(),
+                                  op_logits=[[float(op == name) for name in OPERATIONS] for op in HARD_OPS],
+                                  ops=list(HARD_OPS))
+
+
+def child_retrain(precision: str, data: dict[str, Any], table_size: int, steps: int,
+                  export_dir: str | None = None) -> dict[str, Any]:
+    """The pipeline's Hard retrain step (trainer.optfusion_train.retrain) on `hard_architecture()`, from scratch,
+    2 epochs of `steps` steps; exports the model for serving to export_dir if given."""
+    from trainer import optfusion_train
+    from trainer.optfusion_config import RetrainSettings, RunSettings
+    sampler = _RssSampler()
+    sampler.mark()
+    settings = RetrainSettings(mode="hard", inherit_weights=False, lr_emb=LR, lr_nn=LR, l2_emb=L2, l2_nn=L2,
+                               run=RunSettings(batch_size=BATCH, epochs=2, early_stopping_patience=2,
+                                               max_steps_per_epoch=steps, precision=precision, l2_mode="dense"))
+    with tempfile.TemporaryDirectory() as tmp:
+        architecture_dir = os.path.join(tmp, "architecture")
+        optfusion_train.write_architecture_files(
+            architecture_dir, hard_architecture(),
+            optfusion_train.SupernetConfig(table_size=table_size, num_fields=FIELDS, embedding_dim=EMBEDDING_DIM))
+        result = optfusion_train.retrain(_data_source(data), settings, architecture_dir,
+                                         export_dir or os.path.join(tmp, "serving"), os.path.join(tmp, "model_run"))
+    epoch = result["history"][-1]
+    return {"examples_per_second": epoch["examples_per_second"], "seconds": epoch["seconds"],
+            "steps": epoch["examples"] // BATCH, "parameters": result["parameters"], "peak_rss_mb": sampler.mark()}
+
+
+def child_serving(model_dir: str, raw_file: str, calls: int) -> dict[str, Any]:
+    """A SavedModel loaded in this fresh process: size on disk, load time, latency of batch-1 requests (one
+    serialized raw tf.Example each, through the serving signature) and of batch-256 requests."""
+    import numpy as np
+    import tensorflow as tf
+
+    from serving import batch_score
+    size = sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(model_dir) for name in names)
+    start = time.perf_counter()
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    load_seconds = time.perf_counter() - start
+    serialized, _ = batch_score.read_raw_examples(raw_file, "criteo")
+
+    def latencies(batch: int, count: int) -> list[float]:
+        times = []
+        for i in range(count + 10):  # the first 10 calls warm up
+            examples = tf.constant([serialized[(i * batch + k) % len(serialized)] for k in range(batch)])
+            begin = time.perf_counter()
+            serve(examples=examples)["probability"].numpy()
+            times.append(time.perf_counter() - begin)
+        return times[10:]
+
+    one = latencies(1, calls)
+    many = latencies(BATCH, max(calls // 10, 5))
+    return {"size_mb": size / 2 ** 20, "load_seconds": load_seconds,
+            "batch1_median_ms": float(np.median(one)) * 1e3, "batch1_p95_ms": float(np.percentile(one, 95)) * 1e3,
+            "batch256_median_ms": float(np.median(many)) * 1e3, "peak_rss_mb": _peak_rss_mb()}
 
 
 def child_l2(l2_mode: str, table_size: int, steps: int) -> dict[str, Any]:
@@ -228,7 +316,11 @@ def child_l2(l2_mode: str, table_size: int, steps: int) -> dict[str, Any]:
 def run_child(args: argparse.Namespace) -> None:
     data = json.loads(args.data) if args.data else None
     if args.child == "pair":
-        result = child_pair(args.precision, data, args.table_size, args.steps)
+        result = child_pair(args.precision, data, args.table_size, args.steps, args.export_dir)
+    elif args.child == "retrain":
+        result = child_retrain(args.precision, data, args.table_size, args.steps, args.export_dir)
+    elif args.child == "serving":
+        result = child_serving(args.export_dir, args.raw_file, args.steps)
     else:
         result = child_l2(args.child.split("-", 1)[1], args.table_size, args.steps)
     result["peak_rss_mb"] = _peak_rss_mb()
@@ -247,30 +339,19 @@ def launch(kind: str, out_dir: str, **kwargs: Any) -> dict[str, Any]:
     with open(out) as f:
         result = json.load(f)
     result["process_seconds"] = time.perf_counter() - started
-    if "examples_per_second" in result:
-        print(f"    {result['examples_per_second']:.1f} examples/s, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
-    else:
+    if "bare" in result:
         print(f"    bare {[round(b['examples_per_second'], 1) for b in result['bare']]}, search "
               f"{result['search']['examples_per_second']:.1f} examples/s", flush=True)
+    elif "examples_per_second" in result:
+        print(f"    {result['examples_per_second']:.1f} examples/s, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+    else:
+        print(f"    {json.dumps({k: round(v, 2) for k, v in result.items()})}", flush=True)
     return result
 
 
 # --- report -----------------------------------------------------------------------------------------------------
 
-def write_section(doc_path: str, section: str, heading: str = SECTION_HEADING) -> None:
-    """Replaces the section (heading up to the next '## ' heading) or appends it; creates the file if missing."""
-    text = open(doc_path).read() if os.path.exists(doc_path) else "# Benchmarks\n"
-    pattern = re.compile(r"^" + re.escape(heading) + r"[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    os.makedirs(os.path.dirname(os.path.abspath(doc_path)), exist_ok=True)
-    with open(doc_path, "w") as f:
-        f.write(text)
-
-
-def render(results: dict[str, Any], l2: list[dict[str, Any]], args: argparse.Namespace, loads: list[float]) -> str:
+def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]) -> str:
     from benchmarks.pipeline_scaling import machine_description, versions
     lines = [SECTION_HEADING, "",
              f"- Date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
@@ -282,40 +363,56 @@ def render(results: dict[str, Any], l2: list[dict[str, Any]], args: argparse.Nam
              f"all operations on all nodes, {results['table_size']:,}-id table (Transform of {args.rows:,} generated "
              f"Criteo-layout rows), batch {BATCH}; Criteo search settings (lr {LR}, arch lr {ARCH_LR}, dense "
              f"coupled L2 {L2}).",
-             "- bare: one Keras Adam, a tf.function step on a constant batch of synthetic ids (no input pipeline, "
-             "no L2). search: `trainer.optfusion_train.search` as the OptFusionSearch executor runs it (tfxio input "
-             "pipeline from the transformed TFRecords, three Adam groups from one gradient, dense L2, progress "
-             "output, validation each epoch), the 2nd epoch's training examples/s. One process per precision runs "
-             "bare, search, bare (each with its own model, freed after it); bare = mean of the two runs; peak RSS "
-             "of each phase sampled every 0.1 s (psutil).",
+             "- bare: a tf.function train step of the same supernet on one constant batch of synthetic ids (no input "
+             "pipeline, no L2, one optimiser), with the search step's fused Adam (`trainer.optim.TorchAdam`) or "
+             "with the stock Keras Adam. search: `trainer.optfusion_train.search` as the OptFusionSearch executor "
+             "runs it (tfxio input pipeline from the transformed TFRecords, three Adam groups from one gradient, "
+             "dense L2 on the whole table, progress output, validation each epoch), the 2nd epoch's training "
+             f"examples/s ({args.steps} steps). One process per precision runs bare (fused), bare (Keras), search, "
+             "bare (fused), each with its own model, freed after it; the ratio is against the mean of the two "
+             "fused bare runs around the search; peak RSS of each phase sampled every 0.1 s (psutil).",
              "",
-             "| precision | bare examples/s (runs) | search examples/s | search / bare | target | bare peak RSS MB "
-             "| search peak RSS MB |",
-             "|---|---:|---:|---:|---|---:|---:|"]
+             "| precision | bare, fused Adam (runs) | bare, Keras Adam | search | search / bare (fused) | target "
+             "| bare peak RSS MB | search peak RSS MB |",
+             "|---|---:|---:|---:|---:|---|---:|---:|"]
     for precision, r in results["precisions"].items():
         bare = [b["examples_per_second"] for b in r["bare"]]
         mean_bare = sum(bare) / len(bare)
         ratio = r["search"]["examples_per_second"] / mean_bare
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
         lines.append(f"| {precision} | {mean_bare:.1f} ({', '.join(f'{b:.1f}' for b in bare)}) | "
-                     f"{r['search']['examples_per_second']:.1f} | {ratio:.2f} | {verdict} (>= {TARGET_RATIO:.2f}) | "
+                     f"{r['bare_keras']['examples_per_second']:.1f} | {r['search']['examples_per_second']:.1f} | "
+                     f"{ratio:.2f} | {verdict} (>= {TARGET_RATIO:.2f}) | "
                      f"{max(b['peak_rss_mb'] for b in r['bare']):,.0f} | {r['search']['peak_rss_mb']:,.0f} |")
-    if l2:
+    if results["retrain"]:
+        lines += ["", f"Hard retrain (`trainer.optfusion_train.retrain` as the OptFusionRetrain executor runs it, "
+                      f"from scratch, the 2nd epoch's examples/s over {args.retrain_steps} steps of {BATCH}) on one "
+                      "fixed architecture: all 33 connections kept, operations cross_1..output = "
+                      f"{', '.join(HARD_OPS)}.", "",
+                  "| precision | examples/s | target | parameters | peak RSS MB |", "|---|---:|---|---:|---:|"]
+        for precision, r in results["retrain"].items():
+            verdict = "PASS" if r["examples_per_second"] >= RETRAIN_TARGET else "FAIL"
+            lines.append(f"| {precision} | {r['examples_per_second']:.0f} | {verdict} (>= {RETRAIN_TARGET:.0f}) | "
+                         f"{r['parameters']:,} | {r['peak_rss_mb']:,.0f} |")
+    if results["serving"]:
+        lines += ["", "Exported SavedModels (float32; raw-tf.Example serving signature, Transform included), each "
+                      f"loaded in a fresh process; latency of {args.latency_calls} batch-1 requests and of batch-{BATCH} "
+                      "requests through `serving_default`:", "",
+                  "| model | size MB | load s | batch-1 median ms | batch-1 p95 ms | batch-256 median ms | RSS MB |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, r in results["serving"].items():
+            lines.append(f"| {name} | {r['size_mb']:,.0f} | {r['load_seconds']:.1f} | {r['batch1_median_ms']:.1f} | "
+                         f"{r['batch1_p95_ms']:.1f} | {r['batch256_median_ms']:.0f} | {r['peak_rss_mb']:,.0f} |")
+    if results["l2"]:
         lines += ["", f"Coupled L2 on a {args.l2_table:,}-row table (search TrainStep, synthetic in-memory ids, "
                       "float32, batch 256):", "", "| L2 mode | examples/s | peak RSS MB |", "|---|---:|---:|"]
-        for entry in l2:
+        for entry in results["l2"]:
             lines.append(f"| {entry['mode']} | {entry['examples_per_second']:.1f} | {entry['peak_rss_mb']:,.0f} |")
-        lines += ["", "Both modes run Adam over the whole table (PyTorch's semantics); lazy only skips the λ·w term "
-                      "outside the batch."]
-    lines += ["", "The search step's optimiser is `trainer.optim.TorchAdam`: TF's fused ResourceApplyAdam kernel "
-                  "(PyTorch's update exactly; a sparse embedding gradient is densified first); the bare step's stock "
-                  "Keras Adam runs about a dozen "
-                  "element-wise ops per variable, which on the supernet's 241M weights costs a visible share of a "
-                  "step on 2 cores. That is why the search step, with more work per step (dense L2, three groups, "
-                  "input pipeline), can be faster than the bare step."]
-    lines += ["", "Reference points (algorithms.md, same machines): the PyTorch reference about 78 examples/s in "
-                  "search at these dimensions; a bare tf-keras step about 209 (float32) and 294 (bfloat16); compute "
-                  "ceiling about 290 and 500.", ""]
+        lines += ["", "Both modes run Adam over the whole table (PyTorch's semantics: the embedding gradient is dense); "
+                      "lazy only skips the λ·w term outside the batch."]
+    lines += ["", "Reference points (algorithms.md, same machines): the PyTorch reference reaches about 78 examples/s "
+                  "in search and 310-510 in Hard retrain at these dimensions; a bare tf-keras step about 209 "
+                  "(float32) and 294 (bfloat16); compute ceiling about 290 and 500.", ""]
     return "\n".join(lines)
 
 
@@ -323,30 +420,42 @@ def run_parent(args: argparse.Namespace) -> None:
     loads = [os.getloadavg()[0]]
     data = prepare_data(args.work_dir, args.rows)
     table_size = _table_size(data)
+    raw_file = prepared_raw_file(args.work_dir)
     print(f"Transform output: {data['transform_uri']} ({table_size:,} ids)", flush=True)
-    results: dict[str, Any] = {"table_size": table_size, "precisions": {}}
-    with tempfile.TemporaryDirectory() as out_dir:
+    results: dict[str, Any] = {"table_size": table_size, "precisions": {}, "retrain": {}, "serving": {}, "l2": []}
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as out_dir:
+        exports = {"supernet": os.path.join(out_dir, "supernet"), "hard": os.path.join(out_dir, "hard")}
         for precision in args.precisions:
+            export = exports["supernet"] if precision == "float32" and args.latency_calls else None
             results["precisions"][precision] = launch("pair", out_dir, precision=precision, data=json.dumps(data),
-                                                      table_size=table_size, steps=args.steps)
+                                                      table_size=table_size, steps=args.steps, export_dir=export)
             loads.append(os.getloadavg()[0])
-        l2 = []
-        if args.l2_table:
-            for mode in ("dense", "lazy"):
-                entry = launch(f"l2-{mode}", out_dir, table_size=args.l2_table, steps=args.steps)
-                l2.append({"mode": mode, **entry})
-                loads.append(os.getloadavg()[0])
-    section = render(results, l2, args, loads)
+        for precision in args.precisions if args.retrain_steps else ():
+            export = exports["hard"] if precision == "float32" and args.latency_calls else None
+            results["retrain"][precision] = launch("retrain", out_dir, precision=precision, data=json.dumps(data),
+                                                   table_size=table_size, steps=args.retrain_steps, export_dir=export)
+            loads.append(os.getloadavg()[0])
+        for name, export in exports.items():
+            if os.path.exists(os.path.join(export, "saved_model.pb")):
+                results["serving"][name] = launch("serving", out_dir, export_dir=export, raw_file=raw_file,
+                                                  steps=args.latency_calls)
+        for mode in ("dense", "lazy") if args.l2_table else ():
+            results["l2"].append({"mode": mode, **launch(f"l2-{mode}", out_dir, table_size=args.l2_table,
+                                                         steps=args.steps)})
+            loads.append(os.getloadavg()[0])
+    section = render(results, args, loads)
     print(section)
     if not args.no_doc:
-        write_section(args.doc, section)
+        report.write_section(args.doc, section)
         print(f"Wrote the section to {args.doc}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
-    parser.add_argument("--steps", type=int, default=12, help="measured training steps per run (batch 256)")
+    parser.add_argument("--steps", type=int, default=12, help="measured search/bare training steps per run (batch 256)")
+    parser.add_argument("--retrain-steps", type=int, default=60, help="measured Hard retrain steps per run")
+    parser.add_argument("--latency-calls", type=int, default=200, help="batch-1 requests per served model")
     parser.add_argument("--rows", type=int, default=20_000, help="generated rows for the Transform output")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR, help="where the (cached) Transform output lives")
     parser.add_argument("--l2-table", type=int, default=0, help="also compare dense vs lazy L2 on a table this big")
@@ -358,6 +467,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--table-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--export-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-file", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 

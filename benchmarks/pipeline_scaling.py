@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import platform
-import re
 import resource
 import shlex
 import shutil
@@ -44,6 +43,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run as a script (python benchmarks/pipeline_scaling.py)
     sys.path.insert(0, REPO_ROOT)
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from benchmarks import report  # noqa: E402 - after the path set-up
 
 SECTION_HEADING = "## Ingestion scaling (ExampleGen + Transform)"
 DEFAULT_DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
@@ -537,23 +538,6 @@ def render_section(summaries: list[dict[str, Any]], checks: list[str], command: 
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_section(doc_path: str, section: str) -> None:
-    """Replaces the section (heading up to the next '## ' heading) or appends it; creates the file if missing."""
-    if os.path.exists(doc_path):
-        with open(doc_path) as f:
-            text = f.read()
-    else:
-        text = "# Benchmarks\n"
-    pattern = re.compile(r"^" + re.escape(SECTION_HEADING) + r"[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    os.makedirs(os.path.dirname(os.path.abspath(doc_path)), exist_ok=True)
-    with open(doc_path, "w") as f:
-        f.write(text)
-
-
 def run_parent(args: argparse.Namespace) -> int:
     from data_gen import synthetic_criteo
 
@@ -596,7 +580,7 @@ def run_parent(args: argparse.Namespace) -> int:
     for line in checks + fixed_cost_lines(summaries) + memory_lines(summaries):
         print(line)
     if not args.no_doc:
-        write_section(args.doc, render_section(summaries, checks, command, args.beam_mode))
+        report.write_section(args.doc, render_section(summaries, checks, command, args.beam_mode))
         print(f"\nWrote the section '{SECTION_HEADING}' of {args.doc}")
     return 0
 

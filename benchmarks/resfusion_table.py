@@ -38,6 +38,8 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+from benchmarks import report  # noqa: E402 - after the path set-up
+
 SECTION_HEADING = "## ResFusion: Table 2 and Table 3"
 DEFAULT_DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
 DATA_DIR = os.environ.get("FUSIONCTR_DATA_DIR", os.path.join(REPO_ROOT, "..", "shared", "data"))
@@ -88,7 +90,7 @@ def run_model(dataset: str, data: str, out_dir: str, seed: int, entry: Entry, pr
         raise RuntimeError(f"{entry.label} on {dataset} (seed {seed}) failed:\n{result.stderr[-4000:]}")
 
 
-def _producer_seconds(store, artifact) -> float:
+def producer_seconds(store, artifact) -> float:
     """Wall seconds of the execution that produced an artifact (MLMD registration to publication)."""
     from ml_metadata.proto import metadata_store_pb2
     events = [e for e in store.get_events_by_artifact_ids([artifact.id])
@@ -97,27 +99,33 @@ def _producer_seconds(store, artifact) -> float:
     return (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
 
 
-def collect(out_dir: str, entry: Entry) -> dict[str, float]:
-    """Test metrics, epochs and training time of the model the latest run trained."""
+def test_metrics(store, model) -> tuple[float, float]:
+    """(AUC, logloss) of a Model artifact's serving signature on the raw test split of the latest ExampleGen run."""
     import numpy as np
     import tensorflow as tf
     import tensorflow_decision_forests  # noqa: F401 - the TF-DF ops, to load GBDT models
 
     from pipeline import lineage
     from serving import batch_score
-    store = lineage.open_store(os.path.join(out_dir, "metadata.sqlite"))
-    gbdt_only = entry.flags[1] == "gbdt"
-    model = lineage.latest_output(store, "GbdtResidual" if gbdt_only else "Trainer", "model")
-    seconds = _producer_seconds(store, model)
-    if entry.flags[1] not in ("deepfm", "lr", "fm", "nnres-gbdt") and not gbdt_only:
-        seconds += _producer_seconds(store, lineage.latest_output(store, "GbdtResidual", "model"))
     examples = lineage.latest_output(store, "RawLogExampleGen", "examples")
     files = sorted(glob.glob(os.path.join(examples.uri, "Split-test", "*")))
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
     labels = np.array([tf.train.Example.FromString(s).features.feature["label"].int64_list.value[0]
                        for s in serialized], np.float32)
     probabilities = batch_score.score(os.path.join(model.uri, "Format-Serving"), serialized)
-    auc, logloss = batch_score.auc_and_logloss(labels, np.clip(probabilities, 1e-7, 1 - 1e-7))
+    return batch_score.auc_and_logloss(labels, np.clip(probabilities, 1e-7, 1 - 1e-7))
+
+
+def collect(out_dir: str, entry: Entry) -> dict[str, float]:
+    """Test metrics, epochs and training time of the model the latest run trained."""
+    from pipeline import lineage
+    store = lineage.open_store(os.path.join(out_dir, "metadata.sqlite"))
+    gbdt_only = entry.flags[1] == "gbdt"
+    model = lineage.latest_output(store, "GbdtResidual" if gbdt_only else "Trainer", "model")
+    seconds = producer_seconds(store, model)
+    if entry.flags[1] not in ("deepfm", "lr", "fm", "nnres-gbdt") and not gbdt_only:
+        seconds += producer_seconds(store, lineage.latest_output(store, "GbdtResidual", "model"))
+    auc, logloss = test_metrics(store, model)
     epochs = float("nan")
     if not gbdt_only:
         run_dir = lineage.latest_output(store, "Trainer", "model_run").uri
@@ -194,19 +202,6 @@ def render(results: dict[str, dict[str, list[dict[str, float]]]], seeds: Sequenc
     return "\n".join(lines)
 
 
-def write_section(doc: str, section: str) -> None:
-    text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"
-    start = text.find(SECTION_HEADING)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION_HEADING))
-        text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    os.makedirs(os.path.dirname(doc), exist_ok=True)
-    with open(doc, "w") as f:
-        f.write(text)
-
-
 def dataset_input(name: str, work_dir: str) -> str:
     """A folder of links to the shared sample's training files (the *test* file is left out)."""
     folder = os.path.join(DATA_DIR, name)
@@ -261,7 +256,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     section = render(results, args.seeds, args.preset)
     print(section)
     if not args.no_doc:
-        write_section(args.doc, section)
+        report.write_section(args.doc, section)
 
 
 if __name__ == "__main__":

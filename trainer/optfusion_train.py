@@ -94,13 +94,19 @@ def build_retrain(architecture: Architecture, config: SupernetConfig, mode: str)
 
 # --- the architecture folder ------------------------------------------------------------------------------------
 
-def write_architecture_dir(directory: str, architecture: Architecture, supernet: keras.Model,
-                           config: SupernetConfig, search_result: dict[str, Any] | None = None) -> None:
+def write_architecture_files(directory: str, architecture: Architecture, config: SupernetConfig) -> None:
+    """architecture.json and supernet/config.json: enough for a retrain from scratch (inherit_weights=False)."""
     tf.io.gfile.makedirs(os.path.join(directory, SUPERNET_DIR))
     with tf.io.gfile.GFile(os.path.join(directory, ARCHITECTURE_FILE), "w") as f:
         f.write(architecture.to_json())
     with tf.io.gfile.GFile(os.path.join(directory, SUPERNET_DIR, SUPERNET_CONFIG_FILE), "w") as f:
         json.dump(dataclasses.asdict(config), f, indent=1, sort_keys=True)
+
+
+def write_architecture_dir(directory: str, architecture: Architecture, supernet: keras.Model,
+                           config: SupernetConfig, search_result: dict[str, Any] | None = None) -> None:
+    """The whole OptFusionArchitecture payload (layout in the module docstring)."""
+    write_architecture_files(directory, architecture, config)
     supernet.save_weights(os.path.join(directory, SUPERNET_DIR, SUPERNET_WEIGHTS))
     if search_result is not None:
         with tf.io.gfile.GFile(os.path.join(directory, SEARCH_RESULT_FILE), "w") as f:

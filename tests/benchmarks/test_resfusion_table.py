@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from benchmarks import report
 from benchmarks import resfusion_table as bench
 
 
@@ -30,8 +31,8 @@ def test_claims_an_ordering_only_beyond_two_standard_errors():
 def test_section_is_replaced_and_other_sections_kept(tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n## Other\n\nkeep me\n")
-    bench.write_section(str(doc), bench.SECTION_HEADING + "\n\nfirst\n")
-    bench.write_section(str(doc), bench.SECTION_HEADING + "\n\nsecond\n")
+    report.write_section(str(doc), bench.SECTION_HEADING + "\n\nfirst\n")
+    report.write_section(str(doc), bench.SECTION_HEADING + "\n\nsecond\n")
     text = doc.read_text()
     assert "keep me" in text and "second" in text and "first" not in text
     assert text.count(bench.SECTION_HEADING) == 1

@@ -275,6 +275,22 @@ def test_presets_follow_the_reference_table():
     assert run.epochs == 1
 
 
+def test_runner_flags_set_precision_xla_l2_and_inheritance():
+    import local_runner
+    args = local_runner.parse_args(["--model", "optfusion-soft", "--preset", "test", "--precision", "mixed_bfloat16",
+                                    "--jit-compile", "--l2-mode", "lazy", "--from-scratch"])
+    options = local_runner.family_options(args)
+    assert (options.precision, options.jit_compile, options.l2_mode, options.inherit_weights) == (
+        "mixed_bfloat16", True, "lazy", False)
+    run = options.run_settings(configs.trainer_preset("criteo", "optfusion-soft", "test").train)
+    assert (run.precision, run.jit_compile, run.l2_mode) == ("mixed_bfloat16", True, "lazy")
+    assert local_runner.family_options(local_runner.parse_args(["--model", "optfusion-hard"])) == (
+        optfusion_steps.default_options("criteo", "small"))  # no flag: the preset untouched
+    with pytest.raises(SystemExit, match="takes no --precision, --from-scratch"):
+        local_runner.family_options(local_runner.parse_args(["--model", "dcn", "--precision", "float32",
+                                                             "--from-scratch"]))
+
+
 def _pipeline(tmp_path, model: str, **options):
     train = configs.trainer_preset("criteo", model, "test")
     return create_pipeline(configs.PipelineConfig(
