@@ -16,6 +16,9 @@ DATA_DIR = os.environ.get("FUSIONCTR_DATA_DIR", os.path.join(REPO_ROOT, "..", "s
 REQUIRE_DATA = os.environ.get("FUSIONCTR_REQUIRE_DATA") == "1"
 # Flags of every end-to-end run: the tiny test preset (small embeddings), a few short epochs.
 TEST_FLAGS = ["--preset", "test", "--epochs", "3"]
+# The model each shared sample is run with (default DeepFM): the Criteo sample goes through OptFusion's search
+# and Hard retrain, so the real data crosses every kind of training step without an extra pipeline run.
+SAMPLE_MODELS = {"criteo": "optfusion-hard"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +38,9 @@ class PipelineRun:
         return os.path.join(self.output_dir, "serving_model")
 
 
-def run_pipeline(dataset: str, data: str, output_dir: str, heldout: str, input_files: list[str]) -> PipelineRun:
-    argv = ["--dataset", dataset, "--data", data, "--output-dir", output_dir, *TEST_FLAGS]
+def run_pipeline(dataset: str, data: str, output_dir: str, heldout: str, input_files: list[str],
+                 model: str = "deepfm") -> PipelineRun:
+    argv = ["--dataset", dataset, "--data", data, "--output-dir", output_dir, "--model", model, *TEST_FLAGS]
     local_runner.run(argv)
     return PipelineRun(dataset, output_dir, tuple(input_files), heldout, tuple(argv))
 
@@ -73,7 +77,8 @@ def sample_files(name: str) -> tuple[list[str], str]:
 
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Callable[[str], PipelineRun]:
-    """One pipeline run per shared sample (criteo, avazu, frappe), on its training files only."""
+    """One pipeline run per shared sample (criteo, avazu, frappe; model per SAMPLE_MODELS), on its training files
+    only."""
     runs: dict[str, PipelineRun] = {}
 
     def get(name: str) -> PipelineRun:
@@ -84,7 +89,8 @@ def sample_run(tmp_path_factory) -> Callable[[str], PipelineRun]:
             input_dir.mkdir()
             for path in train:  # links: the data's terms forbid copies, and the pipeline reads a folder
                 os.symlink(os.path.abspath(path), input_dir / os.path.basename(path))
-            runs[name] = run_pipeline(name, str(input_dir), str(root / "out"), test, train)
+            runs[name] = run_pipeline(name, str(input_dir), str(root / "out"), test, train,
+                                      SAMPLE_MODELS.get(name, "deepfm"))
         return runs[name]
 
     return get

