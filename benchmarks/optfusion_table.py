@@ -20,7 +20,6 @@ standard errors of the paired (by seed) difference. Output: a table on stdout an
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -120,32 +119,15 @@ def render(results: dict[str, dict[str, list[dict[str, float]]]], seeds: Sequenc
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["criteo", "avazu", "frappe"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[2022, 2023, 2024, 2025, 2026])
-    parser.add_argument("--preset", default="small", choices=("small", "full", "test"))
-    parser.add_argument("--work-dir", default="/tmp/optfusion_bench")
-    parser.add_argument("--doc", default=common.DEFAULT_DOC)
-    parser.add_argument("--no-doc", action="store_true")
-    parser.add_argument("--models", nargs="*", help="labels to run (default: all)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 4000 generated Criteo-layout rows, test preset, one seed, DeepFM and "
-                             "OptFusion-Hard, no doc")
-    args = parser.parse_args(argv)
+    args = common.parse_table_args(argv, __doc__, "/tmp/optfusion_bench", "DeepFM and OptFusion-Hard")
     entries = list(ENTRIES)
     if args.quick:
-        args.datasets, args.seeds, args.preset, args.no_doc = ["generated"], [2022], "test", True
         entries = [e for e in entries if e.label in ("DeepFM", "OptFusion-Hard")]
     elif args.models:
         entries = [e for e in entries if e.label in args.models]
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for dataset in args.datasets:
-        if dataset == "generated":
-            from data_gen import synthetic_criteo
-            data = synthetic_criteo.generate(os.path.join(args.work_dir, "input", "generated.tsv"), 4000)
-            layout = "criteo"
-        else:
-            data, layout = common.dataset_input(dataset, args.work_dir), dataset
+        data, layout = common.dataset_source(dataset, args.work_dir)
         results[dataset] = {label: [] for label in (*[e.label for e in entries], SUPERNET_LABEL)}
         for seed in args.seeds:
             out_dir = os.path.join(args.work_dir, dataset, str(seed))

@@ -408,7 +408,8 @@ def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]
              f"- Compute rate of this machine, measured in the same run: one [256, 1560] x [1560, 1560] matmul at "
              f"{probe['float32_gflops']:.0f} GFLOP/s in float32 and {probe['bfloat16_gflops']:.0f} in bfloat16 (the "
              f"machines algorithms.md's targets were set on: {REFERENCE_GFLOPS:.0f} and about 740). Ceiling: "
-             "examples/s if every non-embedding weight cost one multiply-add forward and two backward at that rate.",
+             "examples/s if every non-embedding weight cost one multiply-add forward and two backward at that rate "
+             "(a rough bound: the model's wider matmuls run faster than the probe, so a ratio can pass 100%).",
              "",
              "| precision | bare, fused Adam (runs) | bare, Keras Adam | search | search / bare (fused) | target "
              "| search / ceiling | bare peak RSS MB | search peak RSS MB |",

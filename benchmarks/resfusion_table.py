@@ -218,32 +218,46 @@ def dataset_input(name: str, work_dir: str) -> str:
     return link_dir
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_table_args(argv: Optional[Sequence[str]], description: str, work_dir: str,
+                     quick_models: str) -> argparse.Namespace:
+    """The flags of a quality-table benchmark; --quick turns into one generated dataset, one seed, the test
+    preset and no doc."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["criteo", "avazu", "frappe"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[2022, 2023, 2024, 2025, 2026])
     parser.add_argument("--preset", default="small", choices=("small", "full", "test"))
-    parser.add_argument("--work-dir", default="/tmp/resfusion_bench")
+    parser.add_argument("--work-dir", default=work_dir)
     parser.add_argument("--doc", default=DEFAULT_DOC)
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--models", nargs="*", help="labels to run (default: every available one)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 4000 generated Criteo-layout rows, test preset, one seed, 3 models, no doc")
+                        help=f"smoke run: 4000 generated Criteo-layout rows, test preset, one seed, {quick_models}, "
+                             "no doc")
     args = parser.parse_args(argv)
-    entries = available_entries()
     if args.quick:
         args.datasets, args.seeds, args.preset, args.no_doc = ["generated"], [2022], "test", True
+    return args
+
+
+def dataset_source(dataset: str, work_dir: str) -> tuple[str, str]:
+    """(data path, log layout) of a benchmark dataset: "generated" (4000 generated Criteo-layout rows) or the
+    name of a shared sample."""
+    if dataset == "generated":
+        from data_gen import synthetic_criteo
+        return synthetic_criteo.generate(os.path.join(work_dir, "input", "generated.tsv"), 4000), "criteo"
+    return dataset_input(dataset, work_dir), dataset
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_table_args(argv, __doc__, "/tmp/resfusion_bench", "GBDT, DeepFM and GBDTRes+NN (K=1)")
+    entries = available_entries()
+    if args.quick:
         entries = [e for e in entries if e.label in ("GBDT", "DeepFM", "GBDTRes+NN (K=1)")]
     elif args.models:
         entries = [e for e in entries if e.label in args.models]
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for dataset in args.datasets:
-        if dataset == "generated":
-            from data_gen import synthetic_criteo
-            data = synthetic_criteo.generate(os.path.join(args.work_dir, "input", "generated.tsv"), 4000)
-            layout = "criteo"
-        else:
-            data, layout = dataset_input(dataset, args.work_dir), dataset
+        data, layout = dataset_source(dataset, args.work_dir)
         results[dataset] = {e.label: [] for e in entries}
         for seed in args.seeds:
             out_dir = os.path.join(args.work_dir, dataset, str(seed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import pathlib
 from typing import Callable
 
 import pytest
@@ -45,18 +46,24 @@ def run_pipeline(dataset: str, data: str, output_dir: str, heldout: str, input_f
     return PipelineRun(dataset, output_dir, tuple(input_files), heldout, tuple(argv))
 
 
-@pytest.fixture(scope="session")
-def generated_run(tmp_path_factory) -> PipelineRun:
-    """The pipeline on generated Criteo-layout data: 4000 rows in, the next 1000 held out."""
-    root = tmp_path_factory.mktemp("generated")
+def write_generated_input(root: pathlib.Path) -> tuple[str, str, str]:
+    """5000 generated Criteo-layout rows: the first 4000 in root/input/log.tsv, the next 1000 held out in
+    root/heldout.tsv. Returns (input folder, input file, held-out file)."""
     out = io.StringIO()
     synthetic_criteo.write_synthetic_criteo(out, 5000, seed=11)
     lines = out.getvalue().splitlines(keepends=True)
     (root / "input").mkdir()
     (root / "input" / "log.tsv").write_text("".join(lines[:4000]))
     (root / "heldout.tsv").write_text("".join(lines[4000:]))
-    return run_pipeline("criteo", str(root / "input"), str(root / "out"), str(root / "heldout.tsv"),
-                        [str(root / "input" / "log.tsv")])
+    return str(root / "input"), str(root / "input" / "log.tsv"), str(root / "heldout.tsv")
+
+
+@pytest.fixture(scope="session")
+def generated_run(tmp_path_factory) -> PipelineRun:
+    """The pipeline on generated Criteo-layout data: 4000 rows in, the next 1000 held out."""
+    root = tmp_path_factory.mktemp("generated")
+    input_dir, input_file, heldout = write_generated_input(root)
+    return run_pipeline("criteo", input_dir, str(root / "out"), heldout, [input_file])
 
 
 def sample_files(name: str) -> tuple[list[str], str]:

@@ -6,7 +6,6 @@ of 64) in its own output folder, shared by the tests of this module.
 from __future__ import annotations
 
 import glob
-import io
 import json
 import os
 
@@ -15,10 +14,9 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
 import local_runner
-from data_gen import synthetic_criteo
 from pipeline import lineage
 from tests.e2e import checks
-from tests.e2e.conftest import PipelineRun
+from tests.e2e.conftest import PipelineRun, write_generated_input
 from trainer import optfusion_train
 from trainer.models.optfusion import Architecture
 
@@ -31,17 +29,11 @@ ARCHITECTURE_TYPE = "OptFusionArchitecture"
 def optfusion_run(tmp_path_factory) -> PipelineRun:
     """The pipeline with OptFusion-Hard on 4000 generated rows; the next 1000 rows are held out."""
     root = tmp_path_factory.mktemp("optfusion")
-    out = io.StringIO()
-    synthetic_criteo.write_synthetic_criteo(out, 5000, seed=11)
-    lines = out.getvalue().splitlines(keepends=True)
-    (root / "input").mkdir()
-    (root / "input" / "log.tsv").write_text("".join(lines[:4000]))
-    (root / "heldout.tsv").write_text("".join(lines[4000:]))
-    argv = ["--dataset", "criteo", "--data", str(root / "input"), "--output-dir", str(root / "out"),
+    input_dir, input_file, heldout = write_generated_input(root)
+    argv = ["--dataset", "criteo", "--data", input_dir, "--output-dir", str(root / "out"),
             "--model", "optfusion-hard", "--preset", "test"]
     local_runner.run(argv)
-    return PipelineRun("criteo", str(root / "out"), (str(root / "input" / "log.tsv"),), str(root / "heldout.tsv"),
-                       tuple(argv))
+    return PipelineRun("criteo", str(root / "out"), (input_file,), heldout, tuple(argv))
 
 
 def _executions_with_event(store, artifact_id: int, event_type: int) -> list[str]:

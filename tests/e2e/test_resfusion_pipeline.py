@@ -4,7 +4,6 @@ One run (test preset: few trees, 2 folds, short epochs) produces the GBDT, the r
 with K = 2 and a blessed, pushed model; every test reads that run.
 """
 import glob
-import io
 import json
 import os
 
@@ -14,32 +13,24 @@ import tensorflow as tf
 
 import local_runner
 from components.gbdt_residual import executor as gbdt_residual
-from data_gen import synthetic_criteo
 from pipeline import lineage
 from tests import helpers
 from tests.e2e import checks
-from tests.e2e.conftest import PipelineRun
+from tests.e2e.conftest import PipelineRun, write_generated_input
 from transform import features
 
 pytestmark = pytest.mark.e2e
 
-ROWS, HELDOUT = 4000, 1000
 FLAGS = ["--model", "resfusion", "--preset", "test", "--epochs", "2"]
 
 
 @pytest.fixture(scope="module")
 def resfusion_run(tmp_path_factory) -> PipelineRun:
     root = tmp_path_factory.mktemp("resfusion_generated")
-    out = io.StringIO()
-    synthetic_criteo.write_synthetic_criteo(out, ROWS + HELDOUT, seed=11)
-    lines = out.getvalue().splitlines(keepends=True)
-    (root / "input").mkdir()
-    (root / "input" / "log.tsv").write_text("".join(lines[:ROWS]))
-    (root / "heldout.tsv").write_text("".join(lines[ROWS:]))
-    argv = ["--dataset", "criteo", "--data", str(root / "input"), "--output-dir", str(root / "out"), *FLAGS]
+    input_dir, input_file, heldout = write_generated_input(root)
+    argv = ["--dataset", "criteo", "--data", input_dir, "--output-dir", str(root / "out"), *FLAGS]
     local_runner.run(argv)
-    return PipelineRun("criteo", str(root / "out"), (str(root / "input" / "log.tsv"),), str(root / "heldout.tsv"),
-                       tuple(argv))
+    return PipelineRun("criteo", str(root / "out"), (input_file,), heldout, tuple(argv))
 
 
 def _artifact(run, node, key):
