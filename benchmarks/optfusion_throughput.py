@@ -360,7 +360,8 @@ def launch(kind: str, out_dir: str, **kwargs: Any) -> dict[str, Any]:
     out = os.path.join(out_dir, f"{kind}_{kwargs.get('precision', '')}_{time.time_ns()}.json")
     command = [sys.executable, "-m", "benchmarks.optfusion_throughput", "--child", kind, "--out", out]
     for key, value in kwargs.items():
-        command += [f"--{key.replace('_', '-')}", value if isinstance(value, str) else json.dumps(value)]
+        if value is not None:  # an absent flag, not the string "null"
+            command += [f"--{key.replace('_', '-')}", value if isinstance(value, str) else json.dumps(value)]
     print(f"[{datetime.datetime.now():%H:%M:%S}] {kind} {kwargs.get('precision', '')} ...", flush=True)
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO_ROOT)
