@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from trainer import gbdt
+from trainer import gbdt, metrics
 from trainer import residual as res
 from trainer.models import residual as residual_models
 
@@ -35,8 +35,9 @@ NUM_GBDT_BUCKETS = 32
 
 def _metrics(record: dict[str, Any], train: res.SplitRows, valid: res.SplitRows, train_logits: np.ndarray,
              valid_logits: np.ndarray) -> dict[str, Any]:
-    record.update(eval_auc=res.auc(valid.labels, valid_logits), eval_logloss=res.logloss(valid.labels, valid_logits),
-                  train_logloss=res.logloss(train.labels, train_logits))
+    record.update(eval_auc=metrics.auc(valid.labels, valid_logits),
+                  eval_logloss=metrics.logloss(valid.labels, valid_logits),
+                  train_logloss=metrics.logloss(train.labels, train_logits))
     logging.info("Comparator %s: eval AUC %.4f, eval logloss %.4f", record.get("variant"), record["eval_auc"],
                  record["eval_logloss"])
     return record

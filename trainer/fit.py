@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from trainer import metrics
 from trainer.optim import TrainStep
 
 keras = tf.keras
@@ -40,23 +41,6 @@ class FitResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "train_examples_per_second": self.train_examples_per_second}
-
-
-def auc_and_logloss(labels: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
-    """sklearn ROC AUC and log-loss of sigmoid(logits) (the reference's metrics). AUC is nan for one class."""
-    from sklearn.metrics import log_loss, roc_auc_score
-    probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-    auc = float(roc_auc_score(labels, probabilities)) if len(np.unique(labels)) == 2 else float("nan")
-    return auc, float(log_loss(labels, np.clip(probabilities, 1e-7, 1 - 1e-7), labels=[0, 1]))
-
-
-def _snapshot(model: keras.Model) -> list[np.ndarray]:
-    return [v.numpy() for v in model.variables]
-
-
-def _restore(model: keras.Model, values: list[np.ndarray]) -> None:
-    for variable, value in zip(model.variables, values):
-        variable.assign(value)
 
 
 def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *, epochs: int,
@@ -90,7 +74,7 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
 
     def validate() -> tuple[float, float]:
         logits, labels = step.predict(evaluation)
-        return auc_and_logloss(labels, logits)
+        return metrics.auc(labels, logits), metrics.logloss(labels, logits)
 
     def record(entry: dict[str, Any]) -> None:
         history.append(entry)
@@ -107,10 +91,10 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
         """Keeps the weights if this epoch is the best so far; True when it improved."""
         auc = entry["val_auc"]
         if np.isfinite(auc) and auc > best["auc"]:
-            best.update(auc=auc, logloss=entry["val_logloss"], epoch=entry["epoch"], weights=_snapshot(model))
+            best.update(auc=auc, logloss=entry["val_logloss"], epoch=entry["epoch"], weights=model.get_weights())
             return True
         if best["weights"] is None:  # a single-class validation split: keep the latest weights
-            best.update(epoch=entry["epoch"], logloss=entry["val_logloss"], weights=_snapshot(model))
+            best.update(epoch=entry["epoch"], logloss=entry["val_logloss"], weights=model.get_weights())
         return False
 
     if evaluate_before_training:
@@ -164,6 +148,6 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
                           "stopping, keeping the best epoch", flush=True)
                 break
     if best["weights"] is not None and best["epoch"] != epochs_run:
-        _restore(model, best["weights"])
+        model.set_weights(best["weights"])
     return FitResult(best_epoch=best["epoch"], best_val_auc=float(best["auc"]), best_val_logloss=best["logloss"],
                      epochs_run=epochs_run, history=history)

@@ -48,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import gbdt
+from trainer.metrics import auc, logloss
 from trainer.config import TrainerConfig
 from trainer.models import residual as residual_models
 from trainer.residual_config import ResFusionOptions
@@ -60,22 +61,6 @@ NO_FOLD = -1
 STAGE_LOGITS_SIGNATURE = "stage_logits"
 HISTORY_FILE = "history.json"
 _SHUFFLE_BUFFER = 10_000
-
-
-# --- metrics -----------------------------------------------------------------------------------------------------
-
-def logloss(labels: np.ndarray, logits: np.ndarray) -> float:
-    """Mean binary cross-entropy of sigmoid(logits), computed stably from the logits."""
-    logits = np.asarray(logits, np.float64)
-    labels = np.asarray(labels, np.float64)
-    return float(np.mean(np.logaddexp(0.0, logits) - labels * logits))
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-    if len(np.unique(labels)) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels, scores))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tests import helpers, resfusion_data
-from trainer import comparators, gbdt, residual
+from trainer import comparators, gbdt, metrics, residual
 from trainer.config import ModelConfig, TrainConfig, TrainerConfig
 from trainer.models import residual as residual_models
 from trainer.residual_config import ResFusionOptions
@@ -60,7 +60,7 @@ def test_logitboost_targets_are_the_newton_step_of_the_logloss():
     newton = np.sum(labels - p) / np.sum(p * (1 - p))
     assert np.sum(w * z) / np.sum(w) == pytest.approx(newton, rel=1e-5)
     # ... and it lowers the logloss, as a Newton step on this convex function should.
-    assert residual.logloss(labels, offsets + newton) < residual.logloss(labels, offsets)
+    assert metrics.logloss(labels, offsets + newton) < metrics.logloss(labels, offsets)
     clipped, _ = residual.logitboost_targets(np.array([1.0, 0.0]), np.array([-8.0, 0.0]), z_max=4.0)
     np.testing.assert_allclose(clipped, [4.0, -2.0], rtol=1e-6)
 
@@ -93,8 +93,8 @@ def test_logitboost_stage_decreases_training_logloss_against_the_offset_alone(tm
         offsets = {s.name: make_offsets(s) for s in (train, valid)}
         model = residual._fit_gbdt(ctx, train, valid, offsets, rows=None)
         for split in (train, valid):
-            before = residual.logloss(split.labels, offsets[split.name])
-            after = residual.logloss(split.labels, offsets[split.name] + split.gbdt_logits(model))
+            before = metrics.logloss(split.labels, offsets[split.name])
+            after = metrics.logloss(split.labels, offsets[split.name] + split.gbdt_logits(model))
             assert after < before - 0.02, (name, split.name, before, after)
 
 
@@ -283,9 +283,9 @@ def test_comparator_exports_serve_what_was_measured_at_training(comparators_fitt
     valid = rows["eval"]
     served = tf.saved_model.load(export_dir).signatures["serving_default"](
         examples=tf.constant(_serialized(valid)))["probability"].numpy()[:, 0]
-    assert residual.auc(valid.labels, served) == pytest.approx(record["eval_auc"], abs=1e-4)
+    assert metrics.auc(valid.labels, served) == pytest.approx(record["eval_auc"], abs=1e-4)
     logits = np.log(served) - np.log1p(-served)
-    assert residual.logloss(valid.labels, logits) == pytest.approx(record["eval_logloss"], abs=1e-4)
+    assert metrics.logloss(valid.labels, logits) == pytest.approx(record["eval_logloss"], abs=1e-4)
     assert record["eval_auc"] > 0.55
 
 
