@@ -37,12 +37,16 @@ if REPO_ROOT not in sys.path:
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from trainer import optfusion_config  # noqa: E402 - after the path and environment set-up
+
 SECTION_HEADING = "## OptFusion on GPU"
 FIELDS, TABLE = 39, 11_500
 EMBEDDING_DIM = int(os.environ.get("GPU_CHECK_EMBEDDING_DIM", "40"))  # smaller only to self-test the script
 CHECK_STEPS, CHECK_BATCH = 5, 256
 TOLERANCE = {"float32": (1e-4, 1e-3), "mixed_bfloat16": (2e-2, 2e-2)}  # (step 1, every step), relative to loss
-LR, ARCH_LR, L2 = 3e-4, 3e-1, 3e-6
+# The reference's Criteo search settings (algorithms.md §1.8).
+_CRITEO = optfusion_config.REFERENCE_SETTINGS["criteo"]
+LR, ARCH_LR, L2 = _CRITEO["search_lr"], _CRITEO["arch_lr"], _CRITEO["search_l2"]
 
 
 def _settings():

@@ -46,9 +46,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from benchmarks import report  # noqa: E402 - after the path set-up
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks import report  # noqa: E402 - after the path and environment set-up
+from trainer import optfusion_config  # noqa: E402
 
 SECTION_HEADING = "## OptFusion speed"
 DEFAULT_DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
@@ -56,7 +57,8 @@ DEFAULT_WORK_DIR = os.path.join(REPO_ROOT, "tfx_output", "bench_optfusion")
 FIELDS, EMBEDDING_DIM, BATCH = 39, 40, 256
 TARGET_RATIO = 0.9
 # The reference's Criteo search settings (algorithms.md §1.8).
-LR, ARCH_LR, L2 = 3e-4, 3e-1, 3e-6
+_CRITEO = optfusion_config.REFERENCE_SETTINGS["criteo"]
+LR, ARCH_LR, L2 = _CRITEO["search_lr"], _CRITEO["arch_lr"], _CRITEO["search_l2"]
 RETRAIN_TARGET = 800.0  # examples/s of Hard retrain (issue 4), set on machines with REFERENCE_GFLOPS
 # float32 GFLOP/s of one 256x1560 . 1560x1560 matmul on the machines the targets were set on (algorithms.md).
 REFERENCE_GFLOPS = 420.0

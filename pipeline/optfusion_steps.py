@@ -16,7 +16,8 @@ from tfx import v1 as tfx
 from components.optfusion import OptFusionRetrain, OptFusionSearch
 from pipeline import configs, model_steps
 from trainer.config import TrainConfig
-from trainer.optfusion_config import RETRAIN_MODES, RetrainSettings, RunSettings, SearchSettings
+from trainer.optfusion_config import (REFERENCE_SETTINGS, RETRAIN_MODES, RetrainSettings, RunSettings,
+                                      SearchSettings)
 
 MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
 
@@ -91,25 +92,15 @@ class OptFusionOptions:
                                l2_nn=l2, run=self.run_settings(train))
 
 
-# algorithms.md §1.8: (emb_dim, search lr (emb = nn), arch_lr, search l2 (emb = nn), Soft lr/l2, Hard lr/l2).
-_REFERENCE = {
-    "criteo": dict(embedding_dim=40, search_lr=3e-4, arch_lr=3e-1, search_l2=3e-6, soft=(3e-4, 3e-6), hard=(3e-4, 3e-6)),
-    "avazu": dict(embedding_dim=40, search_lr=1e-3, arch_lr=1e-1, search_l2=0.0, soft=(1e-7, 0.0), hard=(1e-3, 0.0)),
-    # KDD12: dim 16 (retrain.sh's 40 is a bug of the reference, §1.5 item 2).
-    "kdd12": dict(embedding_dim=16, search_lr=3e-3, arch_lr=1e-2, search_l2=0.0, soft=(3e-8, 0.0), hard=(2e-3, 0.0)),
-}
-_REFERENCE["frappe"] = _REFERENCE["avazu"]  # no reference settings: Frappe uses Avazu's
-_REFERENCE["tfrecord"] = _REFERENCE["criteo"]  # OptFusion TFRecords: Criteo's (override for others)
-
-
 def preset(dataset: str, size: str = "small") -> OptFusionOptions:
     """Per-dataset reference settings. size "small"/"full" keep them (batch and epochs come from the pipeline's
     TrainConfig: 256 / 4096, 5 epochs); "test" is tiny: embedding 4, batches of 64, at most 100 steps per
     epoch (the test TrainConfig gives one epoch)."""
     try:
-        ref = _REFERENCE[dataset]
+        ref = REFERENCE_SETTINGS[dataset]
     except KeyError:
-        raise ValueError(f"no OptFusion preset for dataset {dataset!r}; choose one of {sorted(_REFERENCE)}") from None
+        raise ValueError(f"no OptFusion preset for dataset {dataset!r}; "
+                         f"choose one of {sorted(REFERENCE_SETTINGS)}") from None
     options = OptFusionOptions(
         embedding_dim=ref["embedding_dim"], search_lr_emb=ref["search_lr"], search_lr_nn=ref["search_lr"],
         search_arch_lr=ref["arch_lr"], search_l2_emb=ref["search_l2"], search_l2_nn=ref["search_l2"],

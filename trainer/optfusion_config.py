@@ -14,6 +14,16 @@ from trainer import optim
 
 RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
 
+# algorithms.md §1.8: (emb_dim, search lr (emb = nn), arch_lr, search l2 (emb = nn), Soft lr/l2, Hard lr/l2).
+REFERENCE_SETTINGS: dict[str, dict[str, Any]] = {
+    "criteo": dict(embedding_dim=40, search_lr=3e-4, arch_lr=3e-1, search_l2=3e-6, soft=(3e-4, 3e-6), hard=(3e-4, 3e-6)),
+    "avazu": dict(embedding_dim=40, search_lr=1e-3, arch_lr=1e-1, search_l2=0.0, soft=(1e-7, 0.0), hard=(1e-3, 0.0)),
+    # KDD12: dim 16 (retrain.sh's 40 is a bug of the reference, §1.5 item 2).
+    "kdd12": dict(embedding_dim=16, search_lr=3e-3, arch_lr=1e-2, search_l2=0.0, soft=(3e-8, 0.0), hard=(2e-3, 0.0)),
+}
+REFERENCE_SETTINGS["frappe"] = REFERENCE_SETTINGS["avazu"]  # no reference settings: Frappe uses Avazu's
+REFERENCE_SETTINGS["tfrecord"] = REFERENCE_SETTINGS["criteo"]  # OptFusion TFRecords: Criteo's (override for others)
+
 T = TypeVar("T")
 
 
