@@ -125,23 +125,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         entries = [e for e in entries if e.label in ("DeepFM", "OptFusion-Hard")]
     elif args.models:
         entries = [e for e in entries if e.label in args.models]
-    results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for dataset in args.datasets:
-        data, layout = common.dataset_source(dataset, args.work_dir)
-        results[dataset] = {label: [] for label in (*[e.label for e in entries], SUPERNET_LABEL)}
-        for seed in args.seeds:
-            out_dir = os.path.join(args.work_dir, dataset, str(seed))
-            supernet_seen = False
-            for entry in entries:
-                print(f"{dataset} seed {seed}: {entry.label} ...", flush=True)
-                common.run_model(layout, data, out_dir, seed, entry, args.preset)
-                for label, metrics in collect(out_dir, entry).items():
-                    if label == SUPERNET_LABEL:
-                        if supernet_seen:  # Hard and Soft share one (cached) search: count it once per seed
-                            continue
-                        supernet_seen = True
-                    print(f"  {label}: {json.dumps(metrics)}", flush=True)
-                    results[dataset][label].append(metrics)
+    # Hard and Soft share one (cached) search: its supernet is collected once per seed.
+    results = common.run_table(args, entries, collect, [*[e.label for e in entries], SUPERNET_LABEL])
     section = render(results, args.seeds, args.preset)
     print(section)
     if not args.no_doc:

@@ -31,7 +31,7 @@ import os
 import platform
 import subprocess
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -248,6 +248,34 @@ def dataset_source(dataset: str, work_dir: str) -> tuple[str, str]:
     return dataset_input(dataset, work_dir), dataset
 
 
+def run_table(args: argparse.Namespace, entries: Sequence[Entry],
+              collect_run: Callable[[str, Entry], dict[str, dict[str, float]]],
+              labels: Sequence[str]) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Runs every entry for every dataset and seed (one output folder per dataset and seed, cache on) and
+    collects results[dataset][label] = one metrics dict per seed, rows in the order of `labels`.
+
+    collect_run(out_dir, entry) returns {label: metrics} of the run just made; a label already collected for
+    the same seed is skipped (a cached step shared by several entries, e.g. OptFusion's search, counts once).
+    """
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for dataset in args.datasets:
+        data, layout = dataset_source(dataset, args.work_dir)
+        results[dataset] = {label: [] for label in labels}
+        for seed in args.seeds:
+            out_dir = os.path.join(args.work_dir, dataset, str(seed))
+            collected: set[str] = set()
+            for entry in entries:
+                print(f"{dataset} seed {seed}: {entry.label} ...", flush=True)
+                run_model(layout, data, out_dir, seed, entry, args.preset)
+                for label, metrics in collect_run(out_dir, entry).items():
+                    if label in collected:
+                        continue
+                    collected.add(label)
+                    print(f"  {label}: {json.dumps(metrics)}", flush=True)
+                    results[dataset][label].append(metrics)
+    return results
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_table_args(argv, __doc__, "/tmp/resfusion_bench", "GBDT, DeepFM and GBDTRes+NN (K=1)")
     entries = available_entries()
@@ -255,18 +283,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         entries = [e for e in entries if e.label in ("GBDT", "DeepFM", "GBDTRes+NN (K=1)")]
     elif args.models:
         entries = [e for e in entries if e.label in args.models]
-    results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for dataset in args.datasets:
-        data, layout = dataset_source(dataset, args.work_dir)
-        results[dataset] = {e.label: [] for e in entries}
-        for seed in args.seeds:
-            out_dir = os.path.join(args.work_dir, dataset, str(seed))
-            for entry in entries:
-                print(f"{dataset} seed {seed}: {entry.label} ...", flush=True)
-                run_model(layout, data, out_dir, seed, entry, args.preset)
-                metrics = collect(out_dir, entry)
-                print(f"  {json.dumps(metrics)}", flush=True)
-                results[dataset][entry.label].append(metrics)
+    results = run_table(args, entries, lambda out_dir, entry: {entry.label: collect(out_dir, entry)},
+                        [e.label for e in entries])
     section = render(results, args.seeds, args.preset)
     print(section)
     if not args.no_doc:
