@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import shlex
@@ -51,6 +52,42 @@ def resolve_input(path: str) -> tuple[str, str]:
     raise SystemExit(f"--data {path!r} is neither a file nor a folder")
 
 
+# Layouts whose reference settings (learning rates, L2, embedding size) a TFRecord folder can take.
+SETTINGS_LAYOUTS = ("criteo", "avazu", "kdd12", "frappe")
+TFRECORD_META_FILE = "meta.json"
+
+
+def settings_layout(dataset: str, input_base: str, layout: str | None = None) -> str:
+    """The dataset whose per-dataset settings (algorithms.md §1.8 presets) a run uses.
+
+    A text log is its own layout. OptFusion TFRecords hold only ids, so their layout comes from `layout`
+    (--layout), else from the `dataset` key of `<input_base>/meta.json` (written beside the reference's
+    TFRecords), else it stays "tfrecord" (Criteo's settings).
+
+    Raises:
+        SystemExit: `layout` given for a text log, or a meta.json naming an unknown layout.
+    """
+    if dataset != "tfrecord":
+        if layout not in (None, dataset):
+            raise SystemExit(f"--layout {layout} is only for --dataset tfrecord (--dataset {dataset} is its own layout)")
+        return dataset
+    if layout is not None:
+        return layout
+    meta_path = os.path.join(input_base, TFRECORD_META_FILE)
+    if not os.path.isfile(meta_path):
+        logging.info("No %s in %s and no --layout: OptFusion TFRecords get Criteo's settings", TFRECORD_META_FILE,
+                     input_base)
+        return dataset
+    with open(meta_path) as f:
+        named = json.load(f).get("dataset")
+    if named is None:
+        return dataset
+    if named not in SETTINGS_LAYOUTS:
+        raise SystemExit(f"{meta_path}: dataset {named!r} is not a known layout; choose --layout from "
+                         f"{', '.join(SETTINGS_LAYOUTS)}")
+    return named
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     from transform import features
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +101,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the preset's maximum epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--schema", help="curated schema.pbtxt to pin instead of the inferred one (see schemas/)")
+    parser.add_argument("--layout", choices=SETTINGS_LAYOUTS,
+                        help="tfrecord only: the dataset the TFRecords were made from, for its settings (default: "
+                             "the `dataset` key of meta.json in the folder, else criteo)")
     parser.add_argument("--split-seed", type=int, default=2022)
+    parser.add_argument("--seed", type=int,
+                        help="training seed: initialisation and shuffling of every training step, GBDT included "
+                             "(default 2024, the reference's); part of the cache key")
     parser.add_argument("--max-rejected-fraction", type=float, default=0.01,
                         help="fail when more than this fraction of rows is malformed (default 0.01)")
     parser.add_argument("--vocabulary-over-all-splits", action="store_true",
@@ -86,6 +129,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "reference) or only on the rows in the batch (lazy)")
     parser.add_argument("--from-scratch", dest="inherit_weights", action="store_false", default=None,
                         help="OptFusion family: retrain from fresh weights instead of the searched supernet's")
+    parser.add_argument("--soft-rates", choices=("hard", "reference"),
+                        help="OptFusion-Soft: retrain at the Hard row's learning rate (default) or at the "
+                             "reference retrain.sh's (1e-7 on Avazu/Frappe, 3e-8 on KDD12)")
     return parser.parse_args(argv)
 
 
@@ -104,8 +150,10 @@ def build_config(args: argparse.Namespace):
         generated = os.path.join(output_dir, "data", f"synthetic_criteo_{args.rows}.tsv")
         logging.info("No --data: using synthetic Criteo-layout data at %s", synthetic_criteo.generate(generated, args.rows))
         input_base, pattern = os.path.dirname(generated), os.path.basename(generated)
-    trainer = configs.trainer_preset(args.dataset, args.model, args.preset)
-    train_overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
+    layout = settings_layout(args.dataset, input_base, args.layout)
+    trainer = configs.trainer_preset(layout, args.model, args.preset)
+    train_overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                         ("seed", args.seed)) if v is not None}
     if train_overrides:
         trainer = dataclasses.replace(trainer, train=dataclasses.replace(trainer.train, **train_overrides))
     beam_args = [f"--direct_running_mode={args.beam_mode}",
@@ -121,7 +169,7 @@ def build_config(args: argparse.Namespace):
             schema_path=os.path.abspath(args.schema) if args.schema else None,
             vocabulary_over_all_splits=args.vocabulary_over_all_splits),
         trainer=trainer,
-        model_options=family_options(args),
+        model_options=family_options(args, layout),
         evaluation=configs.EvalConfig(min_auc=args.min_auc),
         beam_pipeline_args=tuple(beam_args),
         enable_cache=not args.no_cache,
@@ -131,21 +179,29 @@ def build_config(args: argparse.Namespace):
 
 # Flags that set a field of the model family's options (the field name: the flag).
 FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds", "precision": "--precision",
-                "jit_compile": "--jit-compile", "l2_mode": "--l2-mode", "inherit_weights": "--from-scratch"}
+                "jit_compile": "--jit-compile", "l2_mode": "--l2-mode", "inherit_weights": "--from-scratch",
+                "soft_rates": "--soft-rates"}
 
 
-def family_options(args: argparse.Namespace):
-    """The model family's default options, with the family flags given (FAMILY_FLAGS) applied."""
+def family_options(args: argparse.Namespace, layout: str | None = None):
+    """The model family's default options for `layout` (default: --dataset), with the family flags given
+    (FAMILY_FLAGS) applied, and --seed on every seed the options hold (a `seed` field, and the GBDT's)."""
     import dataclasses
 
     from pipeline import model_steps
 
-    options = model_steps.family(args.model).default_options(args.dataset, args.preset)
+    options = model_steps.family(args.model).default_options(layout or args.dataset, args.preset)
     overrides = {k: getattr(args, k) for k in FAMILY_FLAGS if getattr(args, k) is not None}
     if overrides:
         if not dataclasses.is_dataclass(options) or any(not hasattr(options, k) for k in overrides):
             raise SystemExit(f"--model {args.model} takes no {', '.join(FAMILY_FLAGS[k] for k in overrides)}")
         options = dataclasses.replace(options, **overrides)
+    if getattr(args, "seed", None) is not None and dataclasses.is_dataclass(options):
+        if hasattr(options, "seed"):
+            options = dataclasses.replace(options, seed=args.seed)
+        gbdt = getattr(options, "gbdt", None)
+        if dataclasses.is_dataclass(gbdt) and hasattr(gbdt, "seed"):
+            options = dataclasses.replace(options, gbdt=dataclasses.replace(gbdt, seed=args.seed))
     return options
 
 

@@ -16,7 +16,7 @@ from tfx import v1 as tfx
 from components.optfusion import OptFusionRetrain, OptFusionSearch
 from pipeline import configs, model_steps
 from trainer.config import TrainConfig
-from trainer.optfusion_config import (REFERENCE_SETTINGS, RETRAIN_MODES, RetrainSettings, RunSettings,
+from trainer.optfusion_config import (REFERENCE_SETTINGS, RETRAIN_MODES, SOFT_RATES, RetrainSettings, RunSettings,
                                       SearchSettings)
 
 MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
@@ -31,7 +31,10 @@ class OptFusionOptions:
         search_lr_emb, search_lr_nn, search_arch_lr: Adam learning rates of the search's three groups.
         search_l2_emb, search_l2_nn: coupled L2 of the search's embedding and network groups (arch: none).
         retrain_lr_hard, retrain_l2_hard: learning rate and coupled L2 (both groups) of the Hard retrain.
-        retrain_lr_soft, retrain_l2_soft: the same for the Soft retrain.
+        soft_rates: the Soft retrain's learning rate and L2: "hard" (the Hard row's, the default) or "reference"
+            (retrain.sh's: 1e-7 on Avazu/Frappe, 3e-8 on KDD12; at that rate the retrain is an evaluation of the
+            supernet, algorithms.md §1.5 problem 3).
+        retrain_lr_soft_reference, retrain_l2_soft_reference: retrain.sh's Soft rate and L2 (soft_rates "reference").
         mode: "hard" or "soft"; None takes it from --model (optfusion-hard / optfusion-soft).
         inherit_weights: retrain from the supernet's weights (the reference default) or from scratch.
         batch_size, epochs: None takes them from the pipeline's TrainConfig (the preset, --batch-size, --epochs).
@@ -54,8 +57,9 @@ class OptFusionOptions:
     search_l2_nn: float = 3e-6
     retrain_lr_hard: float = 3e-4
     retrain_l2_hard: float = 3e-6
-    retrain_lr_soft: float = 3e-4
-    retrain_l2_soft: float = 3e-6
+    soft_rates: str = "hard"
+    retrain_lr_soft_reference: float = 3e-4
+    retrain_l2_soft_reference: float = 3e-6
     mode: str | None = None
     inherit_weights: bool = True
     batch_size: int | None = None
@@ -86,8 +90,11 @@ class OptFusionOptions:
     def retrain_settings(self, mode: str, train: TrainConfig) -> RetrainSettings:
         if mode not in RETRAIN_MODES:
             raise ValueError(f"mode must be one of {RETRAIN_MODES}, got {mode!r}")
-        lr, l2 = (self.retrain_lr_hard, self.retrain_l2_hard) if mode == "hard" else (self.retrain_lr_soft,
-                                                                                       self.retrain_l2_soft)
+        if self.soft_rates not in SOFT_RATES:
+            raise ValueError(f"soft_rates must be one of {SOFT_RATES}, got {self.soft_rates!r}")
+        lr, l2 = self.retrain_lr_hard, self.retrain_l2_hard
+        if mode == "soft" and self.soft_rates == "reference":
+            lr, l2 = self.retrain_lr_soft_reference, self.retrain_l2_soft_reference
         return RetrainSettings(mode=mode, inherit_weights=self.inherit_weights, lr_emb=lr, lr_nn=lr, l2_emb=l2,
                                l2_nn=l2, run=self.run_settings(train))
 
@@ -105,14 +112,14 @@ def preset(dataset: str, size: str = "small") -> OptFusionOptions:
         embedding_dim=ref["embedding_dim"], search_lr_emb=ref["search_lr"], search_lr_nn=ref["search_lr"],
         search_arch_lr=ref["arch_lr"], search_l2_emb=ref["search_l2"], search_l2_nn=ref["search_l2"],
         retrain_lr_hard=ref["hard"][0], retrain_l2_hard=ref["hard"][1],
-        retrain_lr_soft=ref["soft"][0], retrain_l2_soft=ref["soft"][1])
+        retrain_lr_soft_reference=ref["soft_reference"][0], retrain_l2_soft_reference=ref["soft_reference"][1])
     if size == "test":
         # Smoke runs: learn something from a few thousand rows in one short epoch, keep the search gentle enough
         # that the architecture is not pruned to nothing in a handful of steps.
         return dataclasses.replace(options, embedding_dim=4, search_lr_emb=3e-3, search_lr_nn=3e-3,
                                    search_arch_lr=1e-2, search_l2_emb=0.0, search_l2_nn=0.0,
-                                   retrain_lr_hard=3e-3, retrain_l2_hard=0.0, retrain_lr_soft=3e-3,
-                                   retrain_l2_soft=0.0, batch_size=64, max_steps_per_epoch=100)
+                                   retrain_lr_hard=3e-3, retrain_l2_hard=0.0, retrain_lr_soft_reference=3e-3,
+                                   retrain_l2_soft_reference=0.0, batch_size=64, max_steps_per_epoch=100)
     if size not in ("small", "full"):
         raise ValueError(f"unknown preset size {size!r}; choose small, full or test")
     return options

@@ -1,8 +1,10 @@
 """The epoch loop of the OptFusion steps: train, validate (AUC) each epoch, early-stop, keep the best epoch.
 
-Reference behaviour (algorithms.md §1.4): validation AUC (sklearn, over the whole split) once per epoch; stop at
-the first epoch that does not beat the best so far (patience 1); the best epoch's weights are the result. The
-retrain stage also validates once before training ("epoch 0").
+Reference behaviour (algorithms.md §1.4, §1.5): validation AUC (sklearn, over the whole split) once per epoch; stop
+at the first epoch that does not beat the best so far (patience 1); the best *trained* epoch's weights are the
+result. The retrain stage also validates once before training ("epoch 0"): the reference only logs that figure, so
+here it is reported in the history beside the trained epochs but is never a candidate for the kept weights (a
+retrain never ships the untrained, inherited weights).
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ keras = tf.keras
 
 @dataclasses.dataclass
 class FitResult:
-    """best_epoch: 1-based epoch of the kept weights (0: the weights before training); history: one dict per
-    evaluated epoch (epoch, loss, val_auc, val_logloss, examples, seconds, examples_per_second)."""
+    """best_epoch: 1-based epoch of the kept weights (always a trained epoch); history: one dict per evaluated
+    epoch (epoch, loss, val_auc, val_logloss, examples, seconds, examples_per_second), including the epoch-0
+    validation before training when it was asked for (reported, never kept)."""
 
     best_epoch: int
     best_val_auc: float
@@ -39,8 +42,14 @@ class FitResult:
         seconds = sum(h["seconds"] for h in trained)
         return sum(h["examples"] for h in trained) / seconds if seconds else float("nan")
 
+    @property
+    def val_auc_before_training(self) -> float | None:
+        """Validation AUC of the weights before training (epoch 0), when it was evaluated; reported only."""
+        return next((h["val_auc"] for h in self.history if h["epoch"] == 0), None)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "train_examples_per_second": self.train_examples_per_second}
+        return {**dataclasses.asdict(self), "train_examples_per_second": self.train_examples_per_second,
+                "val_auc_before_training": self.val_auc_before_training}
 
 
 def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *, epochs: int,
@@ -58,7 +67,9 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
         epochs, patience: maximum epochs; epochs without improvement before stopping.
         max_steps_per_epoch: cap on training steps per epoch, None for the whole split.
         steps_per_execution: training steps per tf.function call.
-        evaluate_before_training: validate once before training (epoch 0), as the reference's retrain does.
+        evaluate_before_training: validate once before training (epoch 0), as the reference's retrain does; the
+            figure goes into the history (and TensorBoard) only: the kept weights are those of the best trained
+            epoch, and early stopping compares trained epochs with each other.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch; default 1 on a terminal, else 2.
         log_dir: where to write TensorBoard scalars (loss, val_auc, val_logloss, examples/s), if given.
         name: a label for the log lines.
@@ -101,8 +112,7 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
         auc, logloss = validate()
         entry = {"epoch": 0, "loss": None, "val_auc": auc, "val_logloss": logloss, "examples": 0, "seconds": 0.0,
                  "examples_per_second": None}
-        record(entry)
-        consider(entry)
+        record(entry)  # reported only: the reference logs epoch 0 and keeps the best trained epoch
         if verbose:
             print(f"{name} epoch 0 (before training): val_auc: {auc:.4f} - val_logloss: {logloss:.4f}", flush=True)
 

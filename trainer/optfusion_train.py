@@ -200,7 +200,8 @@ def retrain(source: DataSource, settings: RetrainSettings, architecture_dir: str
             model_run_dir: str) -> dict[str, Any]:
     """Retrains the derived architecture (Hard or Soft), warm-started from the supernet when asked; exports it.
 
-    Returns: best_epoch (0 = the inherited weights were never beaten), best_val_auc, ..., parameters, inherited.
+    Returns: best_epoch (the best trained epoch, >= 1), best_val_auc, ..., val_auc_before_training (epoch 0,
+    when inherited), parameters, inherited layers.
     """
     run = settings.run
     keras.utils.set_random_seed(run.seed)

@@ -200,9 +200,25 @@ def test_fit_stops_at_the_first_non_improving_epoch_and_keeps_the_best():
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert result.history[0]["examples"] == 64 and result.train_examples_per_second > 0
     assert 0.0 <= result.best_val_auc <= 1.0
+
+
+def test_fit_reports_epoch_0_but_keeps_the_best_trained_epoch():
+    """The reference's retrain logs its evaluation before training and keeps the best *trained* epoch: epoch 0 is
+    in the history, but neither a candidate for the kept weights nor the yardstick of early stopping."""
+    model, _ = _supernet()
+    groups = optfusion.variable_groups(model)
+    frozen = {k: optim.GroupSettings(0.0) for k in groups}  # lr 0: epochs 0, 1, 2 have the same validation AUC
+    step = optim.make_train_step(model, groups, frozen)
+    features, labels = _batch(rows=64)
+    labels[:32], labels[32:] = 0.0, 1.0
+    data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
     result = fit.fit(step, data, data, epochs=3, patience=1, verbose=0, evaluate_before_training=True,
                      max_steps_per_epoch=2)
-    assert (result.epochs_run, result.best_epoch) == (1, 0) and result.history[1]["examples"] == 32
+    # Epoch 1 ties epoch 0 and is kept (it is the first trained epoch); epoch 2 ties epoch 1 and stops the run.
+    assert (result.epochs_run, result.best_epoch) == (2, 1)
+    assert [h["epoch"] for h in result.history] == [0, 1, 2] and result.history[1]["examples"] == 32
+    assert result.val_auc_before_training == result.history[0]["val_auc"] == result.best_val_auc
+    assert result.to_dict()["val_auc_before_training"] == result.val_auc_before_training
 
 
 # --- the Architecture artifact ----------------------------------------------------------------------------------
@@ -264,15 +280,30 @@ def test_presets_follow_the_reference_table():
                                                                                                          3e-6)
     assert (criteo.retrain_lr_hard, criteo.retrain_l2_hard) == (3e-4, 3e-6)
     avazu = optfusion_steps.default_options("avazu", "full")
-    assert (avazu.search_lr_nn, avazu.search_arch_lr, avazu.retrain_lr_soft, avazu.retrain_lr_hard) == (1e-3, 1e-1,
-                                                                                                         1e-7, 1e-3)
-    assert optfusion_steps.default_options("frappe", "small") == avazu
+    assert (avazu.search_lr_nn, avazu.search_arch_lr, avazu.retrain_lr_hard) == (1e-3, 1e-1, 1e-3)
+    assert optfusion_steps.default_options("frappe", "full") == avazu
     kdd = optfusion_steps.default_options("kdd12", "small")
     assert (kdd.embedding_dim, kdd.search_lr_emb, kdd.retrain_lr_hard) == (16, 3e-3, 2e-3)
     test = optfusion_steps.default_options("criteo", "test")
     assert test.embedding_dim == 4 and test.max_steps_per_epoch <= 300
     run = test.run_settings(configs.trainer_preset("criteo", "optfusion-hard", "test").train)
     assert run.epochs == 1
+
+
+@pytest.mark.parametrize("dataset, reference_rate", [("criteo", 3e-4), ("avazu", 1e-7), ("frappe", 1e-7),
+                                                     ("kdd12", 3e-8)])
+def test_soft_retrains_at_the_hard_rate_unless_the_reference_rate_is_asked_for(dataset, reference_rate):
+    """retrain.sh's Soft rates (1e-7 Avazu, 3e-8 KDD12) turn retraining into evaluation (algorithms.md §1.5,
+    problem 3): the default is the Hard row's rate; the reference's stays a named option."""
+    options = optfusion_steps.default_options(dataset, "full")
+    train = configs.trainer_preset(dataset, "optfusion-soft", "full").train
+    hard, soft = options.retrain_settings("hard", train), options.retrain_settings("soft", train)
+    assert (soft.lr_emb, soft.lr_nn, soft.l2_nn) == (hard.lr_emb, hard.lr_nn, hard.l2_nn)
+    reference = dataclasses.replace(options, soft_rates="reference").retrain_settings("soft", train)
+    assert reference.lr_emb == reference.lr_nn == reference_rate
+    assert dataclasses.replace(options, soft_rates="reference").retrain_settings("hard", train) == hard
+    with pytest.raises(ValueError, match="soft_rates must be one of"):
+        dataclasses.replace(options, soft_rates="tiny").retrain_settings("soft", train)
 
 
 def test_runner_flags_set_precision_xla_l2_and_inheritance():

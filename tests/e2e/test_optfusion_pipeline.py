@@ -101,7 +101,9 @@ def test_both_steps_record_the_best_validation_auc(optfusion_run):
                            optfusion_train.RESULT_FILE)) as f:
         result = json.load(f)
     assert result["best_val_auc"] == pytest.approx(model.custom_properties["best_val_auc"].double_value)
-    assert result["best_epoch"] in (0, 1)  # 0: the inherited supernet weights were never beaten
+    assert result["best_epoch"] == 1  # one trained epoch (the test preset); epoch 0 is reported, never kept
+    assert [h["epoch"] for h in result["history"]] == [0, 1]
+    assert result["val_auc_before_training"] == result["history"][0]["val_auc"]
 
 
 def test_pushed_model_scores_heldout_raw_rows_in_a_fresh_process(optfusion_run):

@@ -1,0 +1,64 @@
+"""local_runner: the settings layout of OptFusion TFRecords and the training seed flag."""
+import json
+
+import pytest
+
+import local_runner
+from pipeline import configs, optfusion_steps
+from trainer.optfusion_config import REFERENCE_SETTINGS
+
+
+def _tfrecord_folder(tmp_path, meta: dict | None):
+    (tmp_path / "train_0000.tfrecord").write_bytes(b"")
+    if meta is not None:
+        (tmp_path / "meta.json").write_text(json.dumps(meta))
+    return str(tmp_path)
+
+
+def _config(argv):
+    return local_runner.build_config(local_runner.parse_args(argv))
+
+
+def test_a_tfrecord_folder_takes_the_settings_of_the_dataset_its_meta_json_names(tmp_path):
+    folder = _tfrecord_folder(tmp_path, {"dataset": "frappe", "fields": 10})
+    assert local_runner.settings_layout("tfrecord", folder) == "frappe"
+    config = _config(["--dataset", "tfrecord", "--data", folder, "--model", "optfusion-hard",
+                      "--output-dir", str(tmp_path / "out")])
+    # Frappe runs with Avazu's reference settings (shared/data/README.md), not Criteo's.
+    assert config.model_options == optfusion_steps.default_options("frappe", "small")
+    assert config.model_options.search_arch_lr == REFERENCE_SETTINGS["avazu"]["arch_lr"] != \
+        REFERENCE_SETTINGS["criteo"]["arch_lr"]
+    assert config.trainer == configs.trainer_preset("frappe", "optfusion-hard", "small")
+    assert config.dataset.name == "tfrecord"  # the layout changes settings only, not how the data are read
+
+
+def test_layout_flag_wins_over_meta_json_and_criteo_is_the_fallback(tmp_path):
+    folder = _tfrecord_folder(tmp_path, {"dataset": "frappe"})
+    assert local_runner.settings_layout("tfrecord", folder, "avazu") == "avazu"
+    (tmp_path / "bare").mkdir()
+    bare = _tfrecord_folder(tmp_path / "bare", None)
+    assert local_runner.settings_layout("tfrecord", bare) == "tfrecord"
+    assert REFERENCE_SETTINGS["tfrecord"] is REFERENCE_SETTINGS["criteo"]
+    assert local_runner.settings_layout("avazu", folder) == "avazu"
+
+
+def test_unknown_layouts_fail_with_what_to_do(tmp_path):
+    folder = _tfrecord_folder(tmp_path, {"dataset": "movielens"})
+    with pytest.raises(SystemExit, match="movielens.*--layout"):
+        local_runner.settings_layout("tfrecord", folder)
+    with pytest.raises(SystemExit, match="only for --dataset tfrecord"):
+        local_runner.settings_layout("criteo", folder, "avazu")
+
+
+@pytest.mark.parametrize("model", ["deepfm", "optfusion-hard", "resfusion"])
+def test_seed_sets_every_training_seed(tmp_path, model):
+    config = _config(["--model", model, "--seed", "7", "--preset", "test", "--output-dir", str(tmp_path),
+                      "--rows", "50"])
+    assert config.trainer.train.seed == 7
+    options = config.model_options
+    if hasattr(options, "seed"):
+        assert options.seed == 7
+    if hasattr(options, "gbdt"):
+        assert options.gbdt.seed == 7
+    default = _config(["--model", model, "--preset", "test", "--output-dir", str(tmp_path), "--rows", "50"])
+    assert default.trainer.train.seed == 2024  # the reference's seed
