@@ -248,11 +248,42 @@ def test_soft_node_equals_the_frozen_mixture():
     np.testing.assert_allclose(pruned([X1, X3]).numpy(), [[-0.15, 0.45]], rtol=1e-6)
 
 
-def test_node_with_every_input_pruned_outputs_zeros():
-    for mode in ("soft", "hard", "sum"):
-        node = FusionNode(mode, connections=[0, 0], op_logits=[0.0, 0.0, 0.0, 1.0])
+def test_node_with_every_input_pruned_computes_its_operations_on_zeros():
+    """The reference runs a fully pruned node's operations on zero inputs: sum, product and attention give 0,
+    concat gives its projection's bias. The derived node must compute what the supernet node computes."""
+    bias = np.array([0.5, -1.0], np.float32)
+    # Hard concat: the bias itself, the node's only weight.
+    hard_concat = FusionNode("hard", connections=[0, 0], op="concat")
+    hard_concat([X1])
+    assert [w.shape.as_list() for w in hard_concat.weights] == [[2]]
+    hard_concat.set_weights([bias])
+    np.testing.assert_allclose(hard_concat([np.concatenate([X1, X2])]).numpy(), [[0.5, -1.0], [0.5, -1.0]])
+    # Soft: softmax(α)_concat · b; with α = log(1, 2, 3, 4) the concat weight is 3/10.
+    soft = FusionNode("soft", connections=[0, 0, 0], op_logits=ALPHA[0].tolist())
+    soft([X1])
+    soft.set_weights([bias])
+    np.testing.assert_allclose(soft([X1]).numpy(), [[0.15, -0.3]], rtol=1e-6)
+    # Anything else: zeros, no weights.
+    for node in (FusionNode("hard", connections=[0, 0], op="attention"), FusionNode("hard", connections=[0], op="sum"),
+                 FusionNode("hard", connections=[0, 0], op="product"), FusionNode("sum", connections=[0, 0])):
         np.testing.assert_array_equal(node([X1]).numpy(), [[0.0, 0.0]])
         assert node.weights == []
+
+
+def test_fully_pruned_node_equals_the_supernet_node_with_the_same_gates():
+    """A search node fed only zeros (every gate off) and the derived node inheriting from it agree."""
+    search = FusionNode("search")
+    zeros = [np.zeros_like(X1)] * 3
+    search(zeros)
+    search.alpha.assign(ALPHA)
+    search.concat.bias.assign([0.25, 2.0])
+    for derived in (FusionNode("soft", connections=[0, 0, 0], op_logits=ALPHA[0].tolist()),
+                    FusionNode("hard", connections=[0, 0, 0], op="concat")):
+        derived([X1])
+        derived.inherit_from(search)
+        expected = search(zeros).numpy() if derived.mode == "soft" else [[0.25, 2.0]]
+        np.testing.assert_allclose(derived([X1]).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(search(zeros).numpy(), [[0.075, 0.6]], rtol=1e-6)  # 3/10 · b
 
 
 def test_sum_node_sums_gated_inputs():
@@ -277,7 +308,7 @@ def test_fusion_node_validates_arguments():
 @pytest.mark.parametrize("layer", [
     CrossLayer(l2=1e-3), DeepLayer(units=3), ConcatFusion(), AttentionFusion(l2=0.1), ConnectionGate(9, 0.25),
     FusionNode("search"), FusionNode("soft", connections=[1, 0], op_logits=[1, 2, 3, 4]),
-    FusionNode("hard", connections=[1, 1, 0], op="attention"),
+    FusionNode("hard", connections=[1, 1, 0], op="attention"), FusionNode("hard", connections=[0, 0], op="concat"),
 ], ids=lambda layer: type(layer).__name__ + "_" + getattr(layer, "mode", ""))
 def test_config_round_trip(layer):
     restored = keras.layers.deserialize(keras.layers.serialize(layer))

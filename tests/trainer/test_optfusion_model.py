@@ -278,3 +278,60 @@ def test_mixed_precision_models_output_float32(policy, searched, arch):
         assert logit.dtype == tf.float32
         assert model.get_layer("output").compute_dtype != "float32"
         np.testing.assert_allclose(logit.numpy(), _predict(reference), rtol=0.05, atol=0.05)
+
+
+# --- real rows: a searched supernet and the networks derived from it ------------------------------------------
+
+def _frappe_tfrecords(split: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64 [rows, 10], labels float32 [rows, 1]) from the reference's Frappe TFRecords in shared/data."""
+    from tests.e2e.conftest import DATA_DIR, REQUIRE_DATA
+    import glob
+    import os
+    files = sorted(glob.glob(os.path.join(DATA_DIR, "optfusion_tfrecords", "frappe", f"{split}_*.tfrecord")))
+    if not files:
+        message = f"no optfusion_tfrecords/frappe/{split}_*.tfrecord under {DATA_DIR} (set FUSIONCTR_DATA_DIR)"
+        if REQUIRE_DATA:
+            pytest.fail(message)
+        pytest.skip(message)
+    spec = {"feature": tf.io.FixedLenFeature([10], tf.int64), "label": tf.io.FixedLenFeature([1], tf.float32)}
+    batch = next(iter(tf.data.TFRecordDataset(files).batch(rows).map(lambda x: tf.io.parse_example(x, spec))))
+    return batch["feature"].numpy(), batch["label"].numpy()
+
+
+def test_derived_networks_compute_the_searched_supernet_on_real_rows_with_a_fully_pruned_node():
+    """Search briefly on real Frappe rows (the reference's TFRecords), prune every input of cross_2 while deep_2,
+    cross_3 and the output still read it, then derive: Soft (frozen mixture) is the supernet itself, and Hard is
+    the supernet whose α is one-hot (no product at a node with a pruned input, where Hard differs by design)."""
+    from trainer import fit, optim
+    ids, labels = _frappe_tfrecords("train", 512)
+    table = 5263  # max id + 1 (optfusion_tfrecords/frappe/meta.json)
+    keras.utils.set_random_seed(3)
+    supernet = optfusion.build_supernet(table, 10, 4)  # D = 40
+    groups = optfusion.variable_groups(supernet)
+    settings = {"emb": optim.GroupSettings(1e-2), "nn": optim.GroupSettings(1e-2), "arch": optim.GroupSettings(1e-1)}
+    data = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(64)
+    fit.fit(optim.make_train_step(supernet, groups, settings), data, data.take(2), epochs=1, verbose=0)
+    gate = supernet.get_layer(optfusion.GATE_LAYER)
+    beta = gate.beta.numpy()
+    beta[4, :4] = -0.25  # cross_2 <- emb, cross_0, cross_1, deep_1: all pruned
+    beta[5, :4] = np.abs(beta[5, :4]) + 0.1  # deep_2 keeps its inputs
+    beta[6:9, 4] = 0.25  # cross_3, deep_3 and the output read cross_2
+    gate.beta.assign(beta)
+    rows, _ = _frappe_tfrecords("test", 256)
+
+    arch = Architecture.derive(supernet)
+    assert arch.node_connections(4) == [0, 0, 0, 0] and 4 in arch.live_nodes()
+    soft = optfusion.build_retrain_model(arch, table, 10, 4, "soft")
+    optfusion.inherit_weights(supernet, soft)
+    np.testing.assert_allclose(soft(rows).numpy(), supernet(rows).numpy(), rtol=1e-4, atol=1e-5)
+
+    names = optfusion.node_names()
+    for row, op in zip(optfusion.op_rows(), ["attention", "sum", "concat", "concat", "attention", "sum", "concat"]):
+        logits = np.zeros((1, 4), np.float32)
+        logits[0, OPERATIONS.index(op)] = 60.0  # softmax = one-hot up to e^-60
+        supernet.get_layer(f"fuse_{names[row]}").alpha.assign(logits)
+    arch = Architecture.derive(supernet)
+    hard = optfusion.build_retrain_model(arch, table, 10, 4, "hard")
+    optfusion.inherit_weights(supernet, hard)
+    assert [w.name.split("/")[-1] for w in hard.get_layer("fuse_cross_2").weights] == ["pruned_bias:0"]
+    np.testing.assert_allclose(hard(rows).numpy(), supernet(rows).numpy(), rtol=1e-4, atol=1e-5)

@@ -35,8 +35,13 @@ class FusionNode(keras.layers.Layer):
     covers the kept inputs, attention has one scorer per kept input. Pruned inputs are zero in the supernet, so
     they add nothing to sum, concat or attention. For the product the two retrain modes differ, as in the
     reference: "hard" multiplies only the kept inputs; "soft" keeps the search behaviour, so its product term is
-    zero as soon as one candidate is pruned. A node whose every candidate is pruned must be called with a single
-    reference tensor and outputs zeros of its shape.
+    zero as soon as one candidate is pruned.
+
+    A node whose every candidate is pruned is called with a single reference tensor (for the batch shape) and
+    computes what the supernet computes on all-zero inputs, as the reference's retrain does (it runs the node's
+    operations on zero tensors): sum, product and attention give 0, concat gives its projection's bias b. So a
+    pruned "hard" concat node outputs b, a pruned "soft" node softmax(α)_concat · b, anything else zeros. The
+    bias is the node's only weight then (`pruned_bias`, fan-in n·D as the supernet's concat; inherited from it).
 
     Args:
         mode: str, one of "search", "soft", "hard", "sum". Defaults to "search".
@@ -94,10 +99,16 @@ class FusionNode(keras.layers.Layer):
         return None if self.connections is None else [j for j, c in enumerate(self.connections) if c]
 
     @property
+    def fully_pruned(self) -> bool:
+        """True when every candidate input is pruned (the node then sees only zeros)."""
+        return self.connections is not None and not any(self.connections)
+
+    @property
     def uses(self) -> tuple[str, ...]:
-        """The operations this node computes (all four in search/soft, one in hard, none when nothing is kept)."""
-        if self.connections is not None and not any(self.connections):
-            return ()
+        """The operations whose result can be non-zero: all four in search/soft, one in hard; of a fully pruned
+        node, only concat (its bias), when the node computes concat at all."""
+        if self.fully_pruned:
+            return ("concat",) if self.mode == "soft" or (self.mode == "hard" and self.op == "concat") else ()
         if self.mode == "hard":
             return (self.op,)
         if self.mode == "sum":
@@ -115,7 +126,13 @@ class FusionNode(keras.layers.Layer):
         if self.mode == "search":
             self.alpha = self.add_weight(name="alpha", shape=(1, len(OPERATIONS)),
                                          initializer=torch_init.xavier_normal(), experimental_autocast=False)
-        if "concat" in self.uses:
+        if self.fully_pruned and self.uses:
+            # Concat over n zero inputs is its bias; the initialiser's fan-in is the supernet concat's, n·D.
+            dim = shapes[0][-1]
+            self.pruned_bias = self.add_weight(
+                name="pruned_bias", shape=(dim,), regularizer=torch_init.l2_regularizer(self.l2),
+                initializer=torch_init.bias_initializer(len(self.connections) * dim))
+        elif "concat" in self.uses:
             self.concat = ConcatFusion(l2=self.l2, dtype=self.dtype_policy, name="concat")
             with tf.name_scope(self.concat.name):
                 self.concat.build(shapes)
@@ -149,6 +166,11 @@ class FusionNode(keras.layers.Layer):
         uses = self.uses
         if not uses:
             return tf.zeros_like(inputs[0])
+        if self.fully_pruned:  # every op sees zeros: only concat's bias is left
+            bias = tf.cast(self.pruned_bias, self.compute_dtype)
+            if self.mode == "soft":
+                bias = tf.cast(self.mixture_weights()[OPERATIONS.index("concat")], self.compute_dtype) * bias
+            return tf.zeros_like(inputs[0]) + bias
         if self.mode in ("hard", "sum"):
             return self._apply(uses[0], inputs)
         probs = tf.cast(self.mixture_weights(), self.compute_dtype)  # [4]
@@ -158,9 +180,15 @@ class FusionNode(keras.layers.Layer):
     def inherit_from(self, source: "FusionNode") -> None:
         """Copy the weights of the same node of the supernet (`source`, built on all n candidates).
 
-        Concat and attention weights are restricted to the kept inputs (`weights_for_inputs`); α is copied only
-        when this node is itself in "search" mode. A "soft" node's frozen α comes from its `op_logits`.
+        Concat and attention weights are restricted to the kept inputs (`weights_for_inputs`); a fully pruned
+        node takes the concat's bias; α is copied only when this node is itself in "search" mode. A "soft" node's
+        frozen α comes from its `op_logits`.
         """
+        if getattr(self, "pruned_bias", None) is not None:
+            origin = getattr(source, "concat", None)
+            if origin is None:
+                raise ValueError(f"{self.name}: the source node {source.name} has no concat bias to inherit")
+            self.pruned_bias.assign(origin.bias)
         for attr in ("concat", "attention"):
             target = getattr(self, attr, None)
             if target is None:
