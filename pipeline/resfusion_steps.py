@@ -6,19 +6,25 @@
 Models (`--model`):
 - `resfusion`: GBDTRes+NN with K = options.rounds residual rounds (default 2, the paper's best): GBDT,
   then the deep model (options.residual_model, DeepFM by default) on the GBDT's logit as fixed offset,
-  then a GBDT on the residual of both (LogitBoost step).
+  then a GBDT on the residual of both (LogitBoost step). Every K is fitted and reported; the pushed model is
+  the prefix with the lowest eval logloss (the Model artifact's `served_rounds`).
 - `gbdt`: the GBDT alone (K = 0): GbdtResidual's Model, no Trainer (the training logits it writes are
   in-sample, as nothing trains on them).
 - `nnres-gbdt`: NNres+GBDT, the reverse order: the deep model, then a GBDT on its residual.
 - `gbdt-lr`, `gbdt2dnn`, `gbdt2deepfm`, `gbdt+deepfm`: the paper's Table 2 fusion comparators
   (trainer/comparators.py), each on the same stage-0 GBDT.
+
+Every variant runs on raw logs and on OptFusion TFRecords (`--dataset tfrecord`: the GBDT reads the F id
+columns as categorical features).
 """
 from __future__ import annotations
 
 import dataclasses
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
+from components.gbdt_residual import trainer_executor
 from components.gbdt_residual.component import GbdtResidual
 from pipeline import configs
 from trainer.gbdt import GbdtParams
@@ -50,7 +56,7 @@ VARIANTS: dict[str, Variant] = {
     "gbdt-lr": Variant(rounds=0, comparator=True, out_of_fold=False),  # LR on the full GBDT's leaves
     "gbdt2dnn": Variant(rounds=0, comparator=True),
     "gbdt2deepfm": Variant(rounds=0, comparator=True),
-    "gbdt+deepfm": Variant(rounds=0, comparator=True, out_of_fold=False),  # weights fitted on eval
+    "gbdt+deepfm": Variant(rounds=0, comparator=True),  # weights fitted on out-of-fold training logits
 }
 
 _GBDT_PRESETS = {
@@ -111,6 +117,8 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
             return [], gbdt_model  # the GBDT alone: its Model already serves raw tf.Examples
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
+        # GenericExecutor + the run's result.json (served K, per-stage eval metrics) as MLMD properties.
+        custom_executor_spec=executor_spec.ExecutorClassSpec(trainer_executor.Executor),
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,

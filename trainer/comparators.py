@@ -1,6 +1,6 @@
 """ResFusion's Table 2 fusion comparators, as the paper defines them (shared/design/algorithms.md §2.5).
 
-Each starts from the stage-0 GBDT of components/gbdt_residual (TF-DF, raw fields) and exports one fused
+Each starts from the stage-0 GBDT of components/gbdt_residual (TF-DF) and exports one fused
 SavedModel with the same signatures as ResFusion (trainer.residual.make_signatures):
 
 - `gbdt-lr` (GBDT+LR, He et al. 2014): the index of the active leaf of every tree, one-hot, into a logistic
@@ -11,9 +11,14 @@ SavedModel with the same signatures as ResFusion (trainer.residual.make_signatur
   the training rows' logits). Training rows use the OUT-OF-FOLD logits the component recorded (the network
   never sees a GBDT score fitted on the same row); eval rows and serving the full model's.
 - `gbdt+deepfm` (prediction fusion): the GBDT and a DeepFM trained independently, combined as
-  sigmoid(a * y_gbdt + b * y_D + c); (a, b, c) is a logistic regression fitted on the EVAL split's two logits
-  (the training rows' DeepFM logits are in-sample and would overweight it). Three parameters on the split
-  that also early-stops and blesses: a slight optimism, documented in docs/resfusion.md.
+  sigmoid(a * y_gbdt + b * y_D + c); (a, b, c) is a logistic regression fitted on the TRAINING rows'
+  out-of-fold logits: the GBDT's recorded by components/gbdt_residual, the DeepFM's from k fold fits on the
+  same folds (trainer.residual.out_of_fold_logits). Neither logit was fitted on the row it scores, so the
+  weights are not tilted towards the in-sample DeepFM, and the eval split that early-stops and blesses the
+  model never fits them. Serving uses the GBDT and the DeepFM fitted on every training row.
+
+Every comparator reads the dataset's layout as the ResFusion stages do (trainer.gbdt.GbdtInputs): a raw
+log's fields, or the F id columns of OptFusion TFRecords as categorical features.
 """
 from __future__ import annotations
 
@@ -82,7 +87,7 @@ def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
     record = {"variant": "gbdt-lr", "num_trees": num_trees, "max_leaves_per_tree": max_leaves,
               **res.history_record(history)}
     fused = residual_models.build_gbdt_lr_model(first.keras_model, lr_logit, num_trees, max_leaves,
-                                                gbdt.input_signature(ctx.spec))
+                                                ctx.inputs.input_signature())
     predict = lambda split: res._predict(lr_logit, tf.data.Dataset.from_tensor_slices(leaves[split.name]).batch(
         cfg.batch_size))
     return fused, _metrics(record, train, valid, predict(train), predict(valid))
@@ -101,27 +106,52 @@ def fit_feature_fusion(ctx: res.FitContext, train: res.SplitRows, valid: res.Spl
                   train_gbdt_feature="out-of-fold (recorded gbdt_logit)")
     fused = residual_models.build_feature_fusion_model(
         first.keras_model, logit_model, boundaries, ctx.encoder.table_size, ctx.encoder.num_fields,
-        gbdt.input_signature(ctx.spec), name=f"gbdt2{network}")
+        ctx.inputs.input_signature(), name=f"gbdt2{network}")
     return fused, _metrics(record, train, valid, train.nn_logits(logit_model, extra_ids=buckets[train.name]),
                            valid.nn_logits(logit_model, extra_ids=buckets[valid.name]))
 
 
+def ensemble_weights(gbdt_logits: np.ndarray, deep_logits: np.ndarray, labels: np.ndarray
+                     ) -> tuple[list[float], float]:
+    """(a, b), c of sigmoid(a * y_gbdt + b * y_D + c): an (almost) unregularised logistic regression.
+
+    Args: three float arrays [n] (labels 0/1). Returns ([a, b], c).
+    """
+    from sklearn.linear_model import LogisticRegression
+    combiner = LogisticRegression(C=1e6, max_iter=1000).fit(
+        np.stack([np.asarray(gbdt_logits, np.float64), np.asarray(deep_logits, np.float64)], axis=1),
+        np.asarray(labels))
+    return [float(w) for w in combiner.coef_[0]], float(combiner.intercept_[0])
+
+
 def fit_ensemble(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel
                  ) -> tuple[keras.Model, dict[str, Any]]:
-    from sklearn.linear_model import LogisticRegression
+    """GBDT+DeepFM: weights fitted on the training rows' out-of-fold logits of both models (module docstring).
+
+    Raises:
+        ValueError: the training rows have no out-of-fold GBDT logits (GbdtResidual ran with folds = 0).
+    """
+    if not train.has_gbdt_logit or not np.all(train.folds >= 0):
+        raise ValueError("gbdt+deepfm fits its weights on out-of-fold training logits: run GbdtResidual with "
+                         "folds >= 2")
     zero = {s.name: np.zeros(len(s), np.float32) for s in (train, valid)}
-    logit_model, record = res._fit_nn(ctx, train, valid, zero, rows=None, name="deep_alone",
-                                      seed=ctx.trainer.train.seed)
-    deep = {s.name: s.nn_logits(logit_model) for s in (train, valid)}
-    combiner = LogisticRegression(C=1e6, max_iter=1000).fit(
-        np.stack([valid.gbdt_logit, deep[valid.name]], axis=1), valid.labels)
-    weights, bias = [float(w) for w in combiner.coef_[0]], float(combiner.intercept_[0])
+    seed = ctx.trainer.train.seed
+    logit_model, record = res._fit_nn(ctx, train, valid, zero, rows=None, name="deep_alone", seed=seed)
+    fold_ids = res.training_folds(ctx.options, train)
+    deep_oof, fold_models = res.out_of_fold_logits(
+        train, fold_ids,
+        lambda rows, j: res._fit_nn(ctx, train, valid, zero, rows=rows, name=f"deep_alone_fold_{j}",
+                                    seed=seed + 1000 * (j + 1))[0],
+        lambda m, rows: train.nn_logits(m, rows=rows))
+    weights, bias = ensemble_weights(train.gbdt_logit, deep_oof, train.labels)
     record.update(variant="gbdt+deepfm", deep_model=ctx.options.residual_model, ensemble_weights=weights,
-                  ensemble_bias=bias, ensemble_fitted_on="eval split")
+                  ensemble_bias=bias, ensemble_fitted_on="train (out-of-fold logits)",
+                  ensemble_rows=len(train), ensemble_folds=len(fold_models))
     fused = residual_models.build_ensemble_model(first.keras_model, logit_model, weights, bias,
-                                                 ctx.encoder.num_fields, gbdt.input_signature(ctx.spec))
-    combined = {s.name: weights[0] * s.gbdt_logit + weights[1] * deep[s.name] + bias for s in (train, valid)}
-    return fused, _metrics(record, train, valid, combined[train.name], combined[valid.name])
+                                                 ctx.encoder.num_fields, ctx.inputs.input_signature())
+    combined_train = weights[0] * train.gbdt_logit + weights[1] * deep_oof + bias
+    combined_valid = weights[0] * valid.gbdt_logit + weights[1] * valid.nn_logits(logit_model) + bias
+    return fused, _metrics(record, train, valid, combined_train, combined_valid)
 
 
 def fit_comparator(variant: str, ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,

@@ -1,16 +1,21 @@
 """The GBDT stage of ResFusion: a thin interface over TF-DF's GradientBoostedTreesModel.
 
-Everything the rest of the project needs from a gradient-boosted tree goes through four names, so the
+Everything the rest of the project needs from a gradient-boosted tree goes through five names, so the
 backend can move to YDF (`ydf.GradientBoostedTreesLearner`) without touching callers:
 
-    GbdtParams                 frozen hyper-parameters (trees, depth, shrinkage, early stopping)
-    GbdtLearner(spec, params, task).fit(train, valid) -> GbdtModel
+    GbdtParams                 frozen hyper-parameters (trees, depth, shrinkage, early stopping, categorical splits)
+    GbdtInputs(spec[, F])      what the GBDT reads from a serialized tf.Example of one dataset layout
+    GbdtLearner(inputs, params, task).fit(train, valid) -> GbdtModel
     GbdtModel.logits(dataset) / .keras_model / .save(path)
     GbdtModel.load(path)       a fresh, embeddable model from a saved one (any process)
 
-Inputs are the RAW fields of a click log (transform.features.DatasetSpec), not Transform's ids:
-integer fields are numerical (float32, NaN when absent), string fields categorical ("" when absent;
-TF-DF treats both as missing values). Avazu's YYMMDDHH `hour` is numerical, plus its hour of day.
+Inputs (GbdtInputs):
+- raw click logs (transform.features.DatasetSpec with raw fields): integer fields are numerical (float32,
+  NaN when absent), string fields categorical ("" when absent; TF-DF treats both as missing values).
+  Avazu's YYMMDDHH `hour` is numerical, plus its hour of day.
+- OptFusion TFRecords (`prebuilt_ids`: `label` float[1], `feature` int64[F] global ids): the F id columns
+  `id_000` .. are F categorical features, each id as its decimal string ("" when the column is absent or
+  negative). That is how a tuned LightGBM reads these rows (ids as categorical features).
 
 Tasks:
 - "classification": binary logloss, `apply_link_function=False`, so the model outputs the raw score
@@ -27,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -55,6 +60,14 @@ class GbdtParams:
         early_stopping_look_ahead: trees without a better validation loss before stopping.
         max_vocab_count: most frequent values kept per categorical field (the rest are out-of-dictionary).
         min_vocab_frequency: values rarer than this are out-of-dictionary.
+        categorical_algorithm: how a categorical feature is split: "CART" (values ordered by their mean
+            gradient, one threshold: LightGBM's approach), "RANDOM" or "ONE_HOT" (YDF's names).
+        l2_categorical_regularization: L2 on the leaf values of categorical splits (YDF; LightGBM's cat_l2).
+        l2_regularization: L2 on the leaf values of every split.
+        growing_strategy: "LOCAL" (depth-wise, max_depth) or "BEST_FIRST_GLOBAL" (leaf-wise as LightGBM,
+            at most max_num_nodes nodes per tree).
+        max_num_nodes: node budget of a tree under BEST_FIRST_GLOBAL (ignored otherwise).
+        subsample: fraction of the training rows each tree sees (1.0: all).
         seed: random seed of the learner.
         batch_size: rows per batch when reading data (does not change the model).
     """
@@ -66,28 +79,20 @@ class GbdtParams:
     early_stopping_look_ahead: int = 30
     max_vocab_count: int = 2000
     min_vocab_frequency: int = 5
+    categorical_algorithm: str = "CART"
+    l2_categorical_regularization: float = 1.0
+    l2_regularization: float = 0.0
+    growing_strategy: str = "LOCAL"
+    max_num_nodes: int = 63
+    subsample: float = 1.0
     seed: int = 2024
     batch_size: int = 2048
 
 
-# --- raw fields -> GBDT inputs -----------------------------------------------------------------------------------
+# --- tf.Example -> GBDT inputs ----------------------------------------------------------------------------------
 
-def raw_parse_spec(spec: features.DatasetSpec) -> dict[str, tf.io.VarLenFeature]:
-    """tf.io parse spec of a dataset's raw fields (every one may be absent), label excluded."""
-    if spec.prebuilt_ids:
-        raise ValueError("the GBDT stage reads raw log fields; OptFusion TFRecords (prebuilt ids) have none")
-    return {field: tf.io.VarLenFeature(tf.int64 if spec.is_integer(field) else tf.string)
-            for field in spec.raw_fields}
-
-
-def feature_names(spec: features.DatasetSpec) -> tuple[str, ...]:
-    """The GBDT's input features, in a fixed order."""
-    derived = (HOUR_OF_DAY,) if spec.hour_field else ()
-    return spec.raw_fields + derived
-
-
-def is_numerical(spec: features.DatasetSpec, name: str) -> bool:
-    return name == HOUR_OF_DAY or spec.is_integer(name)
+ID_COLUMN_PREFIX = "id_"  # prebuilt ids: column i of `feature` is the categorical feature id_{i:03d}
+MISSING_ID = -1
 
 
 def _first_value(x: Any, default: Any) -> tf.Tensor:
@@ -102,24 +107,116 @@ def _first_value(x: Any, default: Any) -> tf.Tensor:
     return padded[:, 0]
 
 
-def gbdt_inputs(spec: features.DatasetSpec, parsed: Mapping[str, Any]) -> dict[str, tf.Tensor]:
-    """Parsed raw fields (sparse or dense) -> {feature: [batch]}: float32 (NaN = missing) or string ("")."""
-    inputs: dict[str, tf.Tensor] = {}
-    for field in spec.raw_fields:
-        if spec.is_integer(field):
-            ints = _first_value(parsed[field], tf.int64.min)
-            inputs[field] = tf.where(ints == tf.int64.min, tf.constant(np.nan, tf.float32), tf.cast(ints, tf.float32))
-        else:
-            inputs[field] = _first_value(parsed[field], "")
-    if spec.hour_field:
-        hour = inputs[spec.hour_field]
-        inputs[HOUR_OF_DAY] = tf.math.floormod(hour, 100.0)  # NaN stays NaN
-    return inputs
+def _fixed_width(x: Any, width: int, default: int) -> tf.Tensor:
+    """int64 [batch, n] (sparse or dense, n any) -> [batch, width]: padded with `default`, or cut."""
+    if isinstance(x, tf.SparseTensor):
+        x = tf.sparse.to_dense(x, default_value=default)
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank == 1:
+        x = x[:, None]
+    padded = tf.concat([x, tf.fill([tf.shape(x)[0], width], tf.constant(default, x.dtype))], axis=1)
+    return padded[:, :width]
 
 
-def parse_raw(spec: features.DatasetSpec, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Serialized raw tf.Examples [batch] -> GBDT inputs."""
-    return gbdt_inputs(spec, tf.io.parse_example(serialized, raw_parse_spec(spec)))
+@dataclasses.dataclass(frozen=True)
+class GbdtInputs:
+    """What a GBDT reads from the serialized tf.Examples of one dataset layout, and its label.
+
+    Attributes:
+        spec: the dataset layout (transform.features.DATASETS).
+        num_id_fields: F, the length of `feature` for a prebuilt-id layout (OptFusion TFRecords: each id
+            column is one categorical feature); 0 for raw click logs, whose fields the spec names.
+
+    Raises:
+        ValueError: a prebuilt-id layout without F >= 1, or a raw layout with F.
+    """
+
+    spec: features.DatasetSpec
+    num_id_fields: int = 0
+
+    def __post_init__(self) -> None:
+        if self.spec.prebuilt_ids and self.num_id_fields < 1:
+            raise ValueError(f"{self.spec.name}: prebuilt ids need num_id_fields >= 1 (the length of "
+                             f"`{features.FEATURE_KEY}`), got {self.num_id_fields}")
+        if not self.spec.prebuilt_ids and self.num_id_fields:
+            raise ValueError(f"{self.spec.name} has raw fields, not prebuilt ids; num_id_fields must be 0")
+
+    @classmethod
+    def from_files(cls, spec: features.DatasetSpec, files: Iterable[str]) -> "GbdtInputs":
+        """The layout of a dataset's TFRecords; for prebuilt ids F is read from the first record.
+
+        Raises:
+            ValueError: prebuilt ids and the first record has no `feature` ids.
+        """
+        if not spec.prebuilt_ids:
+            return cls(spec)
+        for serialized in read_records(files).take(1):
+            example = tf.train.Example.FromString(serialized.numpy())
+            width = len(example.features.feature[features.FEATURE_KEY].int64_list.value)
+            if width < 1:
+                raise ValueError(f"the first record of {sorted(files)[0]} has no `{features.FEATURE_KEY}` ids")
+            return cls(spec, width)
+        raise ValueError(f"no records in {sorted(files)}")
+
+    @property
+    def label_dtype(self) -> tf.DType:
+        """The stored label's type: int64 in raw logs, float32 in OptFusion TFRecords."""
+        return tf.float32 if self.spec.prebuilt_ids else tf.int64
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The GBDT's input features, in a fixed order."""
+        if self.spec.prebuilt_ids:
+            width = max(3, len(str(self.num_id_fields - 1)))
+            return tuple(f"{ID_COLUMN_PREFIX}{i:0{width}d}" for i in range(self.num_id_fields))
+        derived = (HOUR_OF_DAY,) if self.spec.hour_field else ()
+        return self.spec.raw_fields + derived
+
+    def is_numerical(self, name: str) -> bool:
+        return not self.spec.prebuilt_ids and (name == HOUR_OF_DAY or self.spec.is_integer(name))
+
+    def parse_spec(self) -> dict[str, tf.io.VarLenFeature]:
+        """tf.io parse spec of what the GBDT reads (every field may be absent), label excluded."""
+        if self.spec.prebuilt_ids:
+            return {features.FEATURE_KEY: tf.io.VarLenFeature(tf.int64)}
+        return {field: tf.io.VarLenFeature(tf.int64 if self.spec.is_integer(field) else tf.string)
+                for field in self.spec.raw_fields}
+
+    def from_parsed(self, parsed: Mapping[str, Any]) -> dict[str, tf.Tensor]:
+        """Parsed fields (sparse or dense) -> {feature: [batch]}: float32 (NaN = missing) or string ("")."""
+        inputs: dict[str, tf.Tensor] = {}
+        if self.spec.prebuilt_ids:
+            ids = _fixed_width(parsed[features.FEATURE_KEY], self.num_id_fields, MISSING_ID)  # int64 [batch, F]
+            tokens = tf.where(ids < 0, tf.constant("", tf.string), tf.strings.as_string(ids))
+            for i, name in enumerate(self.feature_names):
+                inputs[name] = tokens[:, i]
+            return inputs
+        spec = self.spec
+        for field in spec.raw_fields:
+            if spec.is_integer(field):
+                ints = _first_value(parsed[field], tf.int64.min)
+                inputs[field] = tf.where(ints == tf.int64.min, tf.constant(np.nan, tf.float32),
+                                         tf.cast(ints, tf.float32))
+            else:
+                inputs[field] = _first_value(parsed[field], "")
+        if spec.hour_field:
+            inputs[HOUR_OF_DAY] = tf.math.floormod(inputs[spec.hour_field], 100.0)  # NaN stays NaN
+        return inputs
+
+    def parse(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Serialized tf.Examples [batch] -> GBDT inputs {feature: [batch]}."""
+        return self.from_parsed(tf.io.parse_example(serialized, self.parse_spec()))
+
+    def input_signature(self) -> dict[str, tf.TensorSpec]:
+        return {name: tf.TensorSpec([None], tf.float32 if self.is_numerical(name) else tf.string, name=name)
+                for name in self.feature_names}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.spec.name, "num_id_fields": self.num_id_fields}
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "GbdtInputs":
+        return cls(features.get_dataset(config["dataset"]), int(config.get("num_id_fields", 0)))
 
 
 def assign_folds(serialized: tf.Tensor, folds: int, seed: int) -> tf.Tensor:
@@ -137,11 +234,6 @@ FOLD_RULE = "fold = to_hash_bucket_strong(serialized raw tf.Example, folds, key=
 FOLD_HASH_KEY = 0x52657346  # "ResF"
 
 
-def input_signature(spec: features.DatasetSpec) -> dict[str, tf.TensorSpec]:
-    return {name: tf.TensorSpec([None], tf.float32 if is_numerical(spec, name) else tf.string, name=name)
-            for name in feature_names(spec)}
-
-
 # --- learner and model -------------------------------------------------------------------------------------------
 
 def _tfdf():
@@ -150,12 +242,16 @@ def _tfdf():
 
 
 class GbdtModel:
-    """A trained GBDT: raw-field inputs {feature: [batch]} -> logit (or regression value) [batch, 1]."""
+    """A trained GBDT: GBDT inputs {feature: [batch]} (GbdtInputs) -> logit (or regression value) [batch, 1]."""
 
-    def __init__(self, keras_model: keras.Model, spec: features.DatasetSpec, task: str):
+    def __init__(self, keras_model: keras.Model, inputs: GbdtInputs, task: str):
         self.keras_model = keras_model
-        self.spec = spec
+        self.inputs = inputs
         self.task = task
+
+    @property
+    def spec(self) -> features.DatasetSpec:
+        return self.inputs.spec
 
     def __call__(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
         return self.keras_model(dict(inputs))
@@ -167,6 +263,11 @@ class GbdtModel:
             inputs = batch[0] if isinstance(batch, tuple) else batch
             outputs.append(self._predict(inputs))
         return np.concatenate(outputs) if outputs else np.zeros([0], np.float32)
+
+    def logits_of_examples(self, serialized: Sequence[bytes] | tf.Tensor) -> np.ndarray:
+        """Raw scores float32 [n] of serialized tf.Examples [n] (one batch)."""
+        return self._predict(self.inputs.parse(tf.constant(serialized) if not tf.is_tensor(serialized)
+                                               else serialized))
 
     @tf.function(reduce_retracing=True)
     def _predict_graph(self, inputs):
@@ -182,9 +283,9 @@ class GbdtModel:
     def save(self, path: str, with_serving_signature: bool = False) -> None:
         """A TF-DF SavedModel, loadable by GbdtModel.load (its YDF model is in `assets/`).
 
-        with_serving_signature: add `serving_default` (serialized raw tf.Examples -> `probability`
-        float32 [batch, 1], the sigmoid of the logit; classification only) and `logit` (-> `logit`), so the
-        model can be evaluated and served on its own like every model of the project.
+        with_serving_signature: add `serving_default` (serialized tf.Examples of the dataset's layout ->
+        `probability` float32 [batch, 1], the sigmoid of the logit; classification only) and `logit`
+        (-> `logit`), so the model can be evaluated and served on its own like every model of the project.
         """
         signatures = None
         if with_serving_signature:
@@ -193,19 +294,19 @@ class GbdtModel:
             signatures = self.serving_signatures()
         self.keras_model.save(path, save_format="tf", signatures=signatures)
         with tf.io.gfile.GFile(os.path.join(path, METADATA_FILE), "w") as f:
-            json.dump({"dataset": self.spec.name, "task": self.task, "backend": "tensorflow_decision_forests"}, f)
+            json.dump({**self.inputs.to_dict(), "task": self.task, "backend": "tensorflow_decision_forests"}, f)
 
     def serving_signatures(self) -> dict[str, Any]:
-        model, spec = self.keras_model, self.spec
+        model, inputs = self.keras_model, self.inputs
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-            logit = tf.reshape(tf.cast(model(parse_raw(spec, examples)), tf.float32), [-1, 1])
+            logit = tf.reshape(tf.cast(model(inputs.parse(examples)), tf.float32), [-1, 1])
             return {"probability": tf.sigmoid(logit)}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def logit(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {"logit": tf.reshape(tf.cast(model(parse_raw(spec, examples)), tf.float32), [-1, 1])}
+            return {"logit": tf.reshape(tf.cast(model(inputs.parse(examples)), tf.float32), [-1, 1])}
 
         return {"serving_default": serve.get_concrete_function(), "logit": logit.get_concrete_function()}
 
@@ -220,42 +321,52 @@ class GbdtModel:
         tfdf = _tfdf()
         with tf.io.gfile.GFile(os.path.join(path, METADATA_FILE)) as f:
             meta = json.load(f)
-        spec = features.get_dataset(meta["dataset"])
+        inputs = GbdtInputs.from_dict(meta)
         ydf_dir = os.path.join(path, _ASSETS)
         inspector = tfdf.inspector.make_inspector(ydf_dir)
         model = tfdf.keras.core_inference.InferenceCoreModel(task=inspector.task, verbose=0)
         model._set_from_yggdrasil_model(  # pylint: disable=protected-access  (what yggdrasil_model_to_keras_model does)
-            inspector, ydf_dir, input_model_signature_fn=lambda _: input_signature(spec))
-        return cls(model, spec, meta["task"])
+            inspector, ydf_dir, input_model_signature_fn=lambda _: inputs.input_signature())
+        return cls(model, inputs, meta["task"])
 
 
 class GbdtLearner:
-    """Trains a TF-DF GradientBoostedTreesModel on raw fields.
+    """Trains a TF-DF GradientBoostedTreesModel on the GBDT inputs of a dataset layout.
 
     Args:
-        spec: the dataset's raw fields.
+        inputs: what the GBDT reads (GbdtInputs; a raw-log DatasetSpec is accepted and wrapped).
         params: hyper-parameters.
         task: "classification" (binary logloss; outputs the logit) or "regression" (weighted squared error).
+
+    Raises:
+        ValueError: an unknown task, or a prebuilt-id DatasetSpec without its width (give GbdtInputs).
     """
 
-    def __init__(self, spec: features.DatasetSpec, params: GbdtParams = GbdtParams(), task: str = "classification"):
+    def __init__(self, inputs: GbdtInputs | features.DatasetSpec, params: GbdtParams = GbdtParams(),
+                 task: str = "classification"):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        raw_parse_spec(spec)  # rejects datasets without raw fields
-        self.spec = spec
+        self.inputs = inputs if isinstance(inputs, GbdtInputs) else GbdtInputs(inputs)
         self.params = params
         self.task = task
 
+    @property
+    def spec(self) -> features.DatasetSpec:
+        return self.inputs.spec
+
     def _make_model(self) -> keras.Model:
         tfdf = _tfdf()
+        p = self.params
         semantics = [
             tfdf.keras.FeatureUsage(
                 name=name,
-                semantic=tfdf.keras.FeatureSemantic.NUMERICAL if is_numerical(self.spec, name)
+                semantic=tfdf.keras.FeatureSemantic.NUMERICAL if self.inputs.is_numerical(name)
                 else tfdf.keras.FeatureSemantic.CATEGORICAL,
-                min_vocab_frequency=None if is_numerical(self.spec, name) else self.params.min_vocab_frequency)
-            for name in feature_names(self.spec)]
-        p = self.params
+                min_vocab_frequency=None if self.inputs.is_numerical(name) else p.min_vocab_frequency)
+            for name in self.inputs.feature_names]
+        optional = {}
+        if p.growing_strategy == "BEST_FIRST_GLOBAL":
+            optional["max_num_nodes"] = p.max_num_nodes
         return tfdf.keras.GradientBoostedTreesModel(
             task=tfdf.keras.Task.CLASSIFICATION if self.task == "classification" else tfdf.keras.Task.REGRESSION,
             features=semantics,
@@ -268,17 +379,23 @@ class GbdtLearner:
             early_stopping="LOSS_INCREASE",
             early_stopping_num_trees_look_ahead=p.early_stopping_look_ahead,
             max_vocab_count=p.max_vocab_count,
+            categorical_algorithm=p.categorical_algorithm,
+            l2_categorical_regularization=p.l2_categorical_regularization,
+            l2_regularization=p.l2_regularization,
+            growing_strategy=p.growing_strategy,
+            subsample=p.subsample,
             # NA conditions (YDF >= 1.5) are left off: older inference engines (TF Serving's) cannot read them.
             allow_na_conditions=False,
             random_seed=p.seed,
             verbose=0,
+            **optional,
         )
 
     def fit(self, train: tf.data.Dataset, valid: tf.data.Dataset | None = None) -> GbdtModel:
         """train/valid: one pass of (inputs, label[, weight]) batches, unshuffled. Early-stops on `valid`."""
         model = self._make_model()
         model.fit(train, validation_data=valid, verbose=0)
-        return GbdtModel(model, self.spec, self.task)
+        return GbdtModel(model, self.inputs, self.task)
 
 
 def read_records(files: Iterable[str]) -> tf.data.Dataset:
@@ -292,18 +409,22 @@ def read_records(files: Iterable[str]) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(files, compression_type="GZIP" if compressed.pop() else "")
 
 
-def examples_dataset(files: Iterable[str], spec: features.DatasetSpec, batch_size: int,
+def label_parse_spec(inputs: GbdtInputs) -> dict[str, tf.io.FixedLenFeature]:
+    """The label as stored in the layout (int64 0/1 in raw logs, float32 0/1 in OptFusion TFRecords), [1]."""
+    return {features.LABEL_KEY: tf.io.FixedLenFeature([1], inputs.label_dtype)}
+
+
+def examples_dataset(files: Iterable[str], inputs: GbdtInputs, batch_size: int,
                      row_filter: Callable[[tf.Tensor], tf.Tensor] | None = None) -> tf.data.Dataset:
-    """One unshuffled pass over raw tf.Example TFRecords as (GBDT inputs, label float32 [batch]) batches.
+    """One unshuffled pass over tf.Example TFRecords as (GBDT inputs, label float32 [batch]) batches.
 
     row_filter: keeps the serialized rows for which it returns True (e.g. the rows outside one fold).
     """
-    label_spec = {features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64)}
-    parse_spec = {**raw_parse_spec(spec), **label_spec}
+    parse_spec = {**inputs.parse_spec(), **label_parse_spec(inputs)}
 
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, parse_spec)
-        return gbdt_inputs(spec, parsed), tf.cast(tf.reshape(parsed[features.LABEL_KEY], [-1]), tf.float32)
+        return inputs.from_parsed(parsed), tf.cast(tf.reshape(parsed[features.LABEL_KEY], [-1]), tf.float32)
 
     records = read_records(files)
     if row_filter is not None:

@@ -4,9 +4,9 @@ The model is a sum of stage logits, prediction = sigmoid(sum_s logit_s). Stage 0
 the paper's ResFusion) or a deep model (NNres+GBDT); each later stage has the other kind and is fitted
 with the sum of every earlier stage's logit as a FIXED offset (trainer.residual_config.ResFusionOptions):
 
-- GBDT stage 0: TF-DF binary GBT on the raw fields, its raw score (logit, `apply_link_function=False`);
-  trained by components/gbdt_residual, which writes its logit into the examples (`gbdt_logit`),
-  out-of-fold for training rows.
+- GBDT stage 0: TF-DF binary GBT on the raw fields (or the id columns of OptFusion TFRecords), its raw
+  score (logit, `apply_link_function=False`); trained by components/gbdt_residual, which writes its logit
+  into the examples (`gbdt_logit`), out-of-fold for training rows.
 - deep stage: a registered network y_D(ids) trained with BCE on sigmoid(y_D + offset) (paper Eq. 5,
   algorithms.md §2.3: the offset is a logit and the deep model learns an additive correction).
 - later GBDT stage: TF-DF has no initial score (LightGBM's `init_score`), so the stage is one LogitBoost /
@@ -21,15 +21,23 @@ with the sum of every earlier stage's logit as a FIXED offset (trainer.residual_
   it gives the Newton step sum(y - p) / sum(p (1 - p)). z is clipped to [-z_max, z_max] (their
   recommendation, z_max in [2, 4]) so that rows with p near 0 or 1 cannot dominate.
 
-Offsets on training rows: a GBDT stage's logits for training rows are out-of-fold (k-fold on the fold
-ids recorded in the examples) whenever a later stage trains on them; a deep stage's are in-sample unless
-`nn_out_of_fold` (k extra fits). Eval rows (early stopping) and serving always use the stage model fitted
-on every training row. Early stopping on the eval split at every stage.
+Offsets on training rows: every stage that feeds a later one hands it OUT-OF-FOLD logits on the training
+rows, GBDT or deep (k-fold on the fold ids recorded in the examples; the stage-0 GBDT's are recorded by
+components/gbdt_residual), so no order or K trains on an offset fitted to its own rows. Eval rows (early
+stopping) and serving always use the stage model fitted on every training row. Early stopping on the eval
+split at every stage.
 
-The exported SavedModel holds every stage: `serving_default` parses serialized RAW tf.Examples, runs the
-Transform graph (ids for the deep stages) and the raw-field parser (GBDT inputs), the TF-DF models and the
-deep models in one graph, and returns `probability` float32 [B, 1]; `stage_logits` returns each stage's
-logit; `transform_features` the transformed features. Loading it needs `import tensorflow_decision_forests`
+Which K is served: all K stages are fitted and each prefix's eval AUC / logloss recorded (K = 0..rounds);
+the exported model is the prefix with the lowest eval logloss (best_prefix), so a stage that makes the eval
+logloss worse is never served silently. result.json in model_run says which K was served and lists every
+stage's metrics (summarize); all_stages/ holds every stage when a shorter prefix was served, so each K can
+still be scored (logits_by_rounds).
+
+The exported SavedModel holds every served stage: `serving_default` parses serialized raw tf.Examples (a raw
+log's fields, or OptFusion TFRecords' `feature` int64[F]), runs the Transform graph (ids for the deep stages)
+and the GBDT input parser (trainer.gbdt.GbdtInputs), the TF-DF models and the deep models in one graph, and
+returns `probability` float32 [B, 1]; `stage_logits` returns each stage's logit; `transform_features` the
+transformed features. Loading it needs `import tensorflow_decision_forests`
 (the TF-DF ops) and nothing else.
 """
 from __future__ import annotations
@@ -42,7 +50,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -115,18 +123,31 @@ class TransformIdEncoder(IdEncoder):
 # --- one split's rows -------------------------------------------------------------------------------------------
 
 class SplitRows:
-    """One split's raw examples in file order, with their labels, recorded GBDT logits and folds in memory.
+    """One split's examples in file order, with their labels, recorded GBDT logits and folds in memory.
 
     The examples themselves are streamed from the TFRecords every time they are needed; only one float per
     row and stage (the offsets) is held in memory.
+
+    Args:
+        name: the split's name (keys the offsets and the id cache).
+        files: its TFRecord files (GZIP when named *.gz).
+        inputs: what the GBDT stages read (trainer.gbdt.GbdtInputs: a raw log's fields, or the F id columns
+            of OptFusion TFRecords); also says the label's stored type (int64 or float32, 0/1).
+        batch_size: rows per batch.
+
+    Attributes:
+        labels: float32 [n]; gbdt_logit: float32 [n] (NaN where not recorded); folds: int64 [n] (-1: none).
+
+    Raises:
+        ValueError: the split holds no examples.
     """
 
-    def __init__(self, name: str, files: Sequence[str], spec: features.DatasetSpec, batch_size: int):
+    def __init__(self, name: str, files: Sequence[str], inputs: gbdt.GbdtInputs, batch_size: int):
         self.name = name
         self.files = sorted(files)
-        self.spec = spec
+        self.inputs = inputs
         self.batch_size = batch_size
-        parse_spec = {features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
+        parse_spec = {**gbdt.label_parse_spec(inputs),
                       features.GBDT_LOGIT_KEY: tf.io.VarLenFeature(tf.float32),
                       FOLD_FEATURE: tf.io.VarLenFeature(tf.int64)}
 
@@ -135,7 +156,8 @@ class SplitRows:
             logit = tf.sparse.to_dense(parsed[features.GBDT_LOGIT_KEY], default_value=np.nan)
             fold = tf.sparse.to_dense(parsed[FOLD_FEATURE], default_value=NO_FOLD)
             first = lambda x, d: tf.concat([x, tf.fill([tf.shape(x)[0], 1], tf.constant(d, x.dtype))], 1)[:, 0]
-            return parsed[features.LABEL_KEY][:, 0], first(logit, np.nan), first(fold, NO_FOLD)
+            return (tf.cast(parsed[features.LABEL_KEY][:, 0], tf.float32), first(logit, np.nan),
+                    first(fold, NO_FOLD))
 
         labels, logits, folds = [], [], []
         for label, logit, fold in self.records().batch(batch_size).map(parse):
@@ -151,6 +173,10 @@ class SplitRows:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def spec(self) -> features.DatasetSpec:
+        return self.inputs.spec
 
     @property
     def has_gbdt_logit(self) -> bool:
@@ -214,25 +240,25 @@ class SplitRows:
         """(GBDT inputs, target [B], weight [B]) batches of the kept rows, unshuffled (TF-DF's contract)."""
         rows = np.ones(len(self), bool) if rows is None else rows
         extras = tf.data.Dataset.from_tensor_slices((targets, weights, rows))
-        spec = self.spec
+        inputs = self.inputs
         return (tf.data.Dataset.zip((self.records(), extras)).filter(lambda s, e: e[2]).batch(self.batch_size)
-                .map(lambda s, e: (gbdt.parse_raw(spec, s), e[0], e[1])).prefetch(tf.data.AUTOTUNE))
+                .map(lambda s, e: (inputs.parse(s), e[0], e[1])).prefetch(tf.data.AUTOTUNE))
 
     def gbdt_logits(self, model: gbdt.GbdtModel, rows: np.ndarray | None = None) -> np.ndarray:
         rows = np.ones(len(self), bool) if rows is None else rows
-        spec = self.spec
+        inputs = self.inputs
         ds = (tf.data.Dataset.zip((self.records(), tf.data.Dataset.from_tensor_slices(rows)))
-              .filter(lambda s, r: r).batch(self.batch_size).map(lambda s, r: gbdt.parse_raw(spec, s)))
+              .filter(lambda s, r: r).batch(self.batch_size).map(lambda s, r: inputs.parse(s)))
         return model.logits(ds)
 
 
 def _gbdt_leaves_rows(split: "SplitRows", model: gbdt.GbdtModel) -> np.ndarray:
     """The active leaf of every tree for every row, int64 [n, T] (for GBDT+LR)."""
-    spec = split.spec
+    inputs = split.inputs
     forest = model.keras_model
     forest._ensure_model_get_leaves_ready()  # pylint: disable=protected-access
     leaves = tf.function(lambda x: forest.call_get_leaves(x), reduce_retracing=True)
-    batches = split.records().batch(split.batch_size).map(lambda s: gbdt.parse_raw(spec, s))
+    batches = split.records().batch(split.batch_size).map(inputs.parse)
     return np.concatenate([leaves(b).numpy() for b in batches]).astype(np.int64)
 
 
@@ -246,11 +272,25 @@ def _predict(logit_model: keras.Model, batches: tf.data.Dataset) -> np.ndarray:
 
 @dataclasses.dataclass
 class Stage:
-    """One fitted stage: its kind, the model used at serving and its record for history.json."""
+    """One fitted stage.
+
+    Attributes:
+        kind: "gbdt" or "nn".
+        model: the model used at serving, fitted on every training row: keras.Model (deep: ids -> logit
+            [B, 1]) or gbdt.GbdtModel.
+        record: its entry of result.json / history.json (eval metrics of the prefix ending here, ...).
+        train_logits: float32 [n train rows], the stage's logits on the training rows that the next stage's
+            offset was built from: out-of-fold (row of fold j scored by fold_models[j]) when the stage has a
+            successor, in-sample for the last stage; None when not kept.
+        fold_models: the k fold models behind out-of-fold train_logits (fold j fitted on the rows outside
+            fold j), empty when the logits are in-sample or were recorded by components/gbdt_residual.
+    """
 
     kind: str
     model: Any  # keras.Model (deep: ids -> logit) or gbdt.GbdtModel
     record: dict[str, Any]
+    train_logits: np.ndarray | None = None
+    fold_models: list[Any] = dataclasses.field(default_factory=list)
 
     @property
     def keras_model(self) -> keras.Model:
@@ -259,11 +299,25 @@ class Stage:
 
 @dataclasses.dataclass
 class FitContext:
-    spec: features.DatasetSpec
+    """What every stage fit needs: the GBDT inputs, the options, the deep stages' trainer settings and ids.
+
+    Attributes:
+        inputs: what the GBDT stages read (trainer.gbdt.GbdtInputs).
+        options: ResFusionOptions.
+        trainer: the deep stages' TrainerConfig.
+        encoder: serialized examples -> ids for the deep stages (None when there is none).
+        log_dir: TensorBoard folder of the deep fits (None: none).
+    """
+
+    inputs: gbdt.GbdtInputs
     options: ResFusionOptions
     trainer: TrainerConfig
     encoder: IdEncoder | None
     log_dir: str | None = None
+
+    @property
+    def spec(self) -> features.DatasetSpec:
+        return self.inputs.spec
 
 
 def _compile(model: keras.Model, learning_rate: float) -> None:
@@ -311,16 +365,64 @@ def _fit_gbdt(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict
     """One LogitBoost step: a regression GBDT on the working response of the offsets (module docstring)."""
     z_train, w_train = logitboost_targets(train.labels, offsets[train.name], ctx.options.z_max)
     z_valid, w_valid = logitboost_targets(valid.labels, offsets[valid.name], ctx.options.z_max)
-    learner = gbdt.GbdtLearner(ctx.spec, ctx.options.gbdt, task="regression")
+    learner = gbdt.GbdtLearner(ctx.inputs, ctx.options.gbdt, task="regression")
     return learner.fit(train.gbdt_dataset(z_train, w_train, rows), valid.gbdt_dataset(z_valid, w_valid))
+
+
+def out_of_fold_logits(train: SplitRows, fold_ids: np.ndarray, fit: Callable[[np.ndarray, int], Any],
+                       predict: Callable[[Any, np.ndarray], np.ndarray]) -> tuple[np.ndarray, list[Any]]:
+    """Out-of-fold logits of every training row: fold model j = fit(rows outside fold j, j) scores fold j.
+
+    Args:
+        train: the training split.
+        fold_ids: int64 [n], each row's fold in [0, k).
+        fit: (boolean row mask [n], j) -> a model fitted on the masked rows only.
+        predict: (model, boolean row mask [n]) -> its logits on the masked rows, float32 [mask.sum()].
+
+    Returns:
+        (float32 [n] logits, the k fold models).
+    """
+    num_folds = int(fold_ids.max()) + 1
+    logits = np.zeros(len(train), np.float32)
+    models = []
+    for j in range(num_folds):
+        model = fit(fold_ids != j, j)
+        logits[fold_ids == j] = predict(model, fold_ids == j)
+        models.append(model)
+    return logits, models
+
+
+def training_folds(options: ResFusionOptions, train: SplitRows) -> np.ndarray:
+    """Each training row's fold, int64 [n]: the recorded `gbdt_fold`, else the same hash the component uses."""
+    train.assign_missing_folds(options.folds, options.fold_seed)
+    recorded = int(train.folds.max()) + 1
+    if recorded != options.folds:
+        logging.warning("ResFusion: the examples record %d folds, the options say %d; using %d",
+                        recorded, options.folds, recorded)
+    return train.folds
 
 
 def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
                first_gbdt: gbdt.GbdtModel | None = None) -> list[Stage]:
     """Fits stages 0..K (options.stage_kinds) on train, early-stopping each on valid.
 
-    first_gbdt: the stage-0 GBDT (trained by components/gbdt_residual; its out-of-fold training logits and
-    full-model eval logits are the examples' `gbdt_logit`). Required when the first stage is a GBDT.
+    Every stage that feeds a later one hands it OUT-OF-FOLD logits on the training rows, whatever its kind:
+    the stage-0 GBDT's are the ones components/gbdt_residual recorded, any later stage's come from k fold
+    fits on the recorded folds (out_of_fold_logits). So GBDTRes+NN, NNres+GBDT and every K compare on the
+    same footing: no stage trains on an offset fitted to its own rows. The last stage's training logits are
+    in-sample (they only enter the reported train logloss). Eval rows and serving use each stage's model
+    fitted on every training row.
+
+    Each record holds the eval AUC / logloss of the prefix ending at that stage (the model with K = its
+    index): select_served picks the prefix to export.
+
+    Args:
+        first_gbdt: the stage-0 GBDT (trained by components/gbdt_residual; its out-of-fold training logits and
+            full-model eval logits are the examples' `gbdt_logit`). Required when the first stage is a GBDT.
+
+    Raises:
+        ValueError: a GBDT first stage without its model or recorded logits, deep stages without an encoder, or
+            recorded eval logits that the GBDT model does not reproduce.
     """
     options = ctx.options
     kinds = options.stage_kinds
@@ -330,23 +432,19 @@ def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
                              "(components/gbdt_residual)")
     if "nn" in kinds and ctx.encoder is None:
         raise ValueError("deep stages need an id encoder")
-    needs_folds = any(k == "gbdt" for k in kinds[1:-1]) or (options.nn_out_of_fold and "nn" in kinds[:-1])
-    if needs_folds:
-        train.assign_missing_folds(options.folds, options.fold_seed)
-        recorded = int(train.folds.max()) + 1
-        if recorded != options.folds:
-            logging.warning("ResFusion: the examples record %d folds, the options say %d; using %d",
-                            recorded, options.folds, recorded)
-    fold_ids = train.folds
-    num_folds = int(fold_ids.max()) + 1 if needs_folds else 0
+    last = len(kinds) - 1
+    needs_folds = any(index < last and not (index == 0 and kind == "gbdt") for index, kind in enumerate(kinds))
+    fold_ids = training_folds(options, train) if needs_folds else train.folds
+    seed = ctx.trainer.train.seed
 
     offsets = {train.name: np.zeros(len(train), np.float32), valid.name: np.zeros(len(valid), np.float32)}
     stages: list[Stage] = []
     for index, kind in enumerate(kinds):
         started = time.time()
-        has_successor = index < len(kinds) - 1
+        has_successor = index < last
         name = residual_models.stage_name(index, kind)
-        record: dict[str, Any] = {"index": index, "kind": kind, "name": name}
+        record: dict[str, Any] = {"index": index, "rounds": index, "kind": kind, "name": name}
+        fold_models: list[Any] = []
         if index == 0 and kind == "gbdt":
             model: Any = first_gbdt
             train_logits, valid_logits = train.gbdt_logit, valid.gbdt_logit
@@ -362,29 +460,24 @@ def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
             valid_logits = valid.gbdt_logits(model)
             record.update(fitted_by="LogitBoost regression GBDT", num_trees=model.num_trees)
             if has_successor:
-                train_logits = np.zeros(len(train), np.float32)
-                for j in range(num_folds):
-                    fold_model = _fit_gbdt(ctx, train, valid, offsets, rows=fold_ids != j)
-                    train_logits[fold_ids == j] = train.gbdt_logits(fold_model, rows=fold_ids == j)
-                record["train_offsets"] = f"out-of-fold ({num_folds} folds)"
-            else:
-                train_logits = train.gbdt_logits(model)
-                record["train_offsets"] = "in-sample (last stage)"
+                train_logits, fold_models = out_of_fold_logits(
+                    train, fold_ids, lambda rows, j: _fit_gbdt(ctx, train, valid, offsets, rows=rows),
+                    lambda m, rows: train.gbdt_logits(m, rows=rows))
         else:
-            model, fit_record = _fit_nn(ctx, train, valid, offsets, rows=None, name=f"nn_{name}",
-                                        seed=ctx.trainer.train.seed + index)
+            model, fit_record = _fit_nn(ctx, train, valid, offsets, rows=None, name=f"nn_{name}", seed=seed + index)
             record.update(fit_record)
             valid_logits = valid.nn_logits(model)
-            if has_successor and options.nn_out_of_fold:
-                train_logits = np.zeros(len(train), np.float32)
-                for j in range(num_folds):
-                    fold_model, _ = _fit_nn(ctx, train, valid, offsets, rows=fold_ids != j,
-                                            name=f"nn_{name}_fold_{j}", seed=ctx.trainer.train.seed + 1000 * (j + 1))
-                    train_logits[fold_ids == j] = train.nn_logits(fold_model, rows=fold_ids == j)
-                record["train_offsets"] = f"out-of-fold ({num_folds} folds)"
-            else:
-                train_logits = train.nn_logits(model)
-                record["train_offsets"] = "in-sample"
+            if has_successor:
+                train_logits, fold_models = out_of_fold_logits(
+                    train, fold_ids,
+                    lambda rows, j: _fit_nn(ctx, train, valid, offsets, rows=rows, name=f"nn_{name}_fold_{j}",
+                                            seed=seed + 1000 * (j + 1) + index)[0],
+                    lambda m, rows: train.nn_logits(m, rows=rows))
+        if fold_models:
+            record["train_offsets"] = f"out-of-fold ({len(fold_models)} folds)"
+        elif not (index == 0 and kind == "gbdt"):
+            train_logits = train.gbdt_logits(model) if kind == "gbdt" else train.nn_logits(model)
+            record["train_offsets"] = "in-sample (last stage)"
         offsets[train.name] = offsets[train.name] + train_logits
         offsets[valid.name] = offsets[valid.name] + valid_logits
         record.update(
@@ -394,20 +487,88 @@ def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
         logging.info("ResFusion stage %d (%s): eval AUC %.4f, eval logloss %.4f, train logloss %.4f (%s s)",
                      index, kind, record["eval_auc"], record["eval_logloss"], record["train_logloss"],
                      record["seconds"])
-        stages.append(Stage(kind, model, record))
+        stages.append(Stage(kind, model, record, np.asarray(train_logits, np.float32), fold_models))
     return stages
+
+
+def best_prefix(eval_loglosses: Sequence[float]) -> int:
+    """Index of the stage that ends the prefix with the lowest eval logloss (the earliest on a tie).
+
+    eval_loglosses[i]: the eval logloss of the model made of stages 0..i (K = i). A stage that makes the eval
+    logloss worse is never served: e.g. [0.539, 0.557, 0.629] -> 0. NaN counts as worst.
+
+    Raises:
+        ValueError: no stages.
+    """
+    if not len(eval_loglosses):
+        raise ValueError("no stages to choose from")
+    values = [float("inf") if np.isnan(v) else float(v) for v in eval_loglosses]
+    return int(min(range(len(values)), key=lambda i: (values[i], i)))
+
+
+def select_served(stages: Sequence[Stage]) -> list[Stage]:
+    """The prefix of stages to export: the one with the lowest eval logloss (best_prefix); marks each record
+    with `served` (bool)."""
+    best = best_prefix([s.record["eval_logloss"] for s in stages])
+    for i, stage in enumerate(stages):
+        stage.record["served"] = i <= best
+    return list(stages[:best + 1])
+
+
+RESULT_FILE = "result.json"
+ALL_STAGES_DIR = "all_stages"  # in model_run: the SavedModel with every fitted stage (stage_logits for each K)
+SELECTION_RULE = "lowest eval logloss over the prefixes K = 0..rounds (earliest on a tie)"
+_STAGE_SUMMARY_KEYS = ("index", "rounds", "kind", "name", "eval_auc", "eval_logloss", "train_logloss",
+                       "best_epoch", "epochs_run", "num_trees", "train_offsets", "seconds", "served")
+
+
+def summarize(variant: str, options: ResFusionOptions, records: Sequence[dict[str, Any]],
+              comparator: bool = False) -> dict[str, Any]:
+    """The run's result.json: what was served and every K's eval metrics, for a benchmark table.
+
+    Args:
+        variant: the `--model` name.
+        options: the run's ResFusionOptions.
+        records: one per stage (fit_stages, after select_served), or the comparator's single record.
+        comparator: a Table 2 comparator (one record, no stages to choose from).
+
+    Returns:
+        {"variant", "served_rounds" (K of the exported model; None for a comparator), "fitted_rounds",
+        "selection", "eval_auc", "eval_logloss" (the served model's), "best_epoch" (first deep stage's
+        best eval-AUC epoch, None without one), "stages": [{index, rounds, kind, name, eval_auc, eval_logloss,
+        train_logloss, best_epoch, epochs_run, num_trees, train_offsets, seconds, served}], "options"}.
+    """
+    if comparator:
+        record = records[0]
+        return {"variant": variant, "served_rounds": None, "fitted_rounds": None, "selection": None,
+                "eval_auc": record["eval_auc"], "eval_logloss": record["eval_logloss"],
+                "best_epoch": record.get("best_epoch"), "stages": [], "options": options.to_dict()}
+    served = [r for r in records if r.get("served")]
+    if not served:
+        raise ValueError("no stage is marked served: call select_served first")
+    best = served[-1]
+    deep = [r for r in records if r["kind"] == "nn" and r.get("best_epoch")]
+    return {"variant": variant, "served_rounds": best["index"], "fitted_rounds": len(records) - 1,
+            "selection": SELECTION_RULE, "eval_auc": best["eval_auc"], "eval_logloss": best["eval_logloss"],
+            "best_epoch": deep[0]["best_epoch"] if deep else None,
+            "stages": [{k: r.get(k) for k in _STAGE_SUMMARY_KEYS} for r in records], "options": options.to_dict()}
 
 
 # --- the fused model and its export -----------------------------------------------------------------------------
 
-def build_serving_model(stages: Sequence[Stage], spec: features.DatasetSpec, num_fields: int) -> keras.Model:
+def build_serving_model(stages: Sequence[Stage], inputs: gbdt.GbdtInputs, num_fields: int) -> keras.Model:
     return residual_models.build_fused_model([(s.kind, s.keras_model) for s in stages], num_fields,
-                                             gbdt.input_signature(spec))
+                                             inputs.input_signature())
 
 
-def make_signatures(model: keras.Model, encoder: IdEncoder | None, spec: features.DatasetSpec,
+def make_signatures(model: keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs,
                     tft_output: Any = None) -> dict[str, Any]:
-    """serving_default (-> `probability`), stage_logits, and transform_features when Transform is used."""
+    """serving_default (-> `probability`), stage_logits, and transform_features when Transform is used.
+
+    Every signature takes `examples`, string [B]: serialized tf.Examples of the dataset's layout (a raw log's
+    fields, or OptFusion's `feature` int64[F]); the GBDT stages parse them with `inputs`, the deep stages
+    with `encoder`.
+    """
     from trainer import export
     if model.needs_ids and encoder is None:
         raise ValueError("the model has deep stages: give the id encoder")
@@ -415,12 +576,12 @@ def make_signatures(model: keras.Model, encoder: IdEncoder | None, spec: feature
         model.id_encoder = encoder.trackable  # tracked, so the exported graph holds it
 
     def model_inputs(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        inputs = {}
+        values = {}
         if model.needs_ids:
-            inputs[features.FEATURE_KEY] = encoder(examples)
+            values[features.FEATURE_KEY] = encoder(examples)
         if model.needs_gbdt_inputs:
-            inputs.update(gbdt.parse_raw(spec, examples))
-        return inputs
+            values.update(inputs.parse(examples))
+        return values
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -444,19 +605,47 @@ def make_signatures(model: keras.Model, encoder: IdEncoder | None, spec: feature
     return signatures
 
 
-def export_model(stages: Sequence[Stage], encoder: IdEncoder | None, spec: features.DatasetSpec, export_dir: str,
+def export_model(stages: Sequence[Stage], encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,
                  tft_output: Any = None) -> keras.Model:
     """Saves the fused model of the stages with its signatures as one SavedModel (TF-DF models inside)."""
     num_fields = encoder.num_fields if encoder is not None else 1
-    model = build_serving_model(stages, spec, num_fields)
-    save_model(model, encoder, spec, export_dir, tft_output)
+    model = build_serving_model(stages, inputs, num_fields)
+    save_model(model, encoder, inputs, export_dir, tft_output)
     return model
 
 
-def save_model(model: keras.Model, encoder: IdEncoder | None, spec: features.DatasetSpec, export_dir: str,
+def save_model(model: keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,
                tft_output: Any = None) -> None:
     """Saves a fused model (residual_models.build_* : `needs_ids`, `needs_gbdt_inputs`, `stage_logits_model`)."""
-    model.save(export_dir, save_format="tf", signatures=make_signatures(model, encoder, spec, tft_output))
+    model.save(export_dir, save_format="tf", signatures=make_signatures(model, encoder, inputs, tft_output))
+
+
+def logits_by_rounds(model_run_dir: str, serving_model_dir: str, serialized: Sequence[bytes]
+                     ) -> dict[int, np.ndarray]:
+    """Every fitted K's logits on serialized tf.Examples, from one ResFusion run (e.g. the test split, for a
+    table of K = 0..rounds): {K: float32 [n] = sum of the logits of stages 0..K}.
+
+    Reads result.json in model_run_dir; the stages come from model_run_dir/all_stages when the run served a
+    shorter prefix, else from the served model (serving_model_dir, the Model artifact's Format-Serving).
+    Needs `import tensorflow_decision_forests` (done here).
+
+    Raises:
+        ValueError: the run is a comparator (no stages).
+    """
+    import tensorflow_decision_forests  # noqa: F401 - the TF-DF ops
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, RESULT_FILE)) as f:
+        result = json.load(f)
+    if not result["stages"]:
+        raise ValueError(f"{result['variant']} is a comparator: it has no residual stages")
+    path = os.path.join(model_run_dir, result["all_stages_model"]) if result.get("all_stages_model") \
+        else serving_model_dir
+    outputs = tf.saved_model.load(path).signatures[STAGE_LOGITS_SIGNATURE](examples=tf.constant(list(serialized)))
+    total = np.zeros(len(serialized), np.float32)
+    by_rounds = {}
+    for stage in result["stages"]:
+        total = total + outputs[stage["name"]].numpy().reshape([-1])
+        by_rounds[stage["rounds"]] = total
+    return by_rounds
 
 
 # --- TFX entry point --------------------------------------------------------------------------------------------
@@ -466,12 +655,23 @@ def _expand(patterns: Sequence[str]) -> list[str]:
     return [f for f in files if not os.path.basename(f).startswith((".", "_"))]
 
 
+def _write_json(path: str, value: Any) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(value, f, indent=1, default=str)
+
+
 def run_fn(fn_args: Any) -> None:
     """TFX Trainer entry point of the ResFusion family.
 
-    Trainer inputs: `examples` = the raw examples with `gbdt_logit`/`gbdt_fold` (components/gbdt_residual)
-    or plain raw examples (a deep first stage); `transform_graph`; `base_model` = the stage-0 GBDT Model
-    (a GBDT first stage). custom_config: TrainerConfig fields, `resfusion` (ResFusionOptions), `dataset`.
+    Trainer inputs: `examples` = the examples with `gbdt_logit`/`gbdt_fold` (components/gbdt_residual) or
+    plain examples (a deep first stage), raw-log or OptFusion TFRecord layout; `transform_graph`;
+    `base_model` = the stage-0 GBDT Model (a GBDT first stage). custom_config: TrainerConfig fields,
+    `resfusion` (ResFusionOptions), `dataset`, `variant`.
+
+    Outputs: the served model in fn_args.serving_model_dir: the prefix of stages with the lowest eval
+    logloss (select_served; a comparator's one model); in fn_args.model_run_dir: result.json (summarize),
+    history.json (the same plus every stage's full record and per-epoch history), all_stages/ (every fitted
+    stage, only when the served prefix is shorter), TensorBoard logs.
     """
     import tensorflow_transform as tft
     custom = dict(fn_args.custom_config or {})
@@ -484,33 +684,45 @@ def run_fn(fn_args: Any) -> None:
     from trainer import comparators
     comparator = variant in comparators.COMPARATORS
     encoder = TransformIdEncoder(tft_output) if "nn" in options.stage_kinds or comparator else None
+    train_files, eval_files = _expand(fn_args.train_files), _expand(fn_args.eval_files)
     first_gbdt = None
     if options.stage_kinds[0] == "gbdt":
         if not fn_args.base_model:
             raise ValueError("a GBDT first stage needs the GBDT Model as the Trainer's base_model")
         first_gbdt = gbdt.GbdtModel.load(fn_args.base_model)
+        inputs = first_gbdt.inputs
+    else:
+        inputs = gbdt.GbdtInputs.from_files(spec, train_files)
     logging.info("ResFusion: stages %s, deep network %s, %s", options.stage_kinds, options.residual_model, options)
     batch = config.train.batch_size
-    train = SplitRows("train", _expand(fn_args.train_files), spec, batch)
-    valid = SplitRows("eval", _expand(fn_args.eval_files), spec, batch)
+    train = SplitRows("train", train_files, inputs, batch)
+    valid = SplitRows("eval", eval_files, inputs, batch)
     cache_dir = tempfile.mkdtemp(prefix="resfusion_ids_")
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
     try:
         if encoder is not None:
             train.cache_ids(encoder, cache_dir)
             valid.cache_ids(encoder, cache_dir)
-        ctx = FitContext(spec, options, config, encoder, log_dir=fn_args.model_run_dir)
+        ctx = FitContext(inputs, options, config, encoder, log_dir=fn_args.model_run_dir)
         if comparator:
             model, record = comparators.fit_comparator(variant, ctx, train, valid, first_gbdt)
-            save_model(model, encoder, spec, fn_args.serving_model_dir, tft_output)
+            save_model(model, encoder, inputs, fn_args.serving_model_dir, tft_output)
             records = [record]
+            result = summarize(variant, options, records, comparator=True)
         else:
             stages = fit_stages(ctx, train, valid, first_gbdt)
-            export_model(stages, encoder, spec, fn_args.serving_model_dir, tft_output)
+            served = select_served(stages)
+            export_model(served, encoder, inputs, fn_args.serving_model_dir, tft_output)
             records = [s.record for s in stages]
+            result = summarize(variant, options, records)
+            result["all_stages_model"] = None
+            if len(served) < len(stages):
+                logging.warning("ResFusion: serving K = %d of %d (eval logloss %s)", len(served) - 1,
+                                len(stages) - 1, [round(r["eval_logloss"], 4) for r in records])
+                export_model(stages, encoder, inputs, os.path.join(fn_args.model_run_dir, ALL_STAGES_DIR),
+                             tft_output)
+                result["all_stages_model"] = ALL_STAGES_DIR
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
-        json.dump({"variant": variant, "options": options.to_dict(), "stages": records,
-                   "eval_auc": records[-1]["eval_auc"], "eval_logloss": records[-1]["eval_logloss"]},
-                  f, indent=1, default=str)
+    _write_json(os.path.join(fn_args.model_run_dir, RESULT_FILE), result)
+    _write_json(os.path.join(fn_args.model_run_dir, HISTORY_FILE), {**result, "stages": records})

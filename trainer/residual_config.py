@@ -14,7 +14,9 @@ class ResFusionOptions:
     """How the stages of a ResFusion model are chosen and fitted.
 
     Stage 0 is `first_stage`; then `rounds` (K) residual stages alternate kinds, each fitted with the sum of
-    every earlier stage's logit as a fixed offset; the prediction is sigmoid(sum of all stages' logits).
+    every earlier stage's logit as a fixed offset; the prediction is sigmoid(sum of the stages' logits).
+    All K stages are fitted (every K is reported); the exported model is the prefix K' <= K with the lowest
+    eval logloss (trainer.residual.select_served).
     With first_stage = "gbdt" this is the paper's Table 3: K = 0 the GBDT alone, K = 1 GBDTRes+NN,
     K = 2 adds a GBDT fitted to the residual of GBDT+NN (the `--model resfusion` default), K = 3 another
     deep model, and so on. first_stage = "nn" with K = 1 is NNres+GBDT.
@@ -23,11 +25,10 @@ class ResFusionOptions:
         rounds: K, the number of residual stages after stage 0.
         first_stage: "gbdt" (GBDTRes+NN) or "nn" (NNres+GBDT).
         residual_model: the deep stages' network, a name of trainer.models.registry.LOGIT_BUILDERS.
-        folds: k of the k-fold out-of-fold offsets of GBDT stages on training rows (>= 2).
+        folds: k of the k-fold out-of-fold offsets on training rows (>= 2): every stage that feeds a later
+            one, GBDT or deep, hands it out-of-fold logits (k extra fits of that stage).
         fold_seed: key of the fold hash (trainer.gbdt.assign_folds).
         gbdt: hyper-parameters of every GBDT stage.
-        nn_out_of_fold: also make deep stages' training-row offsets out-of-fold (k extra fits per deep
-            stage that has a successor); off by default: deep-stage offsets are in-sample.
         z_max: clip of the LogitBoost working response |z| (Friedman, Hastie & Tibshirani 2000 use 2..4).
     """
 
@@ -37,7 +38,6 @@ class ResFusionOptions:
     folds: int = 5
     fold_seed: int = 2022
     gbdt: GbdtParams = GbdtParams()
-    nn_out_of_fold: bool = False
     z_max: float = 4.0
 
     def __post_init__(self) -> None:

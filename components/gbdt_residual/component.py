@@ -1,7 +1,10 @@
 """GbdtResidual component: raw Examples -> Examples with `gbdt_logit` (+ `gbdt_fold`) and the GBDT Model.
 
+Inputs: raw-log Examples (RawLogExampleGen: the log's fields) or OptFusion TFRecords (ImportExampleGen:
+`label` float[1], `feature` int64[F]; the GBDT reads the F id columns as categorical features).
+
 Outputs:
-- `residual_examples`: the input splits, each raw tf.Example with two more features:
+- `residual_examples`: the input splits, each tf.Example with two more features:
   `gbdt_logit` (float): the GBDT's raw score (log-odds). Training split: OUT-OF-FOLD, from the fold model
   that did not see the row; other splits: the model trained on every training row.
   `gbdt_fold` (int): the row's fold (training split), -1 elsewhere.
@@ -9,7 +12,9 @@ Outputs:
   `gbdt_fold_feature`, and `<split>_count` / `<split>_logloss` (logloss of the written logits).
 - `model`: the GBDT trained on all training rows, a TF-DF SavedModel in `Format-Serving/` with a raw
   tf.Example `serving_default` (-> `probability`) like every model of the project; the fold models are in
-  `fold_models/fold-<j>/`. Custom properties: `num_trees`, `fold_num_trees`, `folds`.
+  `fold_models/fold-<j>/`. Custom properties: `num_trees`, `fold_num_trees`, `folds`, `eval_auc` and
+  `eval_logloss` (the full model on the eval split), `train_seconds`; the same and the GBDT's inputs and
+  params in `gbdt_metrics.json`.
 """
 from __future__ import annotations
 
@@ -47,8 +52,8 @@ class GbdtResidual(base_beam_component.BaseBeamComponent):
     """Trains the GBDT (and its k fold models) and writes the residual targets' offset into the examples.
 
     Args:
-        examples: raw Examples (train, eval, test splits) of a raw-log dataset.
-        dataset: the log layout (transform.features.DATASETS), which says which fields are numerical.
+        examples: Examples (train, eval, test splits) of a raw-log dataset or of OptFusion TFRecords.
+        dataset: the layout (transform.features.DATASETS), which says which fields are numerical.
         folds: k of the k-fold out-of-fold logits of the training split (>= 2); 0 writes in-sample
             training logits (only for the GBDT alone, never for a residual model).
         fold_seed: key of the deterministic fold hash.

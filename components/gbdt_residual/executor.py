@@ -1,6 +1,8 @@
 """Beam executor of GbdtResidual.
 
 1. Train the GBDT on every training row (early stopping on the eval split) -> `model/Format-Serving`.
+   Its inputs (trainer.gbdt.GbdtInputs): a raw log's fields, or the F id columns of an OptFusion TFRecord
+   (`feature` int64[F], each column a categorical feature; F read from the first training record).
 2. Train k fold models, fold j on the training rows outside fold j -> `model/fold_models/fold-<j>`.
    A row's fold is a keyed hash of its serialized bytes (trainer.gbdt.assign_folds): deterministic,
    independent of file order and runner, and recorded in each example as `gbdt_fold`.
@@ -17,6 +19,7 @@ import json
 import logging
 import math
 import os
+import time
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -30,7 +33,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from trainer import gbdt
+from trainer import gbdt, metrics
 from transform import features
 
 EXAMPLES_KEY = "examples"
@@ -76,9 +79,8 @@ class _ScoreBatch(beam.DoFn):
 
     SCORES = "scores"
 
-    def __init__(self, dataset: str, full_model_dir: str, fold_model_dirs: list[str], out_of_fold: bool,
+    def __init__(self, full_model_dir: str, fold_model_dirs: list[str], out_of_fold: bool,
                  folds: int, fold_seed: int, split: str):
-        self._dataset = dataset
         self._full_model_dir = full_model_dir
         self._fold_model_dirs = fold_model_dirs
         self._out_of_fold = out_of_fold
@@ -87,17 +89,17 @@ class _ScoreBatch(beam.DoFn):
         self._split = split
 
     def setup(self) -> None:
-        self._spec = features.get_dataset(self._dataset)
         if self._out_of_fold:
             self._models = [gbdt.GbdtModel.load(d) for d in self._fold_model_dirs]
         else:
             self._models = [gbdt.GbdtModel.load(self._full_model_dir)]
+        self._inputs = self._models[0].inputs
 
     def process(self, batch: list[bytes]) -> Iterator[Any]:
         serialized = tf.constant(batch)
-        parsed = tf.io.parse_example(serialized, {**gbdt.raw_parse_spec(self._spec),
-                                                  features.LABEL_KEY: tf.io.VarLenFeature(tf.int64)})
-        inputs = gbdt.gbdt_inputs(self._spec, parsed)
+        parsed = tf.io.parse_example(serialized, {**self._inputs.parse_spec(),
+                                                  features.LABEL_KEY: tf.io.VarLenFeature(self._inputs.label_dtype)})
+        inputs = self._inputs.from_parsed(parsed)
         labels = tf.sparse.to_dense(parsed[features.LABEL_KEY], default_value=-1).numpy()
         if self._out_of_fold:
             folds = gbdt.assign_folds(serialized, self._folds, self._fold_seed).numpy()
@@ -142,20 +144,28 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             if required not in split_names:
                 raise ValueError(f"the examples have no {required!r} split (they have {split_names})")
         train_files, eval_files = split_files(examples, train_split), split_files(examples, eval_split)
-        learner = gbdt.GbdtLearner(spec, params, task="classification")
+        inputs = gbdt.GbdtInputs.from_files(spec, train_files)  # prebuilt ids: F id columns, categorical
+        learner = gbdt.GbdtLearner(inputs, params, task="classification")
 
         def eval_data() -> tf.data.Dataset:
-            return gbdt.examples_dataset(eval_files, spec, params.batch_size)
+            return gbdt.examples_dataset(eval_files, inputs, params.batch_size)
 
-        logging.info("GbdtResidual: training the GBDT on every %r row (early stopping on %r)", train_split, eval_split)
-        full = learner.fit(gbdt.examples_dataset(train_files, spec, params.batch_size), eval_data())
+        logging.info("GbdtResidual: training the GBDT on every %r row (early stopping on %r), %d features",
+                     train_split, eval_split, len(inputs.feature_names))
+        started = time.time()
+        full = learner.fit(gbdt.examples_dataset(train_files, inputs, params.batch_size), eval_data())
+        train_seconds = time.time() - started
+        eval_labels = np.concatenate([labels.numpy() for _, labels in eval_data()])
+        eval_logits = full.logits(eval_data())
+        eval_metrics = {"eval_auc": metrics.auc(eval_labels, eval_logits),
+                        "eval_logloss": metrics.logloss(eval_labels, eval_logits)}
         full_dir = path_utils.serving_model_path(model.uri)
         full.save(full_dir, with_serving_signature=True)
         fold_dirs, fold_trees = [], []
         for j in range(folds):
             logging.info("GbdtResidual: training fold model %d/%d (rows outside fold %d)", j + 1, folds, j)
             outside = gbdt.examples_dataset(
-                train_files, spec, params.batch_size,
+                train_files, inputs, params.batch_size,
                 row_filter=lambda s, j=j: gbdt.assign_folds(s, folds, fold_seed) != j)
             fold_model = learner.fit(outside, eval_data())
             fold_dirs.append(fold_model_dir(model.uri, j))
@@ -174,7 +184,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         coder=beam.coders.BytesCoder())
                     | f"Batch[{split}]" >> beam.BatchElements(min_batch_size=64, max_batch_size=params.batch_size)
                     | f"Score[{split}]" >> beam.ParDo(_ScoreBatch(
-                        spec.name, full_dir, fold_dirs, out_of_fold, folds, fold_seed, split))
+                        full_dir, fold_dirs, out_of_fold, folds, fold_seed, split))
                     .with_outputs(_ScoreBatch.SCORES, main="examples"))
                 _ = (scored.examples
                      | f"Write[{split}]" >> write_split.WriteSplit(
@@ -186,14 +196,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                      | f"WriteSummary[{split}]" >> beam.io.WriteToText(
                          f"{scores_prefix}-{split}", shard_name_template="", file_name_suffix=".json"))
 
-        metrics: dict[str, Any] = {"num_trees": full.num_trees, "fold_num_trees": fold_trees, "folds": folds,
-                                   "fold_seed": fold_seed, "fold_rule": gbdt.FOLD_RULE,
-                                   "train_logits": "out-of-fold" if folds > 0 else "in-sample"}
+        summary: dict[str, Any] = {
+            "num_trees": full.num_trees, "fold_num_trees": fold_trees, "folds": folds, "fold_seed": fold_seed,
+            "fold_rule": gbdt.FOLD_RULE, "train_logits": "out-of-fold" if folds > 0 else "in-sample",
+            "inputs": inputs.to_dict(), "params": json.loads(exec_properties[GBDT_PARAMS_KEY]),
+            "train_seconds": round(train_seconds, 1), **eval_metrics}
         for split in split_names:
             with tf.io.gfile.GFile(f"{scores_prefix}-{split}.json") as f:
                 text = f.read().strip()
-            metrics[f"{split}_logloss"] = json.loads(text)["logloss"] if text else float("nan")
-            residual.set_float_custom_property(f"{split}_logloss", metrics[f"{split}_logloss"])
+            summary[f"{split}_logloss"] = json.loads(text)["logloss"] if text else float("nan")
+            residual.set_float_custom_property(f"{split}_logloss", summary[f"{split}_logloss"])
             if examples.has_custom_property(f"{split}_count"):
                 residual.set_int_custom_property(f"{split}_count", examples.get_int_custom_property(f"{split}_count"))
         residual.set_int_custom_property("gbdt_folds", folds)
@@ -201,7 +213,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         residual.set_string_custom_property("gbdt_fold_rule", gbdt.FOLD_RULE)
         residual.set_string_custom_property("gbdt_logit_feature", features.GBDT_LOGIT_KEY)
         residual.set_string_custom_property("gbdt_fold_feature", FOLD_FEATURE)
-        residual.set_string_custom_property("gbdt_train_logits", metrics["train_logits"])
+        residual.set_string_custom_property("gbdt_train_logits", summary["train_logits"])
         examples_utils.set_payload_format(residual, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(residual, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
 
@@ -209,6 +221,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         model.set_string_custom_property("fold_num_trees", json.dumps(fold_trees))
         model.set_int_custom_property("folds", folds)
         model.set_string_custom_property("model_family", "gbdt")
+        model.set_float_custom_property("eval_auc", eval_metrics["eval_auc"])
+        model.set_float_custom_property("eval_logloss", eval_metrics["eval_logloss"])
+        model.set_float_custom_property("train_seconds", round(train_seconds, 1))
         with tf.io.gfile.GFile(os.path.join(model.uri, METRICS_FILE), "w") as f:
-            json.dump(metrics, f, indent=1)
-        logging.info("GbdtResidual: %s", metrics)
+            json.dump(summary, f, indent=1)
+        logging.info("GbdtResidual: %s", summary)

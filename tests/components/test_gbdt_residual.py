@@ -1,7 +1,9 @@
-"""GbdtResidual: out-of-fold GBDT logits written into the raw examples, and the GBDT exported as a Model.
+"""GbdtResidual: out-of-fold GBDT logits written into the examples, and the GBDT exported as a Model.
 
-The executor runs once (module fixture) on generated Criteo-layout rows written as a raw Examples artifact
-(the layout RawLogExampleGen writes); every test reads what it produced.
+The executor runs once per layout (tests.resfusion_data.shared_gbdt_residual, shared with the trainer tests)
+on generated rows: raw Criteo-layout rows (RawLogExampleGen's layout) and the same rows as OptFusion
+TFRecords (`label` float[1], `feature` int64[39], ImportExampleGen's layout, whose 39 id columns the GBDT
+reads as categorical features). Every test reads what it produced.
 """
 import json
 import os
@@ -14,13 +16,12 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.gbdt_residual import executor
 from components.gbdt_residual.component import GbdtResidual
 from tests import helpers, resfusion_data
-from trainer import gbdt
+from trainer import gbdt, metrics
 from transform import features
 
-SPLIT_ROWS = {"train": 1600, "eval": 400, "test": 300}
-FOLDS = 2
-SEED = 7
-PARAMS = gbdt.GbdtParams(num_trees=15, max_depth=4, early_stopping_look_ahead=5, batch_size=256)
+FOLDS = resfusion_data.FOLDS
+SEED = resfusion_data.FOLD_SEED
+PARAMS = resfusion_data.TINY_GBDT
 
 
 def _key(example: tf.train.Example) -> tuple:
@@ -30,23 +31,23 @@ def _key(example: tf.train.Example) -> tuple:
                         if name not in (features.GBDT_LOGIT_KEY, executor.FOLD_FEATURE)))
 
 
-@pytest.fixture(scope="module")
-def produced(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("gbdt_residual"))
-    out = resfusion_data.run_gbdt_residual(root, SPLIT_ROWS, FOLDS, SEED, PARAMS)
-    examples, residual, model = out.examples, out.residual, out.model
-    raw = {split: [r.numpy() for r in tf.data.TFRecordDataset(executor.split_files(examples, split), "GZIP")]
-           for split in SPLIT_ROWS}
-    written = {split: helpers.read_examples(artifact_utils.get_split_uri([residual], split)) for split in SPLIT_ROWS}
-    return {"examples": examples, "residual": residual, "model": model, "raw": raw, "written": written}
+@pytest.fixture(scope="module", params=resfusion_data.LAYOUTS)
+def produced(request):
+    out = resfusion_data.shared_gbdt_residual(request.param)
+    split_rows = resfusion_data.SPLIT_ROWS[request.param]
+    raw = {split: out.raw_records(split) for split in split_rows}
+    written = {split: helpers.read_examples(artifact_utils.get_split_uri([out.residual], split))
+               for split in split_rows}
+    return {"layout": request.param, "split_rows": split_rows, "examples": out.examples, "residual": out.residual,
+            "model": out.model, "raw": raw, "written": written}
 
 
 def _logits(model: gbdt.GbdtModel, serialized: list[bytes]) -> np.ndarray:
-    return model._predict(gbdt.parse_raw(model.spec, tf.constant(serialized)))
+    return model.logits_of_examples(serialized)
 
 
 def test_every_row_of_every_split_gets_a_logit_and_a_fold(produced):
-    for split, rows in SPLIT_ROWS.items():
+    for split, rows in produced["split_rows"].items():
         written = produced["written"][split]
         assert len(written) == rows
         assert {_key(e) for e in written} == {_key(tf.train.Example.FromString(s)) for s in produced["raw"][split]}
@@ -88,14 +89,19 @@ def test_training_logits_are_out_of_fold(produced):
     in_sample = _logits(full, serialized)
     assert np.mean(np.abs(recorded - in_sample) > 1e-6) > 0.9
     # In-sample logits fit the training labels better than out-of-fold ones: the optimism OOF avoids.
-    labels = np.array([e.features.feature["label"].int64_list.value[0] for e in written], np.float32)
+    labels = np.array([_label(e) for e in written], np.float32)
     bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)
     assert float(bce(labels, in_sample)) < float(bce(labels, recorded))
 
 
+def _label(example: tf.train.Example) -> float:
+    label = example.features.feature["label"]
+    return float(label.int64_list.value[0] if label.int64_list.value else label.float_list.value[0])
+
+
 def test_eval_and_test_logits_come_from_the_model_trained_on_all_training_rows(produced):
     full = gbdt.GbdtModel.load(os.path.join(produced["model"].uri, "Format-Serving"))
-    assert full.keras_model.make_inspector().dataspec.created_num_rows == SPLIT_ROWS["train"]
+    assert full.keras_model.make_inspector().dataspec.created_num_rows == produced["split_rows"]["train"]
     for split in ("eval", "test"):
         written = produced["written"][split]
         recorded = np.array([e.features.feature[features.GBDT_LOGIT_KEY].float_list.value[0] for e in written])
@@ -119,8 +125,8 @@ def test_fold_assignment_and_metrics_are_recorded_as_artifact_properties(produce
     assert residual.get_int_custom_property("gbdt_fold_seed") == SEED
     assert residual.get_string_custom_property("gbdt_fold_rule") == gbdt.FOLD_RULE
     assert residual.get_string_custom_property("gbdt_train_logits") == "out-of-fold"
-    assert artifact_utils.decode_split_names(residual.split_names) == list(SPLIT_ROWS)
-    for split, rows in SPLIT_ROWS.items():
+    assert artifact_utils.decode_split_names(residual.split_names) == list(produced["split_rows"])
+    for split, rows in produced["split_rows"].items():
         assert residual.get_int_custom_property(f"{split}_count") == rows
         assert 0.2 < residual.get_float_custom_property(f"{split}_logloss") < 0.7
     assert 1 <= model.get_int_custom_property("num_trees") <= PARAMS.num_trees
@@ -136,3 +142,51 @@ def test_component_wiring():
     assert gbdt.GbdtParams(**json.loads(component.exec_properties["gbdt_params"])) == gbdt.GbdtParams()
     with pytest.raises(ValueError, match="folds must be 0"):
         GbdtResidual(examples=channel_utils.as_channel([source()]), dataset="criteo", folds=1)
+
+
+def test_eval_metrics_of_the_full_model_are_recorded(produced):
+    """`eval_auc` / `eval_logloss` on the Model artifact are the full model's on the eval split's rows."""
+    model = produced["model"]
+    full = gbdt.GbdtModel.load(os.path.join(model.uri, "Format-Serving"))
+    raw = produced["raw"]["eval"]
+    labels = np.array([_label(tf.train.Example.FromString(s)) for s in raw], np.float32)
+    logits = _logits(full, raw)
+    assert model.get_float_custom_property("eval_auc") == pytest.approx(metrics.auc(labels, logits), abs=1e-6)
+    assert model.get_float_custom_property("eval_logloss") == pytest.approx(metrics.logloss(labels, logits), abs=1e-6)
+    with open(os.path.join(model.uri, executor.METRICS_FILE)) as f:
+        summary = json.load(f)
+    assert summary["eval_auc"] == pytest.approx(model.get_float_custom_property("eval_auc"))
+    width = resfusion_data.TFRECORD_FIELDS if produced["layout"] == "tfrecord" else 0
+    assert summary["inputs"] == {"dataset": produced["layout"], "num_id_fields": width}
+
+
+# --- what the GBDT reads from an OptFusion TFRecord -------------------------------------------------------------
+
+TFRECORD = features.get_dataset("tfrecord")
+
+
+def test_tfrecord_id_columns_are_categorical_features():
+    """`feature` int64[F] -> F string features id_000..: the id's decimal string, "" when absent or negative."""
+    inputs = gbdt.GbdtInputs(TFRECORD, 3)
+    assert inputs.feature_names == ("id_000", "id_001", "id_002")
+    assert not any(inputs.is_numerical(name) for name in inputs.feature_names)
+    assert all(s.dtype == tf.string for s in inputs.input_signature().values())
+    rows = [resfusion_data.tfrecord_example(1.0, [7, 12, 40]), resfusion_data.tfrecord_example(0.0, [8]),
+            resfusion_data.tfrecord_example(0.0, [9, -1, 41, 99])]
+    parsed = inputs.parse(tf.constant([r.SerializeToString() for r in rows]))
+    assert {name: [v.decode() for v in values.numpy()] for name, values in parsed.items()} == {
+        "id_000": ["7", "8", "9"], "id_001": ["12", "", ""], "id_002": ["40", "", "41"]}
+
+
+def test_tfrecord_width_is_read_from_the_first_record_and_required(tmp_path):
+    path = str(tmp_path / "train_0000.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(resfusion_data.tfrecord_example(1.0, [3, 5, 8, 13]).SerializeToString())
+    inputs = gbdt.GbdtInputs.from_files(TFRECORD, [path])
+    assert inputs.num_id_fields == 4 and inputs.label_dtype == tf.float32
+    assert gbdt.GbdtInputs.from_dict(json.loads(json.dumps(inputs.to_dict()))) == inputs
+    assert gbdt.GbdtInputs.from_files(features.get_dataset("criteo"), [path]).num_id_fields == 0
+    with pytest.raises(ValueError, match="num_id_fields"):
+        gbdt.GbdtLearner(TFRECORD)  # prebuilt ids without their width
+    with pytest.raises(ValueError, match="num_id_fields must be 0"):
+        gbdt.GbdtInputs(features.get_dataset("criteo"), 3)

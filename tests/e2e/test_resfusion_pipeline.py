@@ -1,7 +1,8 @@
 """`--model resfusion` end to end on generated Criteo-layout data: LocalDagRunner, SQLite MLMD, real components.
 
 One run (test preset: few trees, 2 folds, short epochs) produces the GBDT, the residual targets, GBDTRes+NN
-with K = 2 and a blessed, pushed model; every test reads that run.
+with K = 2 (every K reported, the best eval-logloss prefix served) and a blessed, pushed model; every test
+reads that run.
 """
 import glob
 import json
@@ -65,6 +66,12 @@ def test_residual_targets_are_in_every_split_with_out_of_fold_training_logits(re
         assert all(len(e.features.feature[features.GBDT_LOGIT_KEY].float_list.value) == 1 for e in examples)
 
 
+def _result(run) -> dict:
+    run_dir = _artifact(run, "Trainer", "model_run").uri
+    with open(os.path.join(run_dir, "result.json")) as f:
+        return json.load(f)
+
+
 def test_trainer_fits_gbdtres_nn_with_two_residual_rounds(resfusion_run):
     run_dir = _artifact(resfusion_run, "Trainer", "model_run").uri
     with open(os.path.join(run_dir, "history.json")) as f:
@@ -73,8 +80,32 @@ def test_trainer_fits_gbdtres_nn_with_two_residual_rounds(resfusion_run):
     assert [s["kind"] for s in stages] == ["gbdt", "nn", "gbdt"]
     assert history["options"]["residual_model"] == "deepfm"
     assert stages[0]["recorded_eval_logit_max_abs_diff"] < 1e-5
+    assert stages[1]["train_offsets"] == "out-of-fold (2 folds)"  # the deep stage feeds the second GBDT
     assert stages[2]["train_offsets"] == "in-sample (last stage)"
     assert stages[-1]["train_logloss"] < stages[0]["train_logloss"]
+
+
+def test_the_served_k_has_the_lowest_eval_logloss_and_every_k_is_reported(resfusion_run):
+    """result.json lists K = 0, 1, 2 with their eval metrics; the pushed model holds exactly the served prefix,
+    and the Model artifact carries the served K and the stage metrics (MLMD)."""
+    from trainer import residual
+    result = _result(resfusion_run)
+    stages = result["stages"]
+    assert [s["rounds"] for s in stages] == [0, 1, 2] and result["fitted_rounds"] == 2
+    served = residual.best_prefix([s["eval_logloss"] for s in stages])
+    assert result["served_rounds"] == served
+    assert [s["served"] for s in stages] == [s["rounds"] <= served for s in stages]
+    assert result["eval_logloss"] == stages[served]["eval_logloss"]
+    assert result["best_epoch"] == stages[1]["best_epoch"] >= 1
+    assert (result["all_stages_model"] is None) == (served == 2)
+    model = _artifact(resfusion_run, "Trainer", "model")
+    assert model.custom_properties["served_rounds"].int_value == served
+    assert model.custom_properties["eval_logloss"].double_value == pytest.approx(result["eval_logloss"])
+    recorded = json.loads(model.custom_properties["stage_metrics"].string_value)
+    assert [s["eval_auc"] for s in recorded] == pytest.approx([s["eval_auc"] for s in stages])
+    pushed = tf.saved_model.load(glob.glob(os.path.join(resfusion_run.serving_model_dir, "*"))[0])
+    assert sorted(pushed.signatures["stage_logits"].structured_outputs) == sorted(
+        s["name"] for s in stages[:served + 1])
 
 
 def test_model_is_blessed_on_eval_metrics_and_pushed(resfusion_run):
@@ -86,7 +117,7 @@ def test_pushed_model_scores_heldout_raw_rows_in_a_fresh_process(resfusion_run):
     assert checks.score_heldout(resfusion_run) > 0.55
 
 
-def test_pushed_model_holds_the_gbdt_and_the_deep_model_in_one_graph(resfusion_run):
+def test_pushed_model_holds_its_stages_in_one_graph(resfusion_run):
     """The served stage-0 logit is the GBDT's recorded one; the probability is sigmoid of the stage sum."""
     residual = _artifact(resfusion_run, "GbdtResidual", "residual_examples")
     examples = helpers.read_examples(os.path.join(residual.uri, "Split-eval"))[:200]
@@ -102,4 +133,3 @@ def test_pushed_model_holds_the_gbdt_and_the_deep_model_in_one_graph(resfusion_r
     np.testing.assert_allclose(stage_logits["stage_0_gbdt"].numpy()[:, 0], recorded, atol=1e-5)
     total = sum(v.numpy() for v in stage_logits.values())
     np.testing.assert_allclose(probability, tf.sigmoid(total).numpy(), rtol=1e-5, atol=1e-6)
-    assert sorted(stage_logits) == ["stage_0_gbdt", "stage_1_nn", "stage_2_gbdt"]

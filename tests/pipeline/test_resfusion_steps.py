@@ -8,13 +8,13 @@ from pipeline.pipeline import create_pipeline
 from trainer.residual_config import ResFusionOptions
 
 
-def _config(tmp_path, model: str, size: str = "test"):
+def _config(tmp_path, model: str, size: str = "test", dataset: str = "criteo"):
     return configs.PipelineConfig(
         pipeline_root=str(tmp_path / "root"), metadata_path=str(tmp_path / "m.sqlite"),
         serving_model_dir=str(tmp_path / "serving"),
-        dataset=configs.DatasetConfig(name="criteo", input_base="/nonexistent/input"),
-        trainer=configs.trainer_preset("criteo", model, size),
-        model_options=model_steps.family(model).default_options("criteo", size))
+        dataset=configs.DatasetConfig(name=dataset, input_base="/nonexistent/input"),
+        trainer=configs.trainer_preset(dataset, model, size),
+        model_options=model_steps.family(model).default_options(dataset, size))
 
 
 def _nodes(pipeline):
@@ -77,15 +77,37 @@ def test_unknown_residual_model_fails_at_pipeline_construction(tmp_path):
         create_pipeline(config)
 
 
-@pytest.mark.parametrize("model, folds", [("gbdt-lr", 0), ("gbdt2dnn", 2), ("gbdt2deepfm", 2), ("gbdt+deepfm", 0)])
+@pytest.mark.parametrize("model, folds", [("gbdt-lr", 0), ("gbdt2dnn", 2), ("gbdt2deepfm", 2), ("gbdt+deepfm", 2)])
 def test_table2_comparators_train_on_the_gbdt_stage(tmp_path, model, folds):
     nodes = _nodes(create_pipeline(_config(tmp_path, model)))
     trainer = nodes["Trainer"]
     assert trainer.inputs["base_model"].producer_component is nodes["GbdtResidual"]
-    assert nodes["GbdtResidual"].exec_properties["folds"] == folds  # out-of-fold only where a model trains on it
+    # Out-of-fold only where a model trains on it: GBDT+DeepFM fits its weights on out-of-fold training logits.
+    assert nodes["GbdtResidual"].exec_properties["folds"] == folds
     assert json.loads(trainer.exec_properties["custom_config"])["variant"] == model
 
 
 def test_every_routed_name_is_implemented():
     routed = {name for name, module in model_steps.FAMILY_MODULES.items() if module == "pipeline.resfusion_steps"}
     assert routed == set(resfusion_steps.VARIANTS)
+
+
+@pytest.mark.parametrize("model", sorted(resfusion_steps.VARIANTS))
+def test_every_variant_builds_on_optfusion_tfrecords(tmp_path, model):
+    """`--dataset tfrecord`: ImportExampleGen's examples feed the GBDT (the id columns) and the Trainer."""
+    nodes = _nodes(create_pipeline(_config(tmp_path, model, dataset="tfrecord")))
+    options = resfusion_steps.resolve_options(_config(tmp_path, model, dataset="tfrecord"))
+    if options.stage_kinds[0] == "gbdt":
+        residual = nodes["GbdtResidual"]
+        assert residual.exec_properties["dataset"] == "tfrecord"
+        assert residual.inputs["examples"].producer_component is nodes["ImportExampleGen"]
+    if "Trainer" in nodes:
+        custom = json.loads(nodes["Trainer"].exec_properties["custom_config"])
+        assert custom["dataset"] == "tfrecord" and custom["variant"] == model
+
+
+def test_trainer_records_the_run_result_in_mlmd(tmp_path):
+    """The Trainer runs the family's executor, which copies result.json (served K, stage metrics) onto the Model."""
+    from components.gbdt_residual import trainer_executor
+    trainer = _nodes(create_pipeline(_config(tmp_path, "resfusion")))["Trainer"]
+    assert trainer.executor_spec.executor_class is trainer_executor.Executor
