@@ -71,47 +71,82 @@ class PipelineConfig:
     code_fingerprint: str = ""
 
 
-# Learning rate and coupled L2 (the same λ on embeddings and network) per model and dataset, for the reference's
-# full-data setting (batch 4096). Models in the reference's hyperparam.md (algorithms.md §1.8) take its values;
-# Frappe (not in the reference) uses Avazu's, OptFusion-format TFRecords Criteo's.
+# Baseline settings (issue 9, fix 5): as the reference compares them (algorithms.md §1.8, hyperparam.md).
+# - Width: every deep baseline's MLP has 3 blocks of D = fields × embedding units ("D-wide", as OptFusion's deep
+#   blocks: 1560 on Criteo, 960 on Avazu, 400 on Frappe). The field count is known only after Transform, so the
+#   preset holds the rule (trainer.models.dnn.D_WIDE) and the model builders resolve it.
+# - Learning rate and coupled L2 (the same λ on embeddings and network): hyperparam.md's where it lists the model and
+#   the dataset (REFERENCE_LR_L2), at every batch size (no floor: the samples train at batch 256 with these rates).
+# - Where it does not (LR and FM everywhere, every baseline on Frappe): the point of BASELINE_GRID with the best
+#   eval-split AUC (GRID_CHOICE_LR_L2, with the measurement it came from in GRID_EVIDENCE).
 REFERENCE_LR_L2: dict[str, dict[str, tuple[float, float]]] = {
+    # The DNN baseline is hyperparam.md's FNN network (an MLP over the field embeddings), so it takes FNN's row.
+    "dnn":     {"criteo": (1e-3, 3e-6), "avazu": (1e-3, 3e-6), "kdd12": (3e-5, 1e-6)},
     "deepfm":  {"criteo": (3e-4, 1e-6), "avazu": (3e-4, 3e-6), "kdd12": (3e-5, 1e-5)},
     "ipnn":    {"criteo": (3e-3, 3e-6), "avazu": (1e-3, 3e-6), "kdd12": (3e-5, 1e-6)},
     "dcn":     {"criteo": (2e-3, 3e-6), "avazu": (1e-4, 3e-6), "kdd12": (3e-5, 1e-6)},
     "xdeepfm": {"criteo": (3e-3, 3e-7), "avazu": (2e-3, 2e-7), "kdd12": (3e-5, 1e-6)},
     "dcnv2":   {"criteo": (1e-3, 5e-6), "avazu": (3e-4, 3e-6), "kdd12": (3e-5, 1e-7)},
 }
-# The grid for models hyperparam.md does not list (LR, FM, DNN): pick the point with the best eval-split AUC.
+BASELINES: tuple[str, ...] = ("lr", "fm", "dnn", "deepfm", "dcn", "dcnv2", "xdeepfm", "ipnn")
+# The documented small grid for what hyperparam.md does not give: every (learning rate, L2) pair, one training run
+# each (seed 2024, the preset's batch and epochs), the best eval-split AUC wins. Run it with
+# `python -m benchmarks.quality_table --grid` (benchmarks/quality_table.py), which prints the winners.
 BASELINE_GRID: dict[str, tuple[float, ...]] = {"learning_rate": (3e-4, 1e-3, 3e-3), "l2": (0.0, 1e-6)}
-# Their defaults, chosen inside BASELINE_GRID without a measured grid run (re-run it with `baseline_grid`):
-# lr 1e-3, the grid's middle and the rate of hyperparam.md's closest relatives (FNN, IPNN on Avazu); on KDD12
-# the grid's smallest, 3e-4, since hyperparam.md gives every KDD12 baseline 3e-5; L2 1e-6 for the embedding
-# models (FNN/DeepFM use 1e-6 to 3e-6), 0 for LR (a zero-initialised linear model of sparse ids).
-GRID_DEFAULT_LR_L2: dict[str, dict[str, tuple[float, float]]] = {
-    "lr":  {"criteo": (1e-3, 0.0), "avazu": (1e-3, 0.0), "kdd12": (3e-4, 0.0)},
-    "fm":  {"criteo": (1e-3, 1e-6), "avazu": (1e-3, 1e-6), "kdd12": (3e-4, 1e-6)},
-    "dnn": {"criteo": (1e-3, 1e-6), "avazu": (1e-3, 1e-6), "kdd12": (3e-4, 1e-6)},
+GRID_CHOICE_LR_L2: dict[str, dict[str, tuple[float, float]]] = {
+    "lr":      {"criteo": (1e-3, 0.0), "avazu": (1e-3, 0.0), "kdd12": (3e-4, 0.0), "frappe": (1e-3, 0.0)},
+    "fm":      {"criteo": (1e-3, 1e-6), "avazu": (1e-3, 1e-6), "kdd12": (3e-4, 1e-6), "frappe": (1e-3, 1e-6)},
+    "dnn":     {"frappe": (1e-3, 1e-6)},
+    "deepfm":  {"frappe": (3e-3, 1e-6)},
+    "dcn":     {"frappe": (1e-3, 1e-6)},
+    "dcnv2":   {"frappe": (1e-3, 1e-6)},
+    "xdeepfm": {"frappe": (1e-3, 1e-6)},
+    "ipnn":    {"frappe": (1e-3, 1e-6)},
 }
-# Which column a dataset reads: Frappe uses Avazu's values, OptFusion TFRecords Criteo's.
-_LR_L2_COLUMN = {"criteo": "criteo", "avazu": "avazu", "kdd12": "kdd12", "frappe": "avazu", "tfrecord": "criteo"}
-# Models in neither table (OptFusion, ResFusion families) keep DeepFM's values.
+# Where each GRID_CHOICE_LR_L2 entry comes from (model -> dataset -> text); entries not listed were not measured.
+_NOT_MEASURED = "not measured: the grid's middle rate (KDD12: its smallest, hyperparam.md gives KDD12 3e-5)"
+GRID_EVIDENCE: dict[str, dict[str, str]] = {
+    "lr": {"kdd12": _NOT_MEASURED},
+    "fm": {"kdd12": _NOT_MEASURED},
+    "deepfm": {"frappe": "eval AUC .9466 at epoch 5 of 5 (others .9296-.9399), quality_table --grid 2026-11-29"},
+}
+# OptFusion-format TFRecords of unknown origin read Criteo's column (local_runner.settings_layout resolves a
+# folder's meta.json to its dataset first).
+_LR_L2_COLUMN = {"criteo": "criteo", "avazu": "avazu", "kdd12": "kdd12", "frappe": "frappe", "tfrecord": "criteo"}
+# Models in neither table (the OptFusion and ResFusion families) keep DeepFM's values.
 _FALLBACK_MODEL = "deepfm"
 _EMBEDDING_DIM = {"criteo": 40, "avazu": 40, "kdd12": 16, "frappe": 40, "tfrecord": 40}
+NUM_HIDDEN_BLOCKS = 3
 
 
 def learning_rate_and_l2(dataset: str, model: str) -> tuple[float, float]:
-    """(learning rate, L2) of `model` on `dataset` at full-data scale: REFERENCE_LR_L2, else GRID_DEFAULT_LR_L2,
-    else DeepFM's."""
+    """(learning rate, L2) of `model` on `dataset`: REFERENCE_LR_L2 where hyperparam.md gives it, else the grid's
+    choice (GRID_CHOICE_LR_L2); models of neither (OptFusion, ResFusion families) take DeepFM's."""
     column = _LR_L2_COLUMN[dataset]
-    table = REFERENCE_LR_L2.get(model) or GRID_DEFAULT_LR_L2.get(model) or REFERENCE_LR_L2[_FALLBACK_MODEL]
-    return table[column]
+    for name in (model, _FALLBACK_MODEL):
+        for table in (REFERENCE_LR_L2, GRID_CHOICE_LR_L2):
+            if column in table.get(name, {}):
+                return table[name][column]
+    raise KeyError(f"no learning rate for {model!r} on {dataset!r}")
+
+
+def lr_l2_source(dataset: str, model: str) -> str:
+    """Where `learning_rate_and_l2(dataset, model)` comes from, in words (for reports)."""
+    column = _LR_L2_COLUMN[dataset]
+    name = model if model in REFERENCE_LR_L2 or model in GRID_CHOICE_LR_L2 else _FALLBACK_MODEL
+    prefix = "" if name == model else f"{_FALLBACK_MODEL}'s: "
+    if column in REFERENCE_LR_L2.get(name, {}):
+        return prefix + "algorithms.md §1.8 (hyperparam.md" + (", FNN's row)" if name == "dnn" else ")")
+    evidence = GRID_EVIDENCE.get(name, {}).get(column, "not measured yet")
+    return prefix + f"grid choice ({evidence})"
 
 
 def trainer_preset(dataset: str, model: str = "deepfm", size: str = "small") -> TrainerConfig:
-    """Model and optimiser settings by dataset and data size.
+    """Model and optimiser settings by dataset (its settings layout: frappe for Frappe TFRecords) and data size.
 
-    size: "small" (the shared samples: batch 256), "full" (full datasets: batch 4096, the reference),
-    "test" (tiny embeddings, one epoch: for tests and smoke runs).
+    size: "small" (the shared samples: batch 256), "full" (full datasets: batch 4096, the reference), both with
+    3 D-wide blocks and the learning rate and L2 of `learning_rate_and_l2`; "test" (tiny embeddings, one epoch:
+    for tests and smoke runs).
     """
     learning_rate, l2 = learning_rate_and_l2(dataset, model)
     if size == "test":
@@ -119,12 +154,11 @@ def trainer_preset(dataset: str, model: str = "deepfm", size: str = "small") -> 
                              TrainConfig(batch_size=256, epochs=1, learning_rate=3e-3, l2_embedding=0.0, l2_dense=0.0))
     if size not in ("small", "full"):
         raise ValueError(f"unknown preset size {size!r}; choose small, full or test")
-    dim = _EMBEDDING_DIM[dataset]
-    batch = 256 if size == "small" else 4096
-    # Small samples need a larger step than the reference's full-data rates to learn within 5 epochs.
-    lr = learning_rate if size == "full" else max(learning_rate, 1e-3)
-    return TrainerConfig(ModelConfig(name=model, embedding_dim=dim, hidden_units=(400, 400, 400)),
-                         TrainConfig(batch_size=batch, epochs=5, learning_rate=lr, l2_embedding=l2, l2_dense=l2))
+    from trainer.models.dnn import D_WIDE
+    return TrainerConfig(ModelConfig(name=model, embedding_dim=_EMBEDDING_DIM[dataset],
+                                     hidden_units=(D_WIDE,) * NUM_HIDDEN_BLOCKS),
+                         TrainConfig(batch_size=256 if size == "small" else 4096, epochs=5,
+                                     learning_rate=learning_rate, l2_embedding=l2, l2_dense=l2))
 
 
 def baseline_grid(dataset: str, model: str, size: str = "small") -> list[TrainerConfig]:
@@ -142,7 +176,8 @@ def baseline_grid(dataset: str, model: str, size: str = "small") -> list[Trainer
         for trainer in configs.baseline_grid("criteo", "fm", "small"):
             tfx.orchestration.LocalDagRunner().run(pipeline.create_pipeline(dataclasses.replace(base, trainer=trainer)))
 
-    Then write the winner into GRID_DEFAULT_LR_L2 (at full scale; "small" raises the rate to at least 1e-3).
+    `python -m benchmarks.quality_table --grid` does this for every model and dataset that needs it, in-process
+    from one Transform run per dataset; write the winners into GRID_CHOICE_LR_L2 and GRID_EVIDENCE.
     """
     preset = trainer_preset(dataset, model, size)
     return [dataclasses.replace(preset, train=dataclasses.replace(preset.train, learning_rate=learning_rate,

@@ -184,32 +184,49 @@ def test_coupled_l2_reaches_the_loss_only_when_set(name):
     ("kdd12", "dcnv2", 3e-5, 1e-7),
     ("criteo", "ipnn", 3e-3, 3e-6),
     ("avazu", "deepfm", 3e-4, 3e-6),
-    ("frappe", "dcnv2", 3e-4, 3e-6),  # Frappe uses Avazu's
+    ("criteo", "dnn", 1e-3, 3e-6),  # the DNN baseline takes hyperparam.md's FNN row
 ])
-def test_full_preset_uses_the_reference_rates(dataset, model, lr, l2):
-    preset = configs.trainer_preset(dataset, model, "full")
-    assert preset.model.name == model and preset.train.batch_size == 4096
-    assert (preset.train.learning_rate, preset.train.l2_embedding, preset.train.l2_dense) == (lr, l2, l2)
+def test_presets_use_the_reference_rates_at_both_sizes(dataset, model, lr, l2):
+    for size, batch in (("full", 4096), ("small", 256)):  # no learning-rate floor on the samples
+        preset = configs.trainer_preset(dataset, model, size)
+        assert preset.model.name == model and preset.train.batch_size == batch
+        assert (preset.train.learning_rate, preset.train.l2_embedding, preset.train.l2_dense) == (lr, l2, l2)
+        assert configs.lr_l2_source(dataset, model).startswith("algorithms.md §1.8")
 
 
-def test_small_preset_raises_the_rate_to_1e_3_and_test_preset_is_unchanged():
+def test_presets_are_three_d_wide_blocks_and_the_test_preset_is_tiny():
+    from trainer.models.dnn import D_WIDE
     small = configs.trainer_preset("avazu", "dcn", "small")
-    assert (small.train.learning_rate, small.train.l2_dense, small.train.batch_size) == (1e-3, 3e-6, 256)
-    assert configs.trainer_preset("criteo", "xdeepfm", "small").train.learning_rate == 3e-3
+    assert small.model.hidden_units == (D_WIDE,) * 3 and small.model.embedding_dim == 40
+    assert configs.trainer_preset("kdd12", "dnn", "full").model.embedding_dim == 16
     test = configs.trainer_preset("kdd12", "ipnn", "test")
     assert (test.model.embedding_dim, test.model.hidden_units, test.train.learning_rate, test.train.l2_dense) == (
         4, (16,), 3e-3, 0.0)
 
 
-def test_unlisted_models_use_the_grid_defaults_or_deepfm():
-    assert configs.trainer_preset("criteo", "lr", "full").train.learning_rate == 1e-3
-    assert configs.trainer_preset("criteo", "lr", "full").train.l2_embedding == 0.0
-    assert configs.trainer_preset("kdd12", "dnn", "full").train.learning_rate == 3e-4
-    for model in ("lr", "fm", "dnn"):
-        for dataset in ("criteo", "avazu", "kdd12", "frappe"):
+@pytest.mark.parametrize("name", ["dnn", "deepfm", "dcn", "dcnv2", "xdeepfm", "ipnn"])
+def test_d_wide_is_resolved_from_the_field_count_when_the_model_is_built(name):
+    from trainer.models.dnn import D_WIDE
+    model = registry.build_model(ModelConfig(name=name, embedding_dim=DIM, hidden_units=(D_WIDE, D_WIDE, 5)),
+                                 TrainConfig(), NUM_FIELDS, TABLE_SIZE)
+    d = NUM_FIELDS * DIM
+    assert [model.get_layer(f"deep_{i}").units for i in range(3)] == [d, d, 5]
+
+
+def test_grid_models_and_frappe_take_the_grid_choice():
+    assert configs.learning_rate_and_l2("criteo", "lr") == configs.GRID_CHOICE_LR_L2["lr"]["criteo"]
+    for model in configs.BASELINES:  # hyperparam.md has no Frappe column: every baseline is chosen on the grid
+        lr, l2 = configs.learning_rate_and_l2("frappe", model)
+        assert lr in configs.BASELINE_GRID["learning_rate"] and l2 in configs.BASELINE_GRID["l2"]
+        assert configs.lr_l2_source("frappe", model).startswith("grid choice")
+    for model in ("lr", "fm"):
+        for dataset in ("criteo", "avazu", "kdd12"):
             lr, l2 = configs.learning_rate_and_l2(dataset, model)
             assert lr in configs.BASELINE_GRID["learning_rate"] and l2 in configs.BASELINE_GRID["l2"]
-    assert configs.learning_rate_and_l2("kdd12", "optfusion-hard") == (3e-5, 1e-5)  # DeepFM's row
+    # Models of neither table (OptFusion, ResFusion families) take DeepFM's values, Frappe's included.
+    assert configs.learning_rate_and_l2("kdd12", "optfusion-hard") == (3e-5, 1e-5)
+    assert configs.learning_rate_and_l2("frappe", "resfusion") == configs.learning_rate_and_l2("frappe", "deepfm")
+    assert configs.learning_rate_and_l2("tfrecord", "dcn") == (2e-3, 3e-6)  # unknown TFRecords: Criteo's column
 
 
 def test_baseline_grid_spans_lr_and_l2():

@@ -2,7 +2,7 @@
 
     x0 = flatten(embeddings)                              [batch, D], D = F·E
     cross: x_{l+1} = x0 ⊙ (W_l x_l + b_l) + x_l           three FullRankCross (TFRS Cross), W_l a D×D matrix
-    deep:  MLP(x0)                                         model.hidden_units, ReLU
+    deep:  MLP(x0)                                         model.hidden_units (dnn.hidden_widths), ReLU
     logit = Linear(concat(x_3, deep))
 """
 from __future__ import annotations
@@ -24,6 +24,6 @@ def build_dcnv2_logit(ids: tf.Tensor, table_size: int, model: ModelConfig, train
     cross = x0
     for i in range(NUM_CROSS_LAYERS):
         cross = FullRankCross(train.l2_dense, name=f"cross_{i}")(x0, cross)
-    deep = dnn.mlp(x0, model.hidden_units, train.l2_dense)
+    deep = dnn.mlp(x0, dnn.hidden_widths(model, ids.shape[-1]), train.l2_dense)
     fused = keras.layers.Concatenate(name="cross_deep")([cross, deep])
     return dnn.as_float32_logit(dnn.linear_logit(fused, train.l2_dense, name="output"))

@@ -7,6 +7,7 @@ from trainer.config import ModelConfig, TrainConfig
 from trainer.layers.factorization_machine import FactorizationMachine
 from trainer.layers.field_embedding import FieldEmbedding
 from trainer.layers.first_order import FirstOrder
+from trainer.models import dnn
 
 keras = tf.keras
 
@@ -20,7 +21,7 @@ def build_deepfm_logit(ids: tf.Tensor, table_size: int, model: ModelConfig, trai
     linear = FirstOrder(table_size, train.l2_embedding, name="first_order")(ids)
     fm = FactorizationMachine(name="fm")(embeddings)
     deep = keras.layers.Reshape((num_fields * model.embedding_dim,), name="flatten_embeddings")(embeddings)
-    for i, units in enumerate(model.hidden_units):
+    for i, units in enumerate(dnn.hidden_widths(model, num_fields)):
         deep = keras.layers.Dense(units, activation="relu", kernel_regularizer=dense_l2, name=f"deep_{i}")(deep)
     deep = keras.layers.Dense(1, kernel_regularizer=dense_l2, name="deep_out")(deep)
     logit = keras.layers.Add(name="logit")([linear, fm, deep])

@@ -2,7 +2,7 @@
 
     z = flatten(embeddings)                  [batch, F·E]
     p = <v_i, v_j> for i < j                  [batch, F·(F-1)/2]
-    logit = Linear(MLP(concat(z, p)))         model.hidden_units, ReLU (as DeepCTR's PNN with use_inner)
+    logit = Linear(MLP(concat(z, p)))         model.hidden_units (dnn.hidden_widths), ReLU (as DeepCTR's PNN with use_inner)
 """
 from __future__ import annotations
 
@@ -20,5 +20,5 @@ def build_ipnn_logit(ids: tf.Tensor, table_size: int, model: ModelConfig, train:
     embeddings, flat = dnn.embed(ids, table_size, model, train)
     products = InnerProduct(name="inner_product")(embeddings)
     product_layer = keras.layers.Concatenate(name="product_layer")([flat, products])
-    deep = dnn.mlp(product_layer, model.hidden_units, train.l2_dense)
+    deep = dnn.mlp(product_layer, dnn.hidden_widths(model, ids.shape[-1]), train.l2_dense)
     return dnn.as_float32_logit(dnn.linear_logit(deep, train.l2_dense, name="output"))

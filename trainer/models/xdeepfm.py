@@ -2,7 +2,7 @@
 
     linear = FirstOrder(ids)                               [batch, 1]
     cin    = Linear(CIN_{[F]×3}(embeddings))                CIN sizes (F, F, F): hyperparam.md's cin_dims
-    deep   = Linear(MLP(flatten(embeddings)))               model.hidden_units, ReLU
+    deep   = Linear(MLP(flatten(embeddings)))               model.hidden_units (dnn.hidden_widths), ReLU
     logit  = linear + cin + deep
 """
 from __future__ import annotations
@@ -26,6 +26,6 @@ def build_xdeepfm_logit(ids: tf.Tensor, table_size: int, model: ModelConfig, tra
     linear = FirstOrder(table_size, train.l2_embedding, name="first_order")(ids)
     cin = CompressedInteraction((num_fields,) * NUM_CIN_LAYERS, l2=train.l2_dense, name="cin")(embeddings)
     cin = dnn.linear_logit(cin, train.l2_dense, name="cin_out")
-    deep = dnn.linear_logit(dnn.mlp(flat, model.hidden_units, train.l2_dense), train.l2_dense, name="deep_out")
+    deep = dnn.linear_logit(dnn.mlp(flat, dnn.hidden_widths(model, ids.shape[-1]), train.l2_dense), train.l2_dense, name="deep_out")
     logit = keras.layers.Add(name="logit")([linear, cin, deep])
     return dnn.as_float32_logit(logit)

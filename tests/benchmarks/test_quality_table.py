@@ -1,0 +1,145 @@
+"""benchmarks/quality_table.py: the claims rule, cell skipping and the rendering (no training, no TF work)."""
+import json
+import math
+
+import pytest
+
+from benchmarks import quality_table as qt
+
+
+def test_mean_and_standard_error():
+    mean, se = qt.mean_se([0.70, 0.72, 0.74])
+    assert mean == pytest.approx(0.72)
+    assert se == pytest.approx(0.02 / math.sqrt(3))  # sample sd 0.02
+    assert math.isnan(qt.mean_se([0.7])[1])
+    assert math.isnan(qt.mean_se([])[0])
+
+
+def test_claim_needs_twice_the_standard_error_and_the_minimum_difference():
+    # differences .010, .012, .014: mean .012, sd .002, se .002/sqrt(3) = .00115 -> 2 se = .0023 < .012 > .002
+    a = {1: 0.910, 2: 0.912, 3: 0.914}
+    b = {1: 0.900, 2: 0.900, 3: 0.900}
+    claim = qt.paired_claim("A", a, "B", b)
+    assert claim.difference == pytest.approx(0.012)
+    assert claim.standard_error == pytest.approx(0.002 / math.sqrt(3))
+    assert claim.verdict == "A better" and claim.seeds == 3
+    assert "A better" in claim.text() and "+0.0120 ± 0.0012" in claim.text()
+    # the same ordering the other way round
+    assert qt.paired_claim("B", b, "A", a).verdict == "B better"
+
+
+def test_a_consistent_but_tiny_difference_is_not_claimed():
+    # differences .0015 each seed: se 0 (< half the mean) but below the 0.002 AUC floor
+    a = {1: 0.9015, 2: 0.9115, 3: 0.8915}
+    b = {1: 0.9000, 2: 0.9100, 3: 0.8900}
+    claim = qt.paired_claim("A", a, "B", b)
+    assert claim.difference == pytest.approx(0.0015)
+    assert claim.verdict == "no difference shown"
+
+
+def test_a_noisy_difference_is_not_claimed():
+    # differences +.03, -.01, +.01: mean .01, sd .02, se .01155 -> 2 se = .0231 > .01
+    a = {1: 0.93, 2: 0.89, 3: 0.91}
+    b = {1: 0.90, 2: 0.90, 3: 0.90}
+    claim = qt.paired_claim("A", a, "B", b)
+    assert claim.difference == pytest.approx(0.01)
+    assert claim.standard_error == pytest.approx(0.02 / math.sqrt(3))
+    assert claim.verdict == "no difference shown"
+
+
+def test_only_common_seeds_pair_and_one_pair_claims_nothing():
+    a = {1: 0.95, 2: 0.96}
+    b = {2: 0.90, 3: 0.91}
+    claim = qt.paired_claim("A", a, "B", b)
+    assert claim.seeds == 1 and claim.difference == pytest.approx(0.06)
+    assert claim.verdict == "no difference shown" and math.isnan(claim.standard_error)
+
+
+def test_a_deterministic_row_pairs_with_every_seed():
+    gbdt = {None: 0.950}
+    fused = {1: 0.960, 2: 0.962, 3: 0.958}  # differences .010, .012, .008: se .00115
+    claim = qt.paired_claim("fused", fused, "GBDT", gbdt)
+    assert claim.seeds == 3 and claim.difference == pytest.approx(0.010)
+    assert claim.verdict == "A better"
+
+
+def _row(key="deepfm"):
+    return qt.ROWS_BY_KEY[key]
+
+
+def test_finished_cells_are_skipped_and_failures_recorded(tmp_path):
+    cells = [qt.Cell("frappe", _row("deepfm"), 2024), qt.Cell("frappe", _row("deepfm"), 2025),
+             qt.Cell("frappe", _row("fm"), 2024), qt.Cell("frappe", _row("gbdt"), None)]
+    calls = []
+
+    def train(cell):
+        calls.append(cell)
+        if cell.row.key == "fm":
+            raise RuntimeError("boom")
+        if cell.row.key == "gbdt":
+            raise NotImplementedError("no GBDT on TFRecords yet")
+        return {"kind": "keras", "test_auc": 0.9, "test_logloss": 0.3, "best_epoch": 2}
+
+    counts = qt.run_cells(cells, str(tmp_path), train, log=lambda message: None)
+    assert counts == {"skipped": 0, "done": 2, "failed": 1, "not_implemented": 1}
+    written = json.loads(open(cells[0].path(str(tmp_path))).read())
+    assert written["seed"] == 2024 and written["row"] == "deepfm" and written["test_auc"] == 0.9
+    assert open(cells[2].path(str(tmp_path))[:-5] + ".error.txt").read().endswith("RuntimeError: boom\n")
+    assert cells[3].path(str(tmp_path)).endswith("gbdt/once.json")
+
+    calls.clear()
+    counts = qt.run_cells(cells, str(tmp_path), train, log=lambda message: None)
+    assert counts["skipped"] == 2 and [c.row.key for c in calls] == ["fm", "gbdt"]  # only the unfinished ones
+
+
+def test_plan_leaves_out_derived_rows_and_rows_of_other_datasets():
+    rows = [qt.ROWS_BY_KEY[k] for k in ("resfusion", "resfusion-k1", "optfusion-soft-reference")]
+    names = [c.name() for c in qt.plan(["criteo", "avazu"], rows, seeds=[1])]
+    assert names == ["criteo/resfusion/seed 1", "avazu/resfusion/seed 1", "avazu/optfusion-soft-reference/seed 1"]
+
+
+def test_plan_orders_datasets_then_seeds_with_deterministic_rows_once():
+    rows = [_row("gbdt"), _row("deepfm"), _row("optfusion-hard"), _row("raw-deepfm")]
+    cells = qt.plan(["frappe", "criteo"], rows)
+    names = [c.name() for c in cells]
+    assert names[0] == "frappe/gbdt"
+    assert names[1:3] == ["frappe/deepfm/seed 2024", "frappe/optfusion-hard/seed 2024"]
+    assert sum(n.startswith("frappe/deepfm/") for n in names) == 5
+    assert sum(n.startswith("criteo/deepfm/") for n in names) == 3
+    assert names[-1] == "criteo/raw-deepfm/seed 2026"  # raw rows after every TFRecord cell
+    assert all(not n.startswith(("frappe/raw", "criteo/raw")) for n in names[:-8])
+
+
+def test_render_marks_missing_cells_and_evaluates_targets(tmp_path):
+    work = str(tmp_path)
+
+    def put(dataset, key, seed, auc, epoch=2, **extra):
+        cell = qt.Cell(dataset, qt.ROWS_BY_KEY[key], seed)
+        qt.write_json(cell.path(work), {"row": key, "seed": seed, "kind": cell.row.kind, "test_auc": auc,
+                                        "test_logloss": 0.3, "best_epoch": epoch, "cell_seconds": 60.0, **extra})
+
+    for seed, (supernet, hard, deepfm, fused) in zip((2024, 2025, 2026), [(0.930, 0.935, 0.920, 0.970),
+                                                                          (0.931, 0.936, 0.921, 0.971),
+                                                                          (0.929, 0.934, 0.922, 0.972)]):
+        put("frappe", "optfusion-supernet", seed, supernet)
+        put("frappe", "optfusion-hard", seed, hard)
+        put("frappe", "deepfm", seed, deepfm, epoch=3)
+        put("frappe", "resfusion", seed, fused + 0.001, epoch=1, by_rounds={
+            "1": {"test_auc": fused, "test_logloss": 0.25, "best_epoch": 1},
+            "2": {"test_auc": fused + 0.001, "test_logloss": 0.24, "best_epoch": 1}})
+    put("frappe", "gbdt", None, 0.960, epoch=None, kind="gbdt", trees=120)
+    text = qt.render(work, ["frappe", "criteo"], "python -m benchmarks.quality_table")
+    assert text.startswith(qt.SECTION_HEADING)
+    assert "| OptFusion-Hard | 3/5 | 0.9350 ± 0.0006 |" in text
+    assert "| DCN | 0/5 | missing | missing |" in text
+    assert "| TF-DF GBDT | once | 0.9600 |" in text and "120 trees" in text
+    assert "- PASS: Frappe OptFusion search (supernet) test AUC 0.9300" in text
+    assert "- PASS: Frappe OptFusion-Hard at least as good as the best baseline (DeepFM" in text
+    assert "| GBDTRes+DeepFM (K=1) | 3/5 | 0.9710 ± 0.0006 | 0.2500 ± 0.0000 | 1.0 ± 0.0 |" in text  # the K = 3 fit
+    assert "| GBDTRes+DeepFM (K=3) | 0/5 | missing |" in text
+    assert "| OptFusion-Soft (retrain.sh's rate) | – | not run" in text.split("### criteo")[1]
+    assert "- PASS: Frappe GBDTRes+DeepFM (K=1) beats both" in text
+    assert "- PASS: Frappe GBDTRes+DeepFM (K=1) reaches its best in fewer epochs than DeepFM alone: 1.0 vs 3.0" in text
+    assert "- PASS: Frappe TF-DF GBDT within 0.01 AUC" in text
+    assert "- missing: Criteo OptFusion-Hard not below the supernet" in text
+    assert "### criteo" in text
