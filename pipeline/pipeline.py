@@ -59,6 +59,10 @@ def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channe
         custom_config={"dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint},
         # StatisticsGen already describes the raw data; Transform's own pre/post statistics double its cost.
         disable_statistics=True,
+        # No run is ever handed a previous run's analyzer cache, so writing one is pure cost (Criteo sample,
+        # ExampleGen to Transform: 200 -> 158 CPU s); it also makes Transform analyse each split on its own
+        # before merging them (--vocabulary-over-all-splits: 249 -> 155 CPU s).
+        disable_analyzer_cache=True,
     )
 
 
