@@ -7,7 +7,8 @@ Rules (shared/design/algorithms.md §1.7):
   vocabularies, which would silently merge "missing" with the rare values);
 - Criteo integers become the category floor(ln(v)^2) when v > 2, else int(v); missing is its own
   category; integer fields are exempt from the threshold;
-- Avazu `hour` (YYMMDDHH) becomes hour of day plus `weekday` (Monday = 0) and `is_weekend`.
+- Avazu `hour` (YYMMDDHH) becomes hour of day plus `weekday` (Sunday = 0, as the reference's
+  strftime("%w")) and `is_weekend`.
 
 The output is one int64 vector `feature` of global ids: field f's local id plus the total size of the
 fields before it, so one embedding table serves all fields. Its schema records the id range, from
@@ -56,24 +57,28 @@ def category_tokens(x: Tensor) -> tf.Tensor:
 
 
 def avazu_hour_tokens(x: Tensor) -> dict[str, tf.Tensor]:
-    """YYMMDDHH -> tokens of hour of day, weekday (Monday = 0, as Python's date.weekday) and is_weekend."""
+    """YYMMDDHH -> tokens of hour of day, weekday and is_weekend.
+
+    weekday counts from Sunday = 0, as the reference's avazu2TF.py (date.strftime("%w")), so the tokens are the
+    reference's values; is_weekend is 1 on Saturday (6) and Sunday (0).
+    """
     value = _dense(x, _MISSING_INT)
     missing = value == _MISSING_INT
     hour = value % 100
     day = (value // 100) % 100
     month = (value // 10_000) % 100
     year = 2000 + value // 1_000_000
-    # Sakamoto's day-of-week (0 = Sunday), shifted so that Monday = 0.
+    # Sakamoto's day-of-week: 0 = Sunday.
     shift = (14 - month) // 12
     y = year - shift
     m = month + 12 * shift - 2
-    sunday_based = (day + y + y // 4 - y // 100 + y // 400 + (31 * m) // 12) % 7
-    weekday = (sunday_based + 6) % 7
+    weekday = (day + y + y // 4 - y // 100 + y // 400 + (31 * m) // 12) % 7
+    weekend = (weekday == 0) | (weekday == 6)
 
     def token(v: tf.Tensor) -> tf.Tensor:
         return tf.where(missing, MISSING_TOKEN, tf.strings.as_string(v))
 
-    return {"hour": token(hour), "weekday": token(weekday), "is_weekend": token(tf.cast(weekday >= 5, tf.int64))}
+    return {"hour": token(hour), "weekday": token(weekday), "is_weekend": token(tf.cast(weekend, tf.int64))}
 
 
 def model_field_tokens(spec: features.DatasetSpec, inputs: Mapping[str, Tensor]) -> dict[str, tf.Tensor]:
@@ -92,7 +97,8 @@ def global_ids(spec: features.DatasetSpec, tokens: Mapping[str, tf.Tensor]) -> t
     """Per-field vocabularies (+1 OOV id each) laid end to end: [batch] tokens -> [batch, fields] ids."""
     columns, offset = [], tf.constant(0, tf.int64)
     for field in spec.model_fields:
-        threshold = 1 if spec.is_integer(field) and field != spec.hour_field else FREQUENCY_THRESHOLD
+        # Integer fields keep every value (None: no threshold; tft warns that 1 is a no-op).
+        threshold = None if spec.is_integer(field) and field != spec.hour_field else FREQUENCY_THRESHOLD
         name = features.vocabulary_name(field)
         local = tft.compute_and_apply_vocabulary(tokens[field], frequency_threshold=threshold,
                                                  num_oov_buckets=1, vocab_filename=name)

@@ -59,7 +59,8 @@ def _tokens(spec: features.DatasetSpec, example: tf.train.Example) -> dict[str, 
         tokens[field] = raw.get(field, MISSING) or MISSING
     if spec.hour_field:
         stamp = datetime.datetime.strptime(str(raw[spec.hour_field]), "%y%m%d%H")
-        tokens.update(hour=str(stamp.hour), weekday=str(stamp.weekday()), is_weekend=str(int(stamp.weekday() >= 5)))
+        weekday = stamp.strftime("%w")  # Sunday = 0, as the reference
+        tokens.update(hour=str(stamp.hour), weekday=weekday, is_weekend=str(int(weekday in ("0", "6"))))
     return tokens
 
 
