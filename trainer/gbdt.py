@@ -58,7 +58,8 @@ class GbdtParams:
         shrinkage: learning rate of the boosting.
         min_examples: minimum examples per leaf.
         early_stopping_look_ahead: trees without a better validation loss before stopping.
-        max_vocab_count: most frequent values kept per categorical field (the rest are out-of-dictionary).
+        max_vocab_count: most frequent values kept per categorical field (the rest are out-of-dictionary);
+            -1 keeps every value.
         min_vocab_frequency: values rarer than this are out-of-dictionary.
         categorical_algorithm: how a categorical feature is split: "CART" (values ordered by their mean
             gradient, one threshold: LightGBM's approach), "RANDOM" or "ONE_HOT" (YDF's names).
