@@ -66,26 +66,17 @@ _GBDT_PRESETS = {
 }
 
 
-# OptFusion TFRecords: the ids were already thresholded by the reference preprocessing (count >= 2 over all
-# rows, one OOV id per field), so every id is a category of its own: no further vocabulary cut (Frappe's item
-# field alone has 4,082 ids; the default cap of 2,000 values and frequency >= 5 sent the rest out of the
-# dictionary). Measured on Frappe's validation split (tfrecord, small preset trees): eval AUC .919 -> .932.
-_PREBUILT_ID_VOCABULARY = {"max_vocab_count": -1, "min_vocab_frequency": 1}
-
-
-def default_options(dataset: str, size: str) -> ResFusionOptions:
-    """K = 2 with DeepFM; `test`: few trees, 2 folds (the trainer preset gives one short epoch). OptFusion
-    TFRecords (`tfrecord`) keep every id as a category (_PREBUILT_ID_VOCABULARY).
+def default_options(dataset: str, size: str) -> ResFusionOptions:  # noqa: ARG001 - same for every dataset
+    """K = 2 with DeepFM; `test`: few trees, 2 folds (the trainer preset gives one short epoch). The GBDT's
+    vocabulary cut follows the input layout (trainer.gbdt.GbdtParams.vocabulary: every id of OptFusion
+    TFRecords is kept), so the same preset serves a raw log and the TFRecords of the same dataset.
 
     Raises:
         ValueError: an unknown preset size.
     """
     if size not in _GBDT_PRESETS:
         raise ValueError(f"unknown preset size {size!r}; choose one of {', '.join(_GBDT_PRESETS)}")
-    params = _GBDT_PRESETS[size]
-    if dataset == "tfrecord":
-        params = dataclasses.replace(params, **_PREBUILT_ID_VOCABULARY)
-    return ResFusionOptions(rounds=2, folds=2 if size == "test" else 5, gbdt=params)
+    return ResFusionOptions(rounds=2, folds=2 if size == "test" else 5, gbdt=_GBDT_PRESETS[size])
 
 
 def resolve_options(config: configs.PipelineConfig) -> ResFusionOptions:

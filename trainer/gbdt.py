@@ -59,8 +59,8 @@ class GbdtParams:
         min_examples: minimum examples per leaf.
         early_stopping_look_ahead: trees without a better validation loss before stopping.
         max_vocab_count: most frequent values kept per categorical field (the rest are out-of-dictionary);
-            -1 keeps every value.
-        min_vocab_frequency: values rarer than this are out-of-dictionary.
+            -1 keeps every value; None (default): by layout, see vocabulary().
+        min_vocab_frequency: values rarer than this are out-of-dictionary; None (default): by layout.
         categorical_algorithm: how a categorical feature is split: "CART" (values ordered by their mean
             gradient, one threshold: LightGBM's approach), "RANDOM" or "ONE_HOT" (YDF's names).
         l2_categorical_regularization: L2 on the leaf values of categorical splits (YDF; LightGBM's cat_l2).
@@ -78,8 +78,8 @@ class GbdtParams:
     shrinkage: float = 0.1
     min_examples: int = 5
     early_stopping_look_ahead: int = 30
-    max_vocab_count: int = 2000
-    min_vocab_frequency: int = 5
+    max_vocab_count: int | None = None
+    min_vocab_frequency: int | None = None
     categorical_algorithm: str = "CART"
     l2_categorical_regularization: float = 1.0
     l2_regularization: float = 0.0
@@ -88,6 +88,20 @@ class GbdtParams:
     subsample: float = 1.0
     seed: int = 2024
     batch_size: int = 2048
+
+    def vocabulary(self, inputs: "GbdtInputs") -> tuple[int, int]:
+        """(max_vocab_count, min_vocab_frequency) for a layout: the set values, else by layout.
+
+        Raw logs: the 2,000 most frequent values of a field, each seen >= 5 times (raw values are unfiltered).
+        OptFusion TFRecords (prebuilt ids): every id, however rare (-1, 1): the reference preprocessing already
+        kept only values seen >= 2 times and gave each field one OOV id, so a further cut only sends kept ids
+        out of the dictionary (Frappe's item field alone has 4,082 ids). Measured on Frappe's TFRecord
+        validation split (300 trees of depth 6 at most, early stopping): eval AUC .919 with (2000, 5), .932
+        with every id.
+        """
+        prebuilt = inputs.spec.prebuilt_ids
+        return (self.max_vocab_count if self.max_vocab_count is not None else (-1 if prebuilt else 2000),
+                self.min_vocab_frequency if self.min_vocab_frequency is not None else (1 if prebuilt else 5))
 
 
 # --- tf.Example -> GBDT inputs ----------------------------------------------------------------------------------
@@ -358,12 +372,13 @@ class GbdtLearner:
     def _make_model(self) -> keras.Model:
         tfdf = _tfdf()
         p = self.params
+        max_vocab_count, min_vocab_frequency = p.vocabulary(self.inputs)
         semantics = [
             tfdf.keras.FeatureUsage(
                 name=name,
                 semantic=tfdf.keras.FeatureSemantic.NUMERICAL if self.inputs.is_numerical(name)
                 else tfdf.keras.FeatureSemantic.CATEGORICAL,
-                min_vocab_frequency=None if self.inputs.is_numerical(name) else p.min_vocab_frequency)
+                min_vocab_frequency=None if self.inputs.is_numerical(name) else min_vocab_frequency)
             for name in self.inputs.feature_names]
         optional = {}
         if p.growing_strategy == "BEST_FIRST_GLOBAL":
@@ -379,7 +394,7 @@ class GbdtLearner:
             min_examples=p.min_examples,
             early_stopping="LOSS_INCREASE",
             early_stopping_num_trees_look_ahead=p.early_stopping_look_ahead,
-            max_vocab_count=p.max_vocab_count,
+            max_vocab_count=max_vocab_count,
             categorical_algorithm=p.categorical_algorithm,
             l2_categorical_regularization=p.l2_categorical_regularization,
             l2_regularization=p.l2_regularization,

@@ -190,3 +190,12 @@ def test_tfrecord_width_is_read_from_the_first_record_and_required(tmp_path):
         gbdt.GbdtLearner(TFRECORD)  # prebuilt ids without their width
     with pytest.raises(ValueError, match="num_id_fields must be 0"):
         gbdt.GbdtInputs(features.get_dataset("criteo"), 3)
+
+
+def test_prebuilt_ids_keep_every_id_in_the_dictionary_unless_set():
+    """OptFusion ids are already thresholded: by default every id is a category (-1: no cap, frequency >= 1);
+    raw values keep the 2,000 most frequent seen >= 5 times; set values win."""
+    ids, raw = gbdt.GbdtInputs(TFRECORD, 10), gbdt.GbdtInputs(features.get_dataset("frappe"))
+    assert gbdt.GbdtParams().vocabulary(ids) == (-1, 1)
+    assert gbdt.GbdtParams().vocabulary(raw) == (2000, 5)
+    assert gbdt.GbdtParams(max_vocab_count=500, min_vocab_frequency=3).vocabulary(ids) == (500, 3)

@@ -54,10 +54,6 @@ def test_nnres_gbdt_starts_with_the_deep_model(tmp_path):
 def test_presets():
     assert resfusion_steps.default_options("criteo", "small").folds == 5
     assert resfusion_steps.default_options("criteo", "test").gbdt.num_trees <= 20
-    # Prebuilt ids are already thresholded: every id stays a category of its own.
-    ids = resfusion_steps.default_options("tfrecord", "small").gbdt
-    assert (ids.max_vocab_count, ids.min_vocab_frequency) == (-1, 1)
-    assert ids.num_trees == resfusion_steps.default_options("criteo", "small").gbdt.num_trees
     with pytest.raises(ValueError):
         resfusion_steps.default_options("criteo", "huge")
 
