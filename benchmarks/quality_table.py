@@ -66,6 +66,7 @@ TFRECORD_DIR = os.path.join(DATA_DIR, "optfusion_tfrecords")
 DATASETS = ("frappe", "criteo", "avazu")  # run order: Frappe's 5 seeds matter most
 SEEDS = {"frappe": (2024, 2025, 2026, 2027, 2028), "criteo": (2024, 2025, 2026), "avazu": (2024, 2025, 2026)}
 GRID_SEED = 2024
+RAW_SEEDS = (2024,)  # the raw-sample rows (indicative only): one seed unless --seeds says otherwise
 MIN_AUC_DIFFERENCE = 0.002  # a claim also needs the mean paired AUC difference to exceed this
 
 
@@ -209,7 +210,7 @@ class Cell:
 
 def plan(datasets: Sequence[str], rows: Sequence[Row], seeds: Optional[Sequence[int]] = None) -> list[Cell]:
     """Every cell, in run order: dataset by dataset; deterministic rows first, then seed by seed (all rows of the
-    first seed before the second, so a partial run has whole seeds); raw rows last."""
+    first seed before the second, so a partial run has whole seeds); raw rows last, with RAW_SEEDS."""
     cells = []
     trained = [row for row in rows if row.kind != "derived"]
     for dataset in datasets:
@@ -219,8 +220,8 @@ def plan(datasets: Sequence[str], rows: Sequence[Row], seeds: Optional[Sequence[
         for seed in dataset_seeds:
             cells += [Cell(dataset, row, seed) for row in here if row.per_seed and row.kind != "raw"]
     for dataset in datasets:
-        dataset_seeds = list(seeds) if seeds else list(SEEDS.get(dataset, SEEDS["criteo"]))
-        cells += [Cell(dataset, row, seed) for seed in dataset_seeds for row in trained
+        raw_seeds = list(seeds) if seeds else list(RAW_SEEDS)
+        cells += [Cell(dataset, row, seed) for seed in raw_seeds for row in trained
                   if row.kind == "raw" and row.applies_to(dataset)]
     return cells
 
@@ -244,42 +245,79 @@ def run_cells(cells: Sequence[Cell], work_dir: str, train: Callable[[Cell], dict
               log: Callable[[str], None] = print) -> dict[str, int]:
     """Runs every cell whose JSON is missing and writes it when the cell finishes; a cell that raises is recorded
     in `<cell>.error.txt` and the others go on (NotImplementedError: the cell's family is not available yet).
+    A cell another live process is training (its `<cell>.lock`) is skipped, so several runs can share a work dir.
 
-    Returns counts: {"skipped", "done", "failed", "not_implemented"}.
+    Returns counts: {"skipped", "done", "failed", "not_implemented", "busy"}.
     """
-    counts = {"skipped": 0, "done": 0, "failed": 0, "not_implemented": 0}
+    counts = {"skipped": 0, "done": 0, "failed": 0, "not_implemented": 0, "busy": 0}
     for index, cell in enumerate(cells):
         path = cell.path(work_dir)
         if os.path.exists(path):
             counts["skipped"] += 1
             continue
-        log(f"[{index + 1}/{len(cells)}] {cell.name()} ...")
-        started, cpu_started = time.time(), time.process_time()
-        error_path = path[:-len(".json")] + ".error.txt"
+        lock = path[:-len(".json")] + ".lock"
+        if not take_lock(lock):
+            counts["busy"] += 1
+            log(f"[{index + 1}/{len(cells)}] {cell.name()}: another process is training it")
+            continue
         try:
-            result = train(cell)
-        except NotImplementedError as error:
-            counts["not_implemented"] += 1
-            log(f"  not implemented: {error}")
-            write_text(error_path, f"NotImplementedError: {error}\n")
-            continue
-        except Exception:  # noqa: BLE001 - one failed cell must not stop the table
-            counts["failed"] += 1
-            log(f"  FAILED:\n{traceback.format_exc()[-3000:]}")
-            write_text(error_path, traceback.format_exc())
-            continue
-        result = {**result, "dataset": cell.dataset, "row": cell.row.key, "label": cell.row.label,
-                  "seed": cell.seed, "cell_seconds": round(time.time() - started, 1),
-                  # CPU seconds of this process (not of the raw rows' child): less dependent on other load
-                  "cell_cpu_seconds": round(time.process_time() - cpu_started, 1),
-                  "finished": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S UTC")}
-        write_json(path, result)
-        if os.path.exists(error_path):
-            os.remove(error_path)
-        counts["done"] += 1
-        log(f"  test AUC {result.get('test_auc', float('nan')):.4f}, logloss {result.get('test_logloss', float('nan')):.4f}, "
-            f"best epoch {result.get('best_epoch')}, {result['cell_seconds']:.0f} s")
+            run_cell(index, cell, cells, path, train, counts, log)
+        finally:
+            os.remove(lock)
     return counts
+
+
+def take_lock(lock: str) -> bool:
+    """Creates `lock` holding this process id; False when a live process holds it (a dead one's is taken over)."""
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(lock) as f:
+                    pid = int(f.read().strip() or 0)
+                os.kill(pid, 0)
+                return False  # alive (a stopped process counts as alive)
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                if os.path.exists(lock):
+                    os.remove(lock)
+                continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def run_cell(index: int, cell: Cell, cells: Sequence[Cell], path: str, train: Callable[[Cell], dict[str, Any]],
+             counts: dict[str, int], log: Callable[[str], None]) -> None:
+    """Trains one cell and writes its JSON (or its error file); updates counts."""
+    log(f"[{index + 1}/{len(cells)}] {cell.name()} ...")
+    started, cpu_started = time.time(), time.process_time()
+    error_path = path[:-len(".json")] + ".error.txt"
+    try:
+        result = train(cell)
+    except NotImplementedError as error:
+        counts["not_implemented"] += 1
+        log(f"  not implemented: {error}")
+        write_text(error_path, f"NotImplementedError: {error}\n")
+        return
+    except Exception:  # noqa: BLE001 - one failed cell must not stop the table
+        counts["failed"] += 1
+        log(f"  FAILED:\n{traceback.format_exc()[-3000:]}")
+        write_text(error_path, traceback.format_exc())
+        return
+    result = {**result, "dataset": cell.dataset, "row": cell.row.key, "label": cell.row.label,
+              "seed": cell.seed, "cell_seconds": round(time.time() - started, 1),
+              # CPU seconds of this process (not of the raw rows' child): less dependent on other load
+              "cell_cpu_seconds": round(time.process_time() - cpu_started, 1),
+              "finished": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S UTC")}
+    write_json(path, result)
+    if os.path.exists(error_path):
+        os.remove(error_path)
+    counts["done"] += 1
+    log(f"  test AUC {result.get('test_auc', float('nan')):.4f}, logloss {result.get('test_logloss', float('nan')):.4f}, "
+        f"best epoch {result.get('best_epoch')}, {result['cell_seconds']:.0f} s")
 
 
 def write_text(path: str, text: str) -> None:
@@ -1349,8 +1387,9 @@ def render(work_dir: str, datasets: Sequence[str], command: str, stale: Sequence
         if raw_rows:
             lines += ["", f"Raw sample `shared/data/{dataset}` through the whole pipeline (`local_runner.py --dataset "
                   f"{dataset}`): its own 8:1:1 split of the non-test files, so a different, smaller test set — "
-                      "indicative only, not comparable with the rows above.", ""]
-            lines += table_lines(cells, raw_rows, expected(dataset), dataset)
+                      "indicative only, not comparable with the rows above; one training seed unless `--seeds` "
+                      "says otherwise.", ""]
+            lines += table_lines(cells, raw_rows, list(seeds) if seeds else RAW_SEEDS, dataset)
         claim_lines = claims_lines(cells)
         if claim_lines:
             lines += ["", "Paired comparisons (test AUC, A − B):", "", *claim_lines]
