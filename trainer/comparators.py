@@ -64,7 +64,7 @@ def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
                 ) -> tuple[keras.Model, dict[str, Any]]:
     from trainer.layers.first_order import FirstOrder
     num_trees = first.num_trees
-    max_leaves = 2 ** ctx.options.gbdt.max_depth
+    max_leaves = ctx.options.gbdt.max_leaves
     leaves = {s.name: res._gbdt_leaves_rows(s, first) + np.arange(num_trees)[None, :] * max_leaves
               for s in (train, valid)}
     cfg = ctx.trainer.train

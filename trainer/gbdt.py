@@ -89,6 +89,18 @@ class GbdtParams:
     seed: int = 2024
     batch_size: int = 2048
 
+    @property
+    def max_leaves(self) -> int:
+        """An upper bound of the leaves of one tree: 2^max_depth (LOCAL), at most (max_num_nodes + 1) / 2
+        under BEST_FIRST_GLOBAL (a negative max_depth: no depth limit)."""
+        by_depth = 2 ** self.max_depth if self.max_depth >= 0 else None
+        if self.growing_strategy == "BEST_FIRST_GLOBAL":
+            by_nodes = (self.max_num_nodes + 1) // 2
+            return min(by_nodes, by_depth) if by_depth is not None else by_nodes
+        if by_depth is None:
+            raise ValueError("a LOCAL-grown tree needs max_depth >= 0")
+        return by_depth
+
     def vocabulary(self, inputs: "GbdtInputs") -> tuple[int, int]:
         """(max_vocab_count, min_vocab_frequency) for a layout: the set values, else by layout.
 

@@ -199,3 +199,10 @@ def test_prebuilt_ids_keep_every_id_in_the_dictionary_unless_set():
     assert gbdt.GbdtParams().vocabulary(ids) == (-1, 1)
     assert gbdt.GbdtParams().vocabulary(raw) == (2000, 5)
     assert gbdt.GbdtParams(max_vocab_count=500, min_vocab_frequency=3).vocabulary(ids) == (500, 3)
+
+
+def test_leaf_bound_follows_the_growing_strategy():
+    """GBDT+LR gives every (tree, leaf) an id below this bound."""
+    assert gbdt.GbdtParams(max_depth=4).max_leaves == 16
+    assert gbdt.GbdtParams(growing_strategy="BEST_FIRST_GLOBAL", max_num_nodes=63, max_depth=-1).max_leaves == 32
+    assert gbdt.GbdtParams(growing_strategy="BEST_FIRST_GLOBAL", max_num_nodes=63, max_depth=3).max_leaves == 8
