@@ -293,7 +293,8 @@ def run_cell(index: int, cell: Cell, cells: Sequence[Cell], path: str, train: Ca
              counts: dict[str, int], log: Callable[[str], None]) -> None:
     """Trains one cell and writes its JSON (or its error file); updates counts."""
     log(f"[{index + 1}/{len(cells)}] {cell.name()} ...")
-    started, cpu_started = time.time(), time.process_time()
+    PauseClock.start()
+    started, cpu_started, paused = time.time(), time.process_time(), PauseClock.paused()
     error_path = path[:-len(".json")] + ".error.txt"
     try:
         result = train(cell)
@@ -308,7 +309,8 @@ def run_cell(index: int, cell: Cell, cells: Sequence[Cell], path: str, train: Ca
         write_text(error_path, traceback.format_exc())
         return
     result = {**result, "dataset": cell.dataset, "row": cell.row.key, "label": cell.row.label,
-              "seed": cell.seed, "cell_seconds": round(time.time() - started, 1),
+              "seed": cell.seed, "cell_seconds": round(time.time() - started - (PauseClock.paused() - paused), 1),
+              "paused_seconds": round(PauseClock.paused() - paused, 1),
               # CPU seconds of this process (not of the raw rows' child): less dependent on other load
               "cell_cpu_seconds": round(time.process_time() - cpu_started, 1),
               "finished": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S UTC")}
@@ -446,9 +448,17 @@ class Runner:
             return self._preps[(dataset, stage)]
         marker = os.path.join(self.pipeline_dir(dataset), f"prep-{stage}.json")
         prep = read_cell(marker)
-        if prep is None:
-            prep = self._prepare(dataset, stage)
-            write_json(marker, prep)
+        while prep is None:  # one process prepares; the others wait for its marker
+            if take_lock(marker + ".lock"):
+                try:
+                    prep = read_cell(marker) or self._prepare(dataset, stage)
+                    write_json(marker, prep)
+                finally:
+                    os.remove(marker + ".lock")
+            else:
+                self.log(f"{dataset}: waiting for another process's preparation ({stage})")
+                time.sleep(30)
+                prep = read_cell(marker)
         self._preps[(dataset, stage)] = prep
         return prep
 
@@ -646,13 +656,7 @@ class Runner:
 
     def _retrain(self, cell: Cell, nodes: dict[str, Any], out_dir: str) -> dict[str, Any]:
         search_cell = Cell(cell.dataset, ROWS_BY_KEY["optfusion-supernet"], cell.seed)
-        search = read_cell(search_cell.path(self.work_dir))
-        if search is None:
-            self.log(f"  {cell.name()} needs the search of seed {cell.seed}: running it first")
-            search = {**self.train(search_cell), "dataset": cell.dataset, "row": search_cell.row.key,
-                      "label": search_cell.row.label, "seed": cell.seed,
-                      "finished": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S UTC")}
-            write_json(search_cell.path(self.work_dir), search)
+        search = self._wait_for_search(cell, search_cell)
         search_settings = nodes["OptFusionSearch"].exec_properties["settings"]
         if json.loads(search["settings"]["OptFusionSearch"]["settings"]) != json.loads(search_settings):
             raise ValueError(f"{cell.name()}: the seed's search was run with other search settings; re-run "
@@ -683,10 +687,32 @@ class Runner:
         result["_model_dirs"] = [model_dir]
         return result
 
+    def _wait_for_search(self, cell: Cell, search_cell: Cell) -> dict[str, Any]:
+        """The seed's search cell: read, or run here when missing, or awaited while another process runs it."""
+        path = search_cell.path(self.work_dir)
+        while True:
+            search = read_cell(path)
+            if search is not None:
+                return search
+            lock = path[:-len(".json")] + ".lock"
+            if take_lock(lock):
+                try:
+                    self.log(f"  {cell.name()} needs the search of seed {cell.seed}: running it first")
+                    run_cell(0, search_cell, [search_cell], path, self.train, {"done": 0, "failed": 0,
+                                                                            "not_implemented": 0}, self.log)
+                finally:
+                    os.remove(lock)
+                search = read_cell(path)
+                if search is None:
+                    raise RuntimeError(f"the search {search_cell.name()} failed; see its error file")
+                return search
+            self.log(f"  {cell.name()}: waiting for another process's {search_cell.name()}")
+            time.sleep(30)
+
     def _gbdt(self, cell: Cell, nodes: dict[str, Any]) -> dict[str, Any]:
         prep = self.prepared(cell.dataset, "gbdt")
         model = self.prep_artifact(cell.dataset, "GbdtResidual.model")
-        settings = {"GbdtResidual": exec_properties(nodes["GbdtResidual"])}
+        settings = node_settings(nodes, "gbdt")
         result = {"kind": "gbdt", "train_seconds": prep["seconds"].get("GbdtResidual"), "best_epoch": None,
                   "train_rows": self.prepared(cell.dataset, "transform")["train_rows"], "settings": settings,
                   "settings_digest": settings_digest(settings),
@@ -867,6 +893,38 @@ class ExportTimer:
         self._saved.clear()
 
 
+class PauseClock:
+    """Seconds this process spent stopped (SIGSTOP, e.g. to give the machine to a timing benchmark), measured by a
+    daemon thread that ticks every TICK seconds and counts any gap beyond GAP as a pause: wall times minus paused()
+    leave pauses out. (Heavy load delays a tick by far less than GAP.)"""
+
+    TICK, GAP = 0.5, 5.0
+    _total = 0.0
+    _started = False
+
+    @classmethod
+    def start(cls) -> None:
+        if cls._started:
+            return
+        import threading
+        cls._started = True
+
+        def tick() -> None:
+            last = time.monotonic()
+            while True:
+                time.sleep(cls.TICK)
+                now = time.monotonic()
+                if now - last > cls.GAP:
+                    cls._total += now - last - cls.TICK
+                last = now
+
+        threading.Thread(target=tick, name="pause-clock", daemon=True).start()
+
+    @classmethod
+    def paused(cls) -> float:
+        return cls._total
+
+
 def execute(node: Any, inputs: dict[str, list[Any]], out_dir: str) -> tuple[dict[str, list[Any]], float, float]:
     """Runs a pipeline node's executor in this process: outputs under out_dir/<key>.
 
@@ -879,10 +937,11 @@ def execute(node: Any, inputs: dict[str, list[Any]], out_dir: str) -> tuple[dict
         fileio.makedirs(artifact.uri)
         outputs[key] = [artifact]
     executor = node.executor_spec.executor_class()
-    started = time.perf_counter()
+    PauseClock.start()
+    started, paused = time.perf_counter(), PauseClock.paused()
     with ExportTimer() as timer:
         executor.Do(inputs, outputs, exec_properties(node))
-    return outputs, time.perf_counter() - started, timer.seconds
+    return outputs, time.perf_counter() - started - (PauseClock.paused() - paused), timer.seconds
 
 
 def serving_dir(model_uri: str) -> str:
@@ -1017,7 +1076,7 @@ def run_grid(runner: Runner, datasets: Sequence[str], models: Optional[Sequence[
             runner.log(traceback.format_exc()[-3000:])
             continue
         finally:
-            shutil.rmtree(cell.path(runner.work_dir)[:-len(".json")], ignore_errors=True)
+            shutil.rmtree(os.path.dirname(cell.path(runner.work_dir)), ignore_errors=True)  # cells/grid-<model>/
         write_json(path, {**result, "dataset": dataset, "model": model, "learning_rate": lr, "l2": l2,
                           "seed": GRID_SEED, "cell_seconds": round(time.time() - started, 1)})
         counts["done"] += 1
