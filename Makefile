@@ -5,6 +5,9 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers; tests sharing a pipeline run stay on one worker (tests/conftest.py). 0: one process.
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: run test unit e2e lock schemas benchmark benchmark-optfusion clean
 
@@ -18,13 +21,13 @@ run: .venv  ## the whole pipeline on the embedded default (synthetic Criteo-layo
 	$(PYTHON) local_runner.py $(ARGS)
 
 test: .venv  ## the full test suite; fails when no test ran
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 unit: .venv  ## only the fast tests (no pipeline runs)
-	$(PYTHON) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m "not e2e" $(XDIST) $(PYTEST_ARGS)
 
 e2e: .venv
-	$(PYTHON) -m pytest -m e2e $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m e2e $(XDIST) $(PYTEST_ARGS)
 
 lock:  ## re-resolve requirements.in into requirements.lock (Python 3.10)
 	uv pip compile requirements.in --python-version 3.10 -o requirements.lock

@@ -16,9 +16,14 @@ nodes, 33 straight-through gates; about 241M non-embedding weights), batch 256.
    - bare: the same supernet, one optimiser over every variable, a tf.function train step on one constant
      batch of synthetic ids (no input pipeline, no L2, no metrics);
    - search: `trainer.optfusion_train.search`, the code the OptFusionSearch executor runs (tfxio input pipeline
-     from the transformed TFRecords, three Adam groups from one gradient, dense coupled L2 on the whole table,
-     progress output, validation each epoch, checkpoint of the best epoch), 2 epochs of --steps steps each;
-     reported: the 2nd epoch's training examples/s (the 1st includes tracing; validation is not counted).
+     from the transformed TFRecords, three Adam groups from one gradient, dense coupled L2 on every weight and
+     the whole table, folded into the XLA-compiled Adam update, progress output, validation each epoch,
+     checkpoint of the best epoch), 2 epochs of --steps steps each; reported: the 2nd epoch's training
+     examples/s (the 1st includes tracing; validation is not counted).
+   Then, per precision, where the coupled L2 costs time (`child_l2_cost`; skipped with --no-l2-cost): one
+   supernet and GroupedAdam, the search's TrainStep on in-memory ids and the optimiser update alone, without
+   L2, with the L2 as a separate pass (the previous path) and folded (the current one), interleaved; wall, CPU
+   and system time and page faults per step.
 3. Hard retrain: `trainer.optfusion_train.retrain` on one fixed architecture (HARD_OPS, all connections), from
    scratch, per precision.
 4. Serving: the float32 supernet and Hard model as exported by the steps, each loaded in a fresh process: size
@@ -338,6 +343,127 @@ def child_l2(l2_mode: str, table_size: int, steps: int) -> dict[str, Any]:
     return {"examples_per_second": examples / seconds, "seconds": seconds, "steps": done}
 
 
+L2_VARIANTS = ("no_l2", "separate", "folded")
+
+
+def child_l2_cost(precision: str, table_size: int, steps: int, rounds: int = 2) -> dict[str, Any]:
+    """Where the search step's coupled L2 costs time, at Criteo dimensions, in one process.
+
+    One supernet and one GroupedAdam (the search's three groups and Criteo settings); three variants of the
+    optimiser step: "no_l2" (λ = 0: the fused ResourceApplyAdam kernel only), "separate" (`fold_l2=False`: λ·w
+    added to each gradient by `coupled_l2`, a pass before the kernel's, the previous path) and "folded" (the
+    search's path: λ·w inside the XLA-fused update). Each variant is traced into its own functions (the settings
+    are read at trace time) and measured as
+    - step: the search's TrainStep on in-memory synthetic ids (no input pipeline), examples/s;
+    - update: the optimiser step alone on fresh gradients of every variable (written each call, as a backward
+      pass writes them), minus the cost of writing those gradients ("grads": the same function without the step).
+    The variants run interleaved, `rounds` times; per phase the wall time, the process's CPU and system time and
+    its minor page faults per step (getrusage), the cost of first touching freshly allocated memory.
+    """
+    import resource
+
+    import numpy as np
+    import tensorflow as tf
+
+    from trainer import optfusion_train, optim
+    from trainer.models import optfusion
+    tf.keras.utils.set_random_seed(0)
+    with optim.precision_policy(precision):
+        model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
+    groups = optfusion.variable_groups(model)
+    with_l2 = {"emb": optim.GroupSettings(LR, L2), "nn": optim.GroupSettings(LR, L2),
+               "arch": optim.GroupSettings(ARCH_LR)}
+    without_l2 = {name: optim.GroupSettings(s.learning_rate) for name, s in with_l2.items()}
+    optimizer = optim.GroupedAdam(groups, with_l2, l2_mode="dense")
+    optimizer.build()
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, table_size, (64 * BATCH, FIELDS)).astype(np.int64)
+    labels = rng.integers(0, 2, (64 * BATCH, 1)).astype(np.float32)
+    iterator = iter(tf.data.Dataset.from_tensor_slices(({"feature": ids}, labels)).batch(BATCH).repeat())
+    counter = tf.Variable(0.0)
+
+    def make_update(apply: bool):
+        @tf.function
+        def update():
+            value = counter.assign_add(1.0) * 1e-12 + 1e-6  # not a constant: the fills run every call
+            gradients = [tf.fill(tf.shape(v), value) for v in optimizer.variables]
+            if apply:
+                optimizer.step(gradients)
+                return tf.constant(0.0)
+            return tf.add_n([tf.reduce_max(g) for g in gradients])  # keeps the fills
+        return update
+
+    phases: dict[str, Any] = {}
+    for name in L2_VARIANTS:  # trace (and XLA-compile) every variant before any measurement
+        optimizer.settings = without_l2 if name == "no_l2" else with_l2
+        optimizer.fold_l2 = name == "folded"
+        step = optim.TrainStep(model, optimizer)
+        update = make_update(True)
+        step.run(iterator, 2)
+        update()
+        phases[name] = (step, update)
+    grads_only = make_update(False)
+    grads_only()
+    optimizer.settings, optimizer.fold_l2 = with_l2, True
+
+    def measure(run, calls: int) -> dict[str, float]:
+        before, cpu, start = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
+        run(calls)
+        seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        return {"ms": seconds / calls * 1e3, "cpu_ms": (time.process_time() - cpu) / calls * 1e3,
+                "sys_ms": (after.ru_stime - before.ru_stime) / calls * 1e3,
+                "minor_faults": (after.ru_minflt - before.ru_minflt) / calls}
+
+    def calls_of(function):
+        def run(calls: int) -> None:
+            for _ in range(calls):
+                out = function()
+            np.asarray(out)
+        return run
+
+    runs: dict[str, dict[str, list]] = {name: {"step": [], "update": []} for name in L2_VARIANTS}
+    runs["grads"] = {"update": []}
+    for _ in range(rounds):
+        for name, (step, update) in phases.items():
+            runs[name]["step"].append(measure(lambda calls, step=step: step.run(iterator, calls), steps))
+            runs[name]["update"].append(measure(calls_of(update), steps))
+        runs["grads"]["update"].append(measure(calls_of(grads_only), steps))
+    page_mb = resource.getpagesize() / 2 ** 20
+    for parts in runs.values():
+        for entries in parts.values():
+            for entry in entries:
+                entry["fault_mb"] = entry.pop("minor_faults") * page_mb
+    for name in L2_VARIANTS:
+        for entry in runs[name]["step"]:
+            entry["examples_per_second"] = BATCH * 1e3 / entry["ms"]
+    nn = sum(int(np.prod(v.shape)) for v in groups["nn"])
+    return {"runs": runs, "steps": steps, "rounds": rounds, "nn_weights": nn,
+            "table_weights": table_size * EMBEDDING_DIM, "xla_loops": xla_loops([1560, 1560])}
+
+
+def xla_loops(shape: list[int]) -> dict[str, int]:
+    """How XLA compiles the folded update (`trainer.optim._xla_adam_with_coupled_l2`) for a float32 variable of
+    `shape` on this machine, from its optimized HLO: the element-wise loops over the variable and the passes over
+    memory of the variable's size they make (each loop's variable-sized operands read and its output written)."""
+    import tensorflow as tf
+
+    from trainer import optim
+    variables = [tf.Variable(tf.zeros(shape)) for _ in range(3)]
+    scalar = tf.constant(0.5)
+    hlo = optim._xla_adam_with_coupled_l2.experimental_get_compiler_ir(
+        var=variables[0].handle, m=variables[1].handle, v=variables[2].handle, grad=tf.zeros(shape), l2=scalar,
+        beta1_power=scalar, beta2_power=scalar, lr=scalar, beta1=scalar, beta2=scalar,
+        epsilon=scalar)(stage="optimized_hlo")
+    array = f"f32[{','.join(map(str, shape))}]"
+    entry = hlo[hlo.index("ENTRY"):]
+    # A loop: a fusion with a variable-sized result, or a call of one split over threads (%parallel_fusion).
+    loops = [line for line in entry.splitlines() if "=" in line
+             and line.split("=", 1)[1].strip().startswith(array) and (" fusion(" in line or "parallel_fusion" in line)]
+    return {"loops": len(loops), "passes": sum(line.count(array) for line in loops),
+            "multithreaded": sum("parallel_fusion" in line for line in loops)}
+
+
 def run_child(args: argparse.Namespace) -> None:
     # psutil, not getrusage: Linux carries ru_maxrss over fork and exec, so a child would report the parent's peak.
     sampler = _RssSampler()
@@ -350,6 +476,8 @@ def run_child(args: argparse.Namespace) -> None:
         result = child_probe()
     elif args.child == "serving":
         result = child_serving(args.export_dir, args.raw_file, args.steps)
+    elif args.child == "l2cost":
+        result = child_l2_cost(args.precision, args.table_size, args.steps)
     else:
         result = child_l2(args.child.split("-", 1)[1], args.table_size, args.steps)
     result.setdefault("peak_rss_mb", sampler.mark())
@@ -370,7 +498,10 @@ def launch(kind: str, out_dir: str, **kwargs: Any) -> dict[str, Any]:
     with open(out) as f:
         result = json.load(f)
     result["process_seconds"] = time.perf_counter() - started
-    if "bare" in result:
+    if "runs" in result:
+        steps = {name: sum(e["ms"] for e in result["runs"][name]["step"]) / result["rounds"] for name in L2_VARIANTS}
+        print("    step " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in steps.items()), flush=True)
+    elif "bare" in result:
         print(f"    bare {[round(b['examples_per_second'], 1) for b in result['bare']]}, search "
               f"{result['search']['examples_per_second']:.1f} examples/s", flush=True)
     elif "examples_per_second" in result:
@@ -398,12 +529,13 @@ def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]
              f"- Model: OptFusion search supernet, {FIELDS} fields x {EMBEDDING_DIM} (D = {FIELDS * EMBEDDING_DIM}), "
              f"all operations on all nodes, {results['table_size']:,}-id table (Transform of {args.rows:,} generated "
              f"Criteo-layout rows), batch {BATCH}; Criteo search settings (lr {LR}, arch lr {ARCH_LR}, dense "
-             f"coupled L2 {L2}).",
+             f"coupled L2 {L2}, folded into the XLA-compiled Adam update).",
              "- bare: a tf.function train step of the same supernet on one constant batch of synthetic ids (no input "
              "pipeline, no L2, one optimiser), with the search step's fused Adam (`trainer.optim.TorchAdam`) or "
              "with the stock Keras Adam. search: `trainer.optfusion_train.search` as the OptFusionSearch executor "
              "runs it (tfxio input pipeline from the transformed TFRecords, three Adam groups from one gradient, "
-             "dense L2 on the whole table, progress output, validation each epoch), the 2nd epoch's training "
+             "dense L2 on every weight and the whole table, folded into the Adam update, progress output, "
+             "validation each epoch), the 2nd epoch's training "
              f"examples/s ({args.steps} steps). One process per precision runs bare (fused), bare (Keras), search, "
              "bare (fused), each with its own model, freed after it; the ratio is against the mean of the two "
              "fused bare runs around the search; peak RSS of each phase sampled every 0.1 s (psutil).",
@@ -427,6 +559,8 @@ def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]
                      f"{ratio:.2f} | {verdict} (>= {TARGET_RATIO:.2f}) | "
                      f"{r['search']['examples_per_second'] / ceiling(rate(precision), r['search']['parameters'], results['table_size']):.0%} | "
                      f"{max(b['peak_rss_mb'] for b in r['bare']):,.0f} | {r['search']['peak_rss_mb']:,.0f} |")
+    if results.get("l2_cost"):
+        lines += [""] + render_l2_cost(results["l2_cost"])
     if results["retrain"]:
         scaled_target = RETRAIN_TARGET * probe["float32_gflops"] / REFERENCE_GFLOPS
         lines += ["", f"Hard retrain (`trainer.optfusion_train.retrain` as the OptFusionRetrain executor runs it, "
@@ -467,13 +601,63 @@ def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]
     return "\n".join(lines)
 
 
+L2_LABELS = {"no_l2": "none (λ = 0): the ResourceApplyAdam kernel alone",
+             "separate": "separate pass: `coupled_l2` (g + λ·w into a temporary), then the kernel (the previous "
+                         "search step)",
+             "folded": "folded: g + λ·w inside the XLA-compiled update (the search step now)"}
+
+
+def render_l2_cost(l2_cost: dict[str, Any]) -> list[str]:
+    """The table of where the coupled L2 costs time (child_l2_cost), per precision and variant."""
+    first = next(iter(l2_cost.values()))
+    loops = first["xla_loops"]
+    lines = [f"Where the coupled L2 costs time: one process per precision, one supernet and one GroupedAdam (the "
+             f"search's three groups, Criteo settings), each variant of the L2 traced into its own step; "
+             f"{first['rounds']} interleaved rounds of {first['steps']} steps, means. step: the search's TrainStep "
+             "on in-memory synthetic ids (no input pipeline). update: the optimiser step alone on fresh gradients "
+             "of every variable, minus the cost of writing those gradients. Page faults: minor faults "
+             "(getrusage) x page size, per step: memory touched for the first time (a new allocation).", "",
+             "| precision | L2 | step examples/s | step ms | L2's share of the step | step page faults MB | update ms "
+             "| update CPU ms | update system CPU ms | update page faults MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for precision, r in l2_cost.items():
+        runs = r["runs"]
+
+        def mean(name: str, part: str, key: str) -> float:
+            return sum(e[key] for e in runs[name][part]) / len(runs[name][part])
+
+        base = mean("no_l2", "step", "ms")
+        for name in L2_VARIANTS:
+            step = mean(name, "step", "ms")
+            share = "-" if name == "no_l2" else f"{(step - base) / step:.1%}"
+            update = {key: mean(name, "update", key) - mean("grads", "update", key)
+                      for key in ("ms", "cpu_ms", "sys_ms", "fault_mb")}
+            lines.append(f"| {precision} | {L2_LABELS[name]} | {BATCH * 1e3 / step:.1f} | "
+                         f"{step:.0f} | {share} | {mean(name, 'step', 'fault_mb'):,.0f} | {update['ms']:.0f} | "
+                         f"{update['cpu_ms']:.0f} | {update['sys_ms']:.0f} | {update['fault_mb']:,.0f} |")
+    lines += ["", f"Writing the gradients alone (subtracted above): "
+                  + "; ".join(f"{p} {sum(e['ms'] for e in r['runs']['grads']['update']) / r['rounds']:.0f} ms, "
+                              f"{sum(e['fault_mb'] for e in r['runs']['grads']['update']) / r['rounds']:,.0f} MB of "
+                              "page faults" for p, r in l2_cost.items())
+                  + f" per step, for {first['nn_weights'] + first['table_weights']:,} weights "
+                    f"({(first['nn_weights'] + first['table_weights']) * 4 / 2 ** 20:,.0f} MB in float32). "
+                    f"The folded update of a [1560, 1560] variable compiles (optimized HLO, this machine) to "
+                    f"{loops['loops']} element-wise loops over the variable ({loops['multithreaded']} split over "
+                    f"threads) making {loops['passes']} passes of its size (XLA's CPU backend has no multi-output fusion: new m, new v and the new weights each get "
+                    "a loop, which reads what it needs again); the kernel makes 7 in one loop (reads g, w, m, v; "
+                    "writes w, m, v); the separate pass adds a multiply and an add over the variable (5 passes) and "
+                    "a new temporary of its size."]
+    return lines
+
+
 def run_parent(args: argparse.Namespace) -> None:
     loads = [os.getloadavg()[0]]
     data = prepare_data(args.work_dir, args.rows)
     table_size = _table_size(data)
     raw_file = prepared_raw_file(args.work_dir)
     print(f"Transform output: {data['transform_uri']} ({table_size:,} ids)", flush=True)
-    results: dict[str, Any] = {"table_size": table_size, "precisions": {}, "retrain": {}, "serving": {}, "l2": []}
+    results: dict[str, Any] = {"table_size": table_size, "precisions": {}, "l2_cost": {}, "retrain": {},
+                               "serving": {}, "l2": []}
     with tempfile.TemporaryDirectory(dir=args.work_dir) as out_dir:
         results["probe"] = launch("probe", out_dir)
         exports = {"supernet": os.path.join(out_dir, "supernet"), "hard": os.path.join(out_dir, "hard")}
@@ -481,6 +665,10 @@ def run_parent(args: argparse.Namespace) -> None:
             export = exports["supernet"] if precision == "float32" and args.latency_calls else None
             results["precisions"][precision] = launch("pair", out_dir, precision=precision, data=json.dumps(data),
                                                       table_size=table_size, steps=args.steps, export_dir=export)
+            loads.append(os.getloadavg()[0])
+        for precision in args.precisions if args.l2_cost else ():
+            results["l2_cost"][precision] = launch("l2cost", out_dir, precision=precision, table_size=table_size,
+                                                   steps=args.steps)
             loads.append(os.getloadavg()[0])
         for precision in args.precisions if args.retrain_steps else ():
             export = exports["hard"] if precision == "float32" and args.latency_calls else None
@@ -511,6 +699,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=20_000, help="generated rows for the Transform output")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR, help="where the (cached) Transform output lives")
     parser.add_argument("--l2-table", type=int, default=0, help="also compare dense vs lazy L2 on a table this big")
+    parser.add_argument("--no-l2-cost", dest="l2_cost", action="store_false",
+                        help="skip the measurement of where the coupled L2 costs time (no L2 / separate / folded)")
     parser.add_argument("--doc", default=DEFAULT_DOC)
     parser.add_argument("--no-doc", action="store_true", help="print only, do not write docs/benchmarks.md")
     # child mode

@@ -14,6 +14,15 @@ eps·sqrt(1-β2^t) as the kernel's epsilon, which turns its formula into PyTorch
 embedding gradient is densified first: PyTorch's Adam on an `nn.Embedding` sees a dense gradient (zeros outside the
 batch), decays the moments of every row and moves every row, and so does this one, whatever the L2 mode.
 
+Coupled L2 inside the update: for a group decayed on every element (L2 mode "dense", or any group outside the lazy
+ones), `GroupedAdam.step` passes λ to `TorchAdam`, which runs ResourceApplyAdam on g + λ·w as one XLA-compiled
+function per variable (`_xla_adam_with_coupled_l2`): the weights and moments are updated in place and no
+temporary of the variable's size is made. Adding λ·w first (`coupled_l2`, `GroupedAdam.regularize`, kept as the
+reference and for `fold_l2=False`) costs a multiply and an add over every weight and a new temporary as large as
+the variable, whose first touch (page faults) is most of that cost; `benchmarks/optfusion_throughput.py` measures
+both. The maths are the same (XLA rounds a multiply-add once, FMA, where the kernel rounds twice: results may
+differ in the last bit); with λ = 0 the gradient goes to the kernel as it is.
+
 `TrainStep` is the hot path: a `tf.function` that runs up to `steps_per_execution` steps per call (no Python per
 step), optionally XLA-compiled (`jit_compile`) for the forward/backward pass, under a `tf.distribute` strategy
 picked from the devices (`choose_strategy`), with float16 dynamic loss scaling when the precision policy is
@@ -112,13 +121,54 @@ def _handle(variable: tf.Variable) -> tf.Tensor:
     return variable.handle
 
 
+def _adam_scalars(optimizer: keras.optimizers.Adam, dtype: tf.DType) -> dict[str, tf.Tensor]:
+    """ResourceApplyAdam's scalar inputs for the optimiser's next step, with eps·sqrt(1-β2^t) as the kernel's
+    epsilon: the kernel computes lr·sqrt(1-β2^t)/(1-β1^t)·m/(sqrt(v)+ε), with that ε lr·m̂/(sqrt(v̂)+eps), PyTorch's
+    update."""
+    step = tf.cast(optimizer.iterations + 1, dtype)
+    beta_1_power = tf.pow(tf.cast(optimizer.beta_1, dtype), step)
+    beta_2_power = tf.pow(tf.cast(optimizer.beta_2, dtype), step)
+    return {"beta1_power": beta_1_power, "beta2_power": beta_2_power, "lr": tf.cast(optimizer.learning_rate, dtype),
+            "beta1": tf.cast(optimizer.beta_1, dtype), "beta2": tf.cast(optimizer.beta_2, dtype),
+            "epsilon": tf.cast(optimizer.epsilon, dtype) * tf.sqrt(1.0 - beta_2_power)}
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _xla_adam_with_coupled_l2(var, m, v, grad, l2, beta1_power, beta2_power, lr, beta1, beta2, epsilon):
+    """ResourceApplyAdam on grad + λ·var, XLA-compiled: g + λ·w is computed inside the update's element-wise
+    loops (no temporary of the variable's size) and the weights and moments are written in place (XLA aliases the
+    variables' buffers). XLA's CPU backend emits one loop per output (new m, new v, new weights), each reading what
+    it needs; `coupled_l2` followed by the kernel makes a multiply and an add over the variable into a new
+    temporary first."""
+    weights = tf.raw_ops.ReadVariableOp(resource=var, dtype=grad.dtype)
+    tf.raw_ops.ResourceApplyAdam(var=var, m=m, v=v, beta1_power=beta1_power, beta2_power=beta2_power, lr=lr,
+                                 beta1=beta1, beta2=beta2, epsilon=epsilon, grad=grad + l2 * weights,
+                                 use_locking=False)
+
+
 class TorchAdam(keras.optimizers.Adam):
-    """PyTorch's Adam (no weight decay here: GroupedAdam adds the coupled L2 to the gradient), eps 1e-8, on the
-    fused ResourceApplyAdam kernel; sparse gradients are densified (PyTorch's dense embedding gradient)."""
+    """PyTorch's Adam, eps 1e-8, on the fused ResourceApplyAdam kernel; sparse gradients are densified (PyTorch's
+    dense embedding gradient).
+
+    Coupled L2 (PyTorch's `weight_decay`): `apply_gradients(..., coupled_l2=λ)` adds λ·w to each gradient inside
+    the XLA-compiled Adam update (`_xla_adam_with_coupled_l2`); with λ = 0 (the default) the gradients go to the
+    kernel as they are.
+    """
 
     def __init__(self, learning_rate: float, name: str = "torch_adam", **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, epsilon=ADAM_EPSILON, adaptive_epsilon=True,
                          jit_compile=False, name=name, **kwargs)
+        self._coupled_l2 = 0.0
+
+    def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False, coupled_l2: float = 0.0,
+                        **kwargs):
+        """Keras' apply_gradients; coupled_l2: λ, added as λ·w to every gradient inside the update."""
+        self._coupled_l2 = float(coupled_l2)  # read by update_step, which runs (or is traced) inside this call
+        try:
+            return super().apply_gradients(grads_and_vars, name=name,
+                                           skip_gradients_aggregation=skip_gradients_aggregation, **kwargs)
+        finally:
+            self._coupled_l2 = 0.0
 
     def update_step(self, gradient, variable):
         if self.amsgrad:
@@ -127,19 +177,16 @@ class TorchAdam(keras.optimizers.Adam):
             # PyTorch's Adam sees the dense gradient of an embedding (zeros outside the batch) and decays the moments
             # of every row; Keras' sparse path does the same in about a dozen passes over the table, densifying
             # takes one (duplicate indices are summed).
-            gradient = tf.convert_to_tensor(gradient)
+            gradient = tf.ensure_shape(tf.convert_to_tensor(gradient), variable.shape)
         dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1_power = tf.pow(tf.cast(self.beta_1, dtype), step)
-        beta_2_power = tf.pow(tf.cast(self.beta_2, dtype), step)
         index = self._index_dict[self._var_key(variable)]
-        # The kernel computes lr·sqrt(1-β2^t)/(1-β1^t)·m/(sqrt(v)+ε); with ε = eps·sqrt(1-β2^t) that is
-        # lr·m̂/(sqrt(v̂)+eps), PyTorch's update.
-        return tf.raw_ops.ResourceApplyAdam(
-            var=_handle(variable), m=_handle(self._momentums[index]), v=_handle(self._velocities[index]),
-            beta1_power=beta_1_power, beta2_power=beta_2_power, lr=tf.cast(self.learning_rate, dtype),
-            beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
-            epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1.0 - beta_2_power), grad=gradient, use_locking=False)
+        handles = {"var": _handle(variable), "m": _handle(self._momentums[index]),
+                   "v": _handle(self._velocities[index])}
+        scalars = _adam_scalars(self, dtype)
+        if self._coupled_l2:
+            return _xla_adam_with_coupled_l2(grad=gradient, l2=tf.constant(self._coupled_l2, dtype), **handles,
+                                             **scalars)
+        return tf.raw_ops.ResourceApplyAdam(grad=gradient, use_locking=False, **handles, **scalars)
 
 
 class GroupedAdam:
@@ -151,10 +198,13 @@ class GroupedAdam:
         l2_mode: "dense" (the reference: λ·w on every element, the whole embedding table included) or "lazy"
             (only the embedding rows in the batch get λ·w; dense weights are unaffected by the mode).
         lazy_groups: the groups `l2_mode="lazy"` applies to. Defaults to the embedding group.
+        fold_l2: `step` adds the coupled L2 inside the XLA-compiled Adam update instead of as a separate
+            `regularize` pass before the kernel (the same maths; False: the separate pass, kept for comparison).
     """
 
     def __init__(self, groups: Mapping[str, Sequence[tf.Variable]], settings: Mapping[str, GroupSettings],
-                 l2_mode: str = "dense", lazy_groups: Sequence[str] = (EMBEDDING_GROUP,)) -> None:
+                 l2_mode: str = "dense", lazy_groups: Sequence[str] = (EMBEDDING_GROUP,),
+                 fold_l2: bool = True) -> None:
         if l2_mode not in L2_MODES:
             raise ValueError(f"l2_mode must be one of {L2_MODES}, got {l2_mode!r}")
         self.groups = {name: list(variables) for name, variables in groups.items() if variables}
@@ -170,6 +220,7 @@ class GroupedAdam:
         self.settings = {name: settings[name] for name in self.groups}
         self.l2_mode = l2_mode
         self.lazy_groups = tuple(lazy_groups)
+        self.fold_l2 = fold_l2
         self.optimizers = {name: TorchAdam(s.learning_rate, name=f"adam_{name}") for name, s in self.settings.items()}
 
     @property
@@ -195,6 +246,34 @@ class GroupedAdam:
                     gradient = tf.zeros_like(variable) if l2 else None
                 result.append(None if gradient is None else coupled_l2(gradient, variable, l2, lazy))
         return result
+
+    def step(self, gradients: Sequence[tf.Tensor | tf.IndexedSlices | None]) -> None:
+        """One step from loss gradients (in `variables` order; across replicas, already summed): coupled L2 and
+        Adam, group by group; the same maths as `apply(regularize(gradients))`.
+
+        With `fold_l2`, a group whose every element is decayed (L2 mode "dense", or a group outside `lazy_groups`)
+        gets λ·w inside the fused update (`TorchAdam.apply_gradients(coupled_l2=λ)`); a lazy group's sparse rows
+        get it from `coupled_l2` first, as in `regularize`.
+        """
+        if not self.fold_l2:
+            self.apply(self.regularize(gradients))
+            return
+        i = 0
+        for name, variables in self.groups.items():
+            l2 = self.settings[name].l2
+            lazy = self.l2_mode == "lazy" and name in self.lazy_groups
+            pairs = []
+            for variable in variables:
+                gradient = gradients[i]
+                i += 1
+                if gradient is None:
+                    if not l2:
+                        continue
+                    gradient = tf.zeros_like(variable)
+                pairs.append((coupled_l2(gradient, variable, l2, lazy=True) if lazy else gradient, variable))
+            if pairs:
+                self.optimizers[name].apply_gradients(pairs, skip_gradients_aggregation=True,
+                                                      coupled_l2=0.0 if lazy else l2)
 
     def apply(self, gradients: Sequence[tf.Tensor | tf.IndexedSlices | None]) -> None:
         """Applies already regularised (and, across replicas, already summed) gradients, group by group."""
@@ -307,7 +386,7 @@ class TrainStep:
                 gradients[i] = g
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         if self.loss_scale is None:
-            self.optimizer.apply(self.optimizer.regularize(gradients))
+            self.optimizer.step(gradients)
             return loss, count
         gradients = [unscale(g, self.loss_scale.scale) for g in gradients]
 
@@ -316,7 +395,7 @@ class TrainStep:
 
             def apply():
                 distribution.extended.call_for_each_replica(
-                    lambda g: self.optimizer.apply(self.optimizer.regularize(g)), args=(gradients,))
+                    self.optimizer.step, args=(gradients,))
 
             # The condition runs in cross-replica context: a branch that calls merge_call (the Keras optimisers'
             # apply does) may not sit inside a replica-context cond.
