@@ -28,15 +28,15 @@ PER_SAMPLE_FILES = ("tests/e2e/test_shared_samples.py", "tests/e2e/test_referenc
 LONG_GROUPS = (  # measured seconds on one 2-core machine, in order
     "resfusion_data",  # 500
     "tests/e2e/test_resfusion_pipeline.py",  # 410
-    "tests/e2e/test_shared_samples.py[criteo]",  # 355
+    "tests/e2e/test_shared_samples.py:criteo",  # 355
     "generated_run",  # 340
     "tests/e2e/test_optfusion_pipeline.py",  # 300
     "tests/components/test_optfusion_steps.py",  # 260
-    "tests/e2e/test_shared_samples.py[frappe]",  # 205
-    "tests/e2e/test_shared_samples.py[avazu]",  # 205
-    "tests/e2e/test_reference_vocabulary.py[criteo]",  # 190
-    "tests/e2e/test_reference_vocabulary.py[avazu]",  # 135
-    "tests/e2e/test_reference_vocabulary.py[frappe]",  # 100
+    "tests/e2e/test_shared_samples.py:frappe",  # 205
+    "tests/e2e/test_shared_samples.py:avazu",  # 205
+    "tests/e2e/test_reference_vocabulary.py:criteo",  # 190
+    "tests/e2e/test_reference_vocabulary.py:avazu",  # 135
+    "tests/e2e/test_reference_vocabulary.py:frappe",  # 100
     "tests/e2e/test_tfrecord_input.py",  # 60
 )
 
@@ -46,10 +46,11 @@ def xdist_group_of(item: pytest.Item) -> str:
     path = item.nodeid.split("::")[0]
     callspec = getattr(item, "callspec", None)
     if path in PER_SAMPLE_FILES and callspec is not None and "name" in callspec.params:
-        return f"{path}[{callspec.params['name']}]"
+        return f"{path}:{callspec.params['name']}"  # no "[" or "@": xdist splits the group off at the last "@"
     return SHARED_RUN_GROUPS.get(path, path)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     groups = {id(item): xdist_group_of(item) for item in items}
     first_seen: dict[str, int] = {}
