@@ -5,9 +5,10 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 ARGS ?=
 PYTEST_ARGS ?=
-# pytest-xdist workers; tests sharing a pipeline run stay on one worker (tests/conftest.py). 0: one process.
+# pytest-xdist workers; tests sharing a pipeline run stay on one worker, groups start in tests/conftest.py's order
+# (longest first; xdist would otherwise start the groups with the most tests first). 0: one process.
 TEST_WORKERS ?= 2
-XDIST = -n $(TEST_WORKERS) --dist loadgroup
+XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 .PHONY: run test unit e2e lock schemas benchmark benchmark-optfusion clean
 
