@@ -233,27 +233,18 @@ class GroupedAdam:
         for name, optimizer in self.optimizers.items():
             optimizer.build(self.groups[name])
 
-    def _is_lazy(self, name: str) -> bool:
-        return self.l2_mode == "lazy" and name in self.lazy_groups
-
-    def regularize(self, gradients: Sequence[tf.Tensor | tf.IndexedSlices | None],
-                   folded_groups: Sequence[str] = ()) -> list:
-        """Loss gradients (in `variables` order) -> the gradients Adam sees: + λ·w per group (coupled L2).
-
-        folded_groups: groups whose λ·w the update adds instead (`apply(..., coupled_l2=...)`): their gradients are
-        left as they are, a missing one becoming zeros when the group has L2.
-        """
+    def regularize(self, gradients: Sequence[tf.Tensor | tf.IndexedSlices | None]) -> list:
+        """Loss gradients (in `variables` order) -> the gradients Adam sees: + λ·w per group (coupled L2)."""
         result, i = [], 0
         for name, variables in self.groups.items():
             l2 = self.settings[name].l2
-            added = 0.0 if name in folded_groups else l2
+            lazy = self.l2_mode == "lazy" and name in self.lazy_groups
             for variable in variables:
                 gradient = gradients[i]
                 i += 1
                 if gradient is None:
                     gradient = tf.zeros_like(variable) if l2 else None
-                result.append(None if gradient is None else coupled_l2(gradient, variable, added,
-                                                                       self._is_lazy(name)))
+                result.append(None if gradient is None else coupled_l2(gradient, variable, l2, lazy))
         return result
 
     def step(self, gradients: Sequence[tf.Tensor | tf.IndexedSlices | None]) -> None:
@@ -264,23 +255,34 @@ class GroupedAdam:
         gets λ·w inside the fused update (`TorchAdam.apply_gradients(coupled_l2=λ)`); a lazy group's sparse rows
         get it from `coupled_l2` first, as in `regularize`.
         """
-        folded = [name for name in self.groups if self.fold_l2 and not self._is_lazy(name)]
-        self.apply(self.regularize(gradients, folded), {name: self.settings[name].l2 for name in folded})
+        if not self.fold_l2:
+            self.apply(self.regularize(gradients))
+            return
+        i = 0
+        for name, variables in self.groups.items():
+            l2 = self.settings[name].l2
+            lazy = self.l2_mode == "lazy" and name in self.lazy_groups
+            pairs = []
+            for variable in variables:
+                gradient = gradients[i]
+                i += 1
+                if gradient is None:
+                    if not l2:
+                        continue
+                    gradient = tf.zeros_like(variable)
+                pairs.append((coupled_l2(gradient, variable, l2, lazy=True) if lazy else gradient, variable))
+            if pairs:
+                self.optimizers[name].apply_gradients(pairs, skip_gradients_aggregation=True,
+                                                      coupled_l2=0.0 if lazy else l2)
 
-    def apply(self, gradients: Sequence[tf.Tensor | tf.IndexedSlices | None],
-              coupled_l2: Mapping[str, float] | None = None) -> None:
-        """Applies already regularised (and, across replicas, already summed) gradients, group by group.
-
-        coupled_l2: λ per group, added as λ·w inside that group's fused update (`TorchAdam.apply_gradients`).
-        """
-        coupled_l2 = coupled_l2 or {}
+    def apply(self, gradients: Sequence[tf.Tensor | tf.IndexedSlices | None]) -> None:
+        """Applies already regularised (and, across replicas, already summed) gradients, group by group."""
         i = 0
         for name, variables in self.groups.items():
             pairs = [(g, v) for g, v in zip(gradients[i:i + len(variables)], variables) if g is not None]
             i += len(variables)
             if pairs:
-                self.optimizers[name].apply_gradients(pairs, skip_gradients_aggregation=True,
-                                                      coupled_l2=coupled_l2.get(name, 0.0))
+                self.optimizers[name].apply_gradients(pairs, skip_gradients_aggregation=True)
 
     def skip(self) -> None:
         """A skipped step (non-finite float16 gradients): only the step counters move, as in Keras."""
