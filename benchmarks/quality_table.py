@@ -289,6 +289,32 @@ def take_lock(lock: str) -> bool:
     return False
 
 
+def produce_once(path: str, produce: Callable[[], None], log: Callable[[str], None], waiting: str,
+                 poll_seconds: float = 30.0) -> dict[str, Any]:
+    """The JSON at `path`: read; else `produce()` writes it here, under `<path without .json>.lock`; else, while
+    another live process holds that lock, `waiting` is logged and the file awaited. One producer per file, so
+    several table runs can share a work dir.
+
+    Raises:
+        RuntimeError: `produce` returned without writing `path` (a failed cell leaves its .error.txt beside it).
+    """
+    lock = path[:-len(".json")] + ".lock"
+    while (value := read_cell(path)) is None:
+        if not take_lock(lock):
+            log(waiting)
+            time.sleep(poll_seconds)
+            continue
+        try:
+            if read_cell(path) is None:
+                produce()
+        finally:
+            os.remove(lock)
+        value = read_cell(path)
+        if value is None:
+            raise RuntimeError(f"{path} was not written; see the .error.txt beside it")
+    return value
+
+
 def run_cell(index: int, cell: Cell, cells: Sequence[Cell], path: str, train: Callable[[Cell], dict[str, Any]],
              counts: dict[str, int], log: Callable[[str], None]) -> None:
     """Trains one cell and writes its JSON (or its error file); updates counts."""
@@ -447,18 +473,8 @@ class Runner:
         if (dataset, stage) in self._preps:
             return self._preps[(dataset, stage)]
         marker = os.path.join(self.pipeline_dir(dataset), f"prep-{stage}.json")
-        prep = read_cell(marker)
-        while prep is None:  # one process prepares; the others wait for its marker
-            if take_lock(marker + ".lock"):
-                try:
-                    prep = read_cell(marker) or self._prepare(dataset, stage)
-                    write_json(marker, prep)
-                finally:
-                    os.remove(marker + ".lock")
-            else:
-                self.log(f"{dataset}: waiting for another process's preparation ({stage})")
-                time.sleep(30)
-                prep = read_cell(marker)
+        prep = produce_once(marker, lambda: write_json(marker, self._prepare(dataset, stage)), self.log,
+                            f"{dataset}: waiting for another process's preparation ({stage})")
         self._preps[(dataset, stage)] = prep
         return prep
 
@@ -690,24 +706,14 @@ class Runner:
     def _wait_for_search(self, cell: Cell, search_cell: Cell) -> dict[str, Any]:
         """The seed's search cell: read, or run here when missing, or awaited while another process runs it."""
         path = search_cell.path(self.work_dir)
-        while True:
-            search = read_cell(path)
-            if search is not None:
-                return search
-            lock = path[:-len(".json")] + ".lock"
-            if take_lock(lock):
-                try:
-                    self.log(f"  {cell.name()} needs the search of seed {cell.seed}: running it first")
-                    run_cell(0, search_cell, [search_cell], path, self.train, {"done": 0, "failed": 0,
-                                                                            "not_implemented": 0}, self.log)
-                finally:
-                    os.remove(lock)
-                search = read_cell(path)
-                if search is None:
-                    raise RuntimeError(f"the search {search_cell.name()} failed; see its error file")
-                return search
-            self.log(f"  {cell.name()}: waiting for another process's {search_cell.name()}")
-            time.sleep(30)
+
+        def run_search() -> None:
+            self.log(f"  {cell.name()} needs the search of seed {cell.seed}: running it first")
+            run_cell(0, search_cell, [search_cell], path, self.train,
+                     {"done": 0, "failed": 0, "not_implemented": 0}, self.log)
+
+        return produce_once(path, run_search, self.log,
+                            f"  {cell.name()}: waiting for another process's {search_cell.name()}")
 
     def _gbdt(self, cell: Cell, nodes: dict[str, Any]) -> dict[str, Any]:
         prep = self.prepared(cell.dataset, "gbdt")

@@ -158,3 +158,29 @@ def test_a_cell_locked_by_a_live_process_is_left_to_it(tmp_path):
         f.write("999999999")  # no such process: the lock is stale and taken over
     counts = qt.run_cells([cell], str(tmp_path), lambda c: {"test_auc": 0.9}, log=lambda message: None)
     assert counts["done"] == 1 and not os.path.exists(lock)
+
+
+def test_produce_once_reads_produces_or_waits_for_the_lock_holder(tmp_path):
+    import os
+    import threading
+    path = str(tmp_path / "prep-transform.json")
+    calls = []
+    produce = lambda: (calls.append(1), qt.write_json(path, {"made": len(calls)}))  # noqa: E731
+    assert qt.produce_once(path, produce, print, "waiting") == {"made": 1}
+    assert qt.produce_once(path, produce, print, "waiting") == {"made": 1} and calls == [1]  # read, not produced
+    assert not os.path.exists(str(tmp_path / "prep-transform.lock"))
+    # another live process holds the lock: wait (logged) until its file appears, never produce here
+    other = str(tmp_path / "seed-1.json")
+    with open(str(tmp_path / "seed-1.lock"), "w") as f:
+        f.write(str(os.getppid()))
+    logged = []
+    threading.Timer(0.3, lambda: qt.write_json(other, {"made": "elsewhere"})).start()
+    assert qt.produce_once(other, produce, logged.append, "waiting for seed 1", poll_seconds=0.1) == {
+        "made": "elsewhere"}
+    assert calls == [1] and "waiting for seed 1" in logged
+
+
+def test_produce_once_names_the_file_a_failed_producer_did_not_write(tmp_path):
+    path = str(tmp_path / "seed-2.json")
+    with pytest.raises(RuntimeError, match=r"seed-2\.json was not written; see the \.error\.txt beside it"):
+        qt.produce_once(path, lambda: None, print, "waiting")
