@@ -1324,7 +1324,8 @@ def targets(all_cells: dict[str, dict[str, dict[Any, dict[str, Any]]]]) -> list[
     if not math.isnan(gbdt):
         out.append(Target("PASS" if gbdt >= LIGHTGBM_FRAPPE - 0.01 else "FAIL",
                           f"Frappe TF-DF GBDT within 0.01 AUC of the tuned LightGBM ({LIGHTGBM_FRAPPE:.3f}): "
-                          f"{gbdt:.4f} ({gbdt - LIGHTGBM_FRAPPE:+.4f})"))
+                          f"{gbdt:.4f} ({gbdt - LIGHTGBM_FRAPPE:+.4f}); LightGBM and TF-DF settings on these rows: "
+                          f"section \"GBDT: TF-DF against LightGBM\""))
         fused_means = {key: mean_se(list(auc_by_seed(frappe, key).values()))[0]
                        for key in ("resfusion-k1", "resfusion-k2", "resfusion-k3", "resfusion")}
         fused_means = {k: v for k, v in fused_means.items() if not math.isnan(v)}
