@@ -184,3 +184,12 @@ def test_produce_once_names_the_file_a_failed_producer_did_not_write(tmp_path):
     path = str(tmp_path / "seed-2.json")
     with pytest.raises(RuntimeError, match=r"seed-2\.json was not written; see the \.error\.txt beside it"):
         qt.produce_once(path, lambda: None, print, "waiting")
+
+
+def test_a_not_worse_target_needs_two_paired_seeds_to_pass():
+    one = qt.paired_claim("Hard", {1: 0.70}, "Supernet", {1: 0.74})
+    assert qt.not_worse_status(one) == "not shown"  # -0.04 on one seed: no claim possible either way
+    two = qt.paired_claim("Hard", {1: 0.70, 2: 0.75}, "Supernet", {1: 0.74, 2: 0.72})
+    assert two.verdict == "no difference shown" and qt.not_worse_status(two) == "PASS"
+    worse = qt.paired_claim("Hard", {1: 0.70, 2: 0.71, 3: 0.72}, "Supernet", {1: 0.74, 2: 0.75, 3: 0.76})
+    assert qt.not_worse_status(worse) == "FAIL"
