@@ -78,26 +78,31 @@ class Fit:
 
 
 def split_files(folder: str) -> dict[str, list[str]]:
-    """{split: its TFRecord files} of an OptFusion TFRecord folder.
+    """{split: its TFRecord files} of an OptFusion TFRecord folder, by the pipeline's own file patterns
+    (pipeline.pipeline.TFRECORD_SPLIT_PATTERNS; the pipeline calls the validation split "eval").
 
     Raises:
-        FileNotFoundError: a split has no `<split>_*.tfrecord` file.
+        FileNotFoundError: a split has no file matching its pattern.
     """
-    files = {split: sorted(glob.glob(os.path.join(folder, f"{split}_*.tfrecord"))) for split in SPLITS}
+    from pipeline.pipeline import TFRECORD_SPLIT_PATTERNS
+    patterns = {"train": TFRECORD_SPLIT_PATTERNS["train"], "validation": TFRECORD_SPLIT_PATTERNS["eval"],
+                "test": TFRECORD_SPLIT_PATTERNS["test"]}
+    files = {split: sorted(glob.glob(os.path.join(folder, patterns[split]))) for split in SPLITS}
     for split, found in files.items():
         if not found:
-            raise FileNotFoundError(f"{folder}: no {split}_*.tfrecord file (is it an OptFusion TFRecord folder?)")
+            raise FileNotFoundError(f"{folder}: no {patterns[split]} file (is it an OptFusion TFRecord folder?)")
     return files
 
 
 def read_ids(files: Sequence[str]) -> tuple[Any, Any]:
-    """The id matrix int32 [rows, F] and the labels float32 [rows] of OptFusion TFRecords."""
+    """The id matrix int32 [rows, F] and the labels float32 [rows] of OptFusion TFRecords, in file order."""
     import numpy as np
     import tensorflow as tf
 
+    from trainer import gbdt
     from transform import features
     ids, labels = [], []
-    for serialized in tf.data.TFRecordDataset(list(files)).batch(8192):
+    for serialized in gbdt.read_records(files).batch(8192):
         parsed = tf.io.parse_example(serialized, {features.FEATURE_KEY: tf.io.VarLenFeature(tf.int64),
                                                   features.LABEL_KEY: tf.io.FixedLenFeature([1], tf.float32)})
         ids.append(tf.sparse.to_dense(parsed[features.FEATURE_KEY]).numpy().astype(np.int32))
@@ -128,10 +133,10 @@ def fit_lightgbm(data: dict[str, tuple[Any, Any]], setting: str, overrides: dict
                float(metrics.auc(y_test, test_logits)), float(metrics.logloss(y_test, test_logits)))
 
 
-def fit_tfdf(files: dict[str, list[str]], setting: str, overrides: dict[str, Any], seed: int) -> Fit:
-    """The project's GbdtLearner (TF-DF) with GbdtParams overridden, as the pipeline's GBDT stage trains it."""
-    import numpy as np
-
+def fit_tfdf(files: dict[str, list[str]], data: dict[str, tuple[Any, Any]], setting: str, overrides: dict[str, Any],
+             seed: int) -> Fit:
+    """The project's GbdtLearner (TF-DF) with GbdtParams overridden, as the pipeline's GBDT stage trains it.
+    data: read_ids of the same files, whose labels (same order) score the validation and test logits."""
     from trainer import gbdt, metrics
     from transform import features
     inputs = gbdt.GbdtInputs.from_files(features.get_dataset("tfrecord"), files["train"])
@@ -142,8 +147,7 @@ def fit_tfdf(files: dict[str, list[str]], setting: str, overrides: dict[str, Any
     seconds = time.perf_counter() - started
     scores = {}
     for split in ("validation", "test"):
-        labels = np.concatenate([label.numpy() for _, label in datasets[split]])
-        logits = model.logits(datasets[split])
+        labels, logits = data[split][1], model.logits(datasets[split])
         scores[split] = (float(metrics.auc(labels, logits)), float(metrics.logloss(labels, logits)))
     return Fit("TF-DF", setting, model.num_trees, seconds, scores["validation"][0], *scores["test"])
 
@@ -185,7 +189,7 @@ def run_dataset(folder: str, quick: bool, seed: int, log=print) -> tuple[dict[st
             log(f"  {fits[-1]}")
     for setting, overrides in TFDF_GRID.items():
         if not quick or setting in QUICK_TFDF:
-            fits.append(fit_tfdf(files, setting, overrides, seed))
+            fits.append(fit_tfdf(files, data, setting, overrides, seed))
             log(f"  {fits[-1]}")
     return rows, fits
 

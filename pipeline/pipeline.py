@@ -19,7 +19,7 @@ from transform import features
 
 SPLITS = ("train", "eval", "test")
 # OptFusion's TFRecord files: {train,validation,test}_NNNN.tfrecord (the reference names them this way).
-_TFRECORD_SPLIT_PATTERNS = {"train": "train*.tfrecord*", "eval": "validation*.tfrecord*", "test": "test*.tfrecord*"}
+TFRECORD_SPLIT_PATTERNS = {"train": "train*.tfrecord*", "eval": "validation*.tfrecord*", "test": "test*.tfrecord*"}
 
 
 def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.types.BaseNode:
@@ -28,7 +28,7 @@ def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.ty
             input_base=dataset.input_base,
             input_config=example_gen_pb2.Input(splits=[
                 example_gen_pb2.Input.Split(name=name, pattern=pattern)
-                for name, pattern in _TFRECORD_SPLIT_PATTERNS.items()]))
+                for name, pattern in TFRECORD_SPLIT_PATTERNS.items()]))
     return RawLogExampleGen(input_base=dataset.input_base, log_format=dataset.name,
                             file_pattern=dataset.file_pattern, split_ratios=dataset.split_ratios,
                             split_seed=dataset.split_seed, max_rejected_fraction=dataset.max_rejected_fraction,
