@@ -1397,9 +1397,28 @@ def stale_cells(runner: Runner, cells: Iterable[Cell]) -> list[Cell]:
         if result is None or cell.row.kind == "raw":
             continue
         digest = runner.current_digest(cell)
-        if digest is not None and digest != result.get("settings_digest"):
+        recorded = result.get("settings_digest")
+        if "settings" in result:
+            recorded = settings_digest(with_current_defaults(result["settings"]))
+        if digest is not None and digest != recorded:
             stale.append(cell)
     return stale
+
+
+def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """Recorded cell settings with every GbdtParams field added since the cell ran set to its default.
+
+    A field is added with the default that keeps the earlier behaviour (`use_hessian_gain=False` is YDF's own
+    default), so a cell trained before it was added is not stale for its lack; any recorded value is kept.
+    """
+    from trainer.gbdt import GbdtParams
+
+    node = settings.get("GbdtResidual")
+    if not node or "gbdt_params" not in node:
+        return settings
+    defaults = {f.name: f.default for f in dataclasses.fields(GbdtParams)}
+    params = {**defaults, **json.loads(node["gbdt_params"])}
+    return {**settings, "GbdtResidual": {**node, "gbdt_params": json.dumps(params, sort_keys=True)}}
 
 
 def render(work_dir: str, datasets: Sequence[str], command: str, stale: Sequence[Cell] = (),

@@ -193,3 +193,11 @@ def test_a_not_worse_target_needs_two_paired_seeds_to_pass():
     assert two.verdict == "no difference shown" and qt.not_worse_status(two) == "PASS"
     worse = qt.paired_claim("Hard", {1: 0.70, 2: 0.71, 3: 0.72}, "Supernet", {1: 0.74, 2: 0.75, 3: 0.76})
     assert qt.not_worse_status(worse) == "FAIL"
+
+
+def test_a_gbdt_field_added_after_a_cell_ran_takes_its_default_and_recorded_values_are_kept():
+    recorded = {"GbdtResidual": {"folds": 5, "gbdt_params": json.dumps({"num_trees": 300, "shrinkage": 0.05})}}
+    params = json.loads(qt.with_current_defaults(recorded)["GbdtResidual"]["gbdt_params"])
+    assert params["use_hessian_gain"] is False and params["max_depth"] == 6  # GbdtParams' defaults
+    assert (params["num_trees"], params["shrinkage"]) == (300, 0.05)  # what the cell ran with
+    assert qt.with_current_defaults({"Trainer": {"x": 1}}) == {"Trainer": {"x": 1}}
