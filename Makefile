@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: run test unit e2e lock schemas benchmark benchmark-optfusion clean
+.PHONY: run test lint unit e2e lock schemas benchmark benchmark-optfusion clean
 
 # The stamp is rewritten by setup.sh whenever requirements.lock or setup.py change.
 .venv/.installed-lock: requirements.lock setup.py setup.sh
@@ -23,6 +23,10 @@ run: .venv  ## the whole pipeline on the embedded default (synthetic Criteo-layo
 
 test: .venv  ## the full test suite; fails when no test ran
 	$(PYTHON) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+lint: .venv  ## ruff (lint, import order) and mypy, as configured in pyproject.toml; .ci/run runs it before the tests
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 unit: .venv  ## only the fast tests (no pipeline runs)
 	$(PYTHON) -m pytest -m "not e2e" $(XDIST) $(PYTEST_ARGS)

@@ -19,8 +19,12 @@ import logging
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+if TYPE_CHECKING:
+    from pipeline.configs import PipelineConfig
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, "tfx_output")
@@ -52,9 +56,13 @@ def resolve_input(path: str) -> tuple[str, str]:
     raise SystemExit(f"--data {path!r} is neither a file nor a folder")
 
 
-# Layouts whose reference settings (learning rates, L2, embedding size) a TFRecord folder can take.
-SETTINGS_LAYOUTS = ("criteo", "avazu", "kdd12", "frappe")
 TFRECORD_META_FILE = "meta.json"
+
+
+def settings_layouts() -> tuple[str, ...]:
+    """The layouts whose reference settings (learning rates, L2, embedding size) a TFRecord folder can take."""
+    from transform import features
+    return tuple(name for name in features.text_layouts() if features.get_dataset(name).reference is not None)
 
 
 def settings_layout(dataset: str, input_base: str, layout: str | None = None) -> str:
@@ -69,7 +77,8 @@ def settings_layout(dataset: str, input_base: str, layout: str | None = None) ->
     """
     if dataset != "tfrecord":
         if layout not in (None, dataset):
-            raise SystemExit(f"--layout {layout} is only for --dataset tfrecord (--dataset {dataset} is its own layout)")
+            raise SystemExit(f"--layout {layout} is only for --dataset tfrecord "
+                             f"(--dataset {dataset} is its own layout)")
         return dataset
     if layout is not None:
         return layout
@@ -82,26 +91,40 @@ def settings_layout(dataset: str, input_base: str, layout: str | None = None) ->
         named = json.load(f).get("dataset")
     if named is None:
         return dataset
-    if named not in SETTINGS_LAYOUTS:
+    if named not in settings_layouts():
         raise SystemExit(f"{meta_path}: dataset {named!r} is not a known layout; choose --layout from "
-                         f"{', '.join(SETTINGS_LAYOUTS)}")
+                         f"{', '.join(settings_layouts())}")
     return named
 
 
+def _model_help() -> str:
+    from pipeline import families
+    by_summary: dict[str, list[str]] = {}
+    for family in families.FAMILIES.values():
+        by_summary.setdefault(family.summary, []).append(family.name)
+    return "model to train (default: deepfm): " + "; ".join(
+        f"{', '.join(names)} ({summary})" for summary, names in by_summary.items())
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    from pipeline import families
     from transform import features
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="criteo", choices=sorted(features.DATASETS),
                         help="layout of --data (default: criteo)")
-    parser.add_argument("--data", help="file or folder of the click log; default: a generated synthetic Criteo-layout log")
-    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where metadata, artifacts and the pushed model go")
-    parser.add_argument("--model", default="deepfm", help="model to train (default: deepfm)")
+    parser.add_argument("--data",
+                        help="file or folder of the click log; default: a generated synthetic Criteo-layout log")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
+                        help="where metadata, artifacts and the pushed model go")
+    parser.add_argument("--model", default="deepfm", choices=list(families.FAMILIES), metavar="MODEL",
+                        help=_model_help())
     parser.add_argument("--preset", default="small", choices=("small", "full", "test"),
-                        help="small: the shared samples (batch 256); full: full datasets (batch 4096); test: tiny, one epoch")
+                        help="small: the shared samples (batch 256); full: full datasets (batch 4096); "
+                             "test: tiny, one epoch")
     parser.add_argument("--epochs", type=int, help="override the preset's maximum epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--schema", help="curated schema.pbtxt to pin instead of the inferred one (see schemas/)")
-    parser.add_argument("--layout", choices=SETTINGS_LAYOUTS,
+    parser.add_argument("--layout", choices=settings_layouts(),
                         help="tfrecord only: the dataset the TFRecords were made from, for its settings (default: "
                              "the `dataset` key of meta.json in the folder, else criteo)")
     parser.add_argument("--split-seed", type=int, default=2022)
@@ -119,7 +142,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="DirectRunner mode; multi_processing uses every core (large local runs)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--residual-model", help="ResFusion family: network of the deep stages (default deepfm)")
-    parser.add_argument("--rounds", type=int, help="ResFusion family: K, residual rounds after the first stage (default 2)")
+    parser.add_argument("--rounds", type=int,
+                        help="ResFusion family: K, residual rounds after the first stage (default 2)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
                         help="OptFusion family: compute precision (float32 variables and loss; default float32)")
     parser.add_argument("--jit-compile", action="store_true", default=None,
@@ -135,7 +159,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> PipelineConfig:
     import dataclasses
 
     from data_gen import synthetic_criteo
@@ -148,7 +172,8 @@ def build_config(args: argparse.Namespace):
         if args.dataset != "criteo":
             raise SystemExit("generated data is in the Criteo layout: give --data for other datasets")
         generated = os.path.join(output_dir, "data", f"synthetic_criteo_{args.rows}.tsv")
-        logging.info("No --data: using synthetic Criteo-layout data at %s", synthetic_criteo.generate(generated, args.rows))
+        logging.info("No --data: using synthetic Criteo-layout data at %s",
+                     synthetic_criteo.generate(generated, args.rows))
         input_base, pattern = os.path.dirname(generated), os.path.basename(generated)
     layout = settings_layout(args.dataset, input_base, args.layout)
     trainer = configs.trainer_preset(layout, args.model, args.preset)
@@ -183,26 +208,32 @@ FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds", "pre
                 "soft_rates": "--soft-rates"}
 
 
-def family_options(args: argparse.Namespace, layout: str | None = None):
+def family_options(args: argparse.Namespace, layout: str | None = None) -> Any:
     """The model family's default options for `layout` (default: --dataset), with the family flags given
     (FAMILY_FLAGS) applied, and --seed on every seed the options hold (a `seed` field, and the GBDT's)."""
     import dataclasses
 
-    from pipeline import model_steps
+    from pipeline import families
 
-    options = model_steps.family(args.model).default_options(layout or args.dataset, args.preset)
+    options = families.get_family(args.model).steps.default_options(layout or args.dataset, args.preset)
     overrides = {k: getattr(args, k) for k in FAMILY_FLAGS if getattr(args, k) is not None}
     if overrides:
         if not dataclasses.is_dataclass(options) or any(not hasattr(options, k) for k in overrides):
             raise SystemExit(f"--model {args.model} takes no {', '.join(FAMILY_FLAGS[k] for k in overrides)}")
-        options = dataclasses.replace(options, **overrides)
+        options = _replace(options, **overrides)
     if getattr(args, "seed", None) is not None and dataclasses.is_dataclass(options):
         if hasattr(options, "seed"):
-            options = dataclasses.replace(options, seed=args.seed)
+            options = _replace(options, seed=args.seed)
         gbdt = getattr(options, "gbdt", None)
         if dataclasses.is_dataclass(gbdt) and hasattr(gbdt, "seed"):
-            options = dataclasses.replace(options, gbdt=dataclasses.replace(gbdt, seed=args.seed))
+            options = _replace(options, gbdt=_replace(gbdt, seed=args.seed))
     return options
+
+
+def _replace(options: Any, **changes: Any) -> Any:
+    """dataclasses.replace on a family's options (a frozen dataclass of unknown type)."""
+    import dataclasses
+    return dataclasses.replace(options, **changes)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -37,7 +37,7 @@ if REPO_ROOT not in sys.path:
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from trainer import optfusion_config  # noqa: E402 - after the path and environment set-up
+from transform.layouts import criteo  # noqa: E402 - after the path and environment set-up
 
 SECTION_HEADING = "## OptFusion on GPU"
 FIELDS, TABLE = 39, 11_500
@@ -45,8 +45,8 @@ EMBEDDING_DIM = int(os.environ.get("GPU_CHECK_EMBEDDING_DIM", "40"))  # smaller 
 CHECK_STEPS, CHECK_BATCH = 5, 256
 TOLERANCE = {"float32": (1e-4, 1e-3), "mixed_bfloat16": (2e-2, 2e-2)}  # (step 1, every step), relative to loss
 # The reference's Criteo search settings (algorithms.md §1.8).
-_CRITEO = optfusion_config.REFERENCE_SETTINGS["criteo"]
-LR, ARCH_LR, L2 = _CRITEO["search_lr"], _CRITEO["arch_lr"], _CRITEO["search_l2"]
+_CRITEO = criteo.REFERENCE.optfusion
+LR, ARCH_LR, L2 = _CRITEO.search_lr, _CRITEO.arch_lr, _CRITEO.search_l2
 
 
 def _settings():
@@ -133,7 +133,8 @@ def gpu_name() -> str | None:
     if not gpus:
         return None
     details = tf.config.experimental.get_device_details(gpus[0])
-    return f"{details.get('device_name', 'GPU')} (compute capability {details.get('compute_capability')}), {len(gpus)} visible"
+    return (f"{details.get('device_name', 'GPU')} (compute capability {details.get('compute_capability')}), "
+            f"{len(gpus)} visible")
 
 
 def check_losses(device_b: str) -> tuple[list[str], bool]:
@@ -210,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{TABLE:,}-id table, search TrainStep (3 Adam groups, dense coupled L2), synthetic ids.",
         "", f"Same {CHECK_STEPS} batches of {CHECK_BATCH}, same initial weights: per-step loss on CPU and on "
         f"{args.device_b.upper()} (float32 without TF32).", "",
-        f"| precision | CPU losses | {args.device_b.upper()} losses | max relative difference | tolerance (step 1 / all) "
+        f"| precision | CPU losses | {args.device_b.upper()} losses | max relative difference "
+        "| tolerance (step 1 / all) "
         "| result |", "|---|---|---|---:|---|---|", *loss_lines, ""]
         + (["Throughput (search TrainStep, in-memory synthetic ids, after warm-up):", "",
             "| precision | batch | XLA | examples/s | peak GPU MB |", "|---|---:|---|---:|---:|", *speed_lines, ""]

@@ -190,9 +190,9 @@ def _mlmd_timings(metadata_path: str) -> tuple[dict[str, dict[str, Any]], dict[s
 
 def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
     """The ingestion sub-pipeline, with the config local_runner builds by default for this data."""
-    import local_runner
     from tfx import v1 as tfx
 
+    import local_runner
     from pipeline import pipeline as ctr_pipeline
 
     args = local_runner.parse_args(["--data", data_path, "--output-dir", run_dir, "--no-cache",

@@ -344,7 +344,8 @@ def run_cell(index: int, cell: Cell, cells: Sequence[Cell], path: str, train: Ca
     if os.path.exists(error_path):
         os.remove(error_path)
     counts["done"] += 1
-    log(f"  test AUC {result.get('test_auc', float('nan')):.4f}, logloss {result.get('test_logloss', float('nan')):.4f}, "
+    log(f"  test AUC {result.get('test_auc', float('nan')):.4f}, "
+        f"logloss {result.get('test_logloss', float('nan')):.4f}, "
         f"best epoch {result.get('best_epoch')}, {result['cell_seconds']:.0f} s")
 
 
@@ -503,12 +504,14 @@ class Runner:
             seconds[node_id] = producer_seconds(execution)
             for key in nodes[node_id].outputs:
                 artifacts[f"{node_id}.{key}"] = execution_output(store, execution, key).id
-        prep = {"stage": stage, "artifacts": artifacts, "seconds": seconds, "wall_seconds": round(time.time() - started, 1),
+        prep = {"stage": stage, "artifacts": artifacts, "seconds": seconds,
+                "wall_seconds": round(time.time() - started, 1),
                 "metadata_path": config.metadata_path, "argv": self.argv(dataset, row, None),
                 "code_fingerprint": config.code_fingerprint,
                 "finished": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S UTC")}
         if stage == "transform":
-            examples = self.artifacts_by_id(prep, [artifacts[k] for k in artifacts if k.endswith("ExampleGen.examples")])
+            examples = self.artifacts_by_id(prep, [artifacts[k] for k in artifacts
+                                                   if k.endswith("ExampleGen.examples")])
             prep["train_rows"] = count_records(split_files(examples[0], "train"))
         self.log(f"{dataset}: prepared ({stage}) in {prep['wall_seconds']:.0f} s")
         return prep
@@ -525,7 +528,8 @@ class Runner:
         return result
 
     def prep_artifact(self, dataset: str, name: str) -> Any:
-        """The prepared artifact `<node>.<key>` (e.g. "Transform.transform_graph"), from whichever preparation has it."""
+        """The prepared artifact `<node>.<key>` (e.g. "Transform.transform_graph"), from whichever preparation has
+        it."""
         for stage in ("transform", "gbdt"):
             prep = self._preps.get((dataset, stage)) or read_cell(
                 os.path.join(self.pipeline_dir(dataset), f"prep-{stage}.json"))
@@ -1051,7 +1055,7 @@ def grid_cells(datasets: Sequence[str], models: Optional[Sequence[str]] = None) 
         for model in configs.BASELINES:
             if models and model not in models:
                 continue
-            if dataset in configs.REFERENCE_LR_L2.get(model, {}):
+            if configs.reference_lr_l2(dataset, model) is not None:
                 continue
             cells += [(dataset, model, lr, l2) for lr in configs.BASELINE_GRID["learning_rate"]
                       for l2 in configs.BASELINE_GRID["l2"]]
@@ -1107,8 +1111,9 @@ def render_grid(work_dir: str) -> str:
              "first epoch whose eval AUC does not improve), on the OptFusion TFRecords' train/validation rows; the "
              "test split is not scored. Command: `python -m benchmarks.quality_table --grid`. The winners are "
              "recorded in `pipeline/configs.py` (`GRID_CHOICE_LR_L2`, `GRID_EVIDENCE`).", "",
-             "| dataset | model | " + " | ".join(f"lr {lr:g}, L2 {l2:g}" for lr in configs.BASELINE_GRID["learning_rate"]
-                                                  for l2 in configs.BASELINE_GRID["l2"]) + " | chosen | in configs.py |",
+             "| dataset | model | "
+             + " | ".join(f"lr {lr:g}, L2 {l2:g}" for lr in configs.BASELINE_GRID["learning_rate"]
+                          for l2 in configs.BASELINE_GRID["l2"]) + " | chosen | in configs.py |",
              "|---|---|" + "---:|" * (len(configs.BASELINE_GRID["learning_rate"]) * len(configs.BASELINE_GRID["l2"]))
              + "---|---|"]
     results = grid_results(work_dir)
@@ -1140,7 +1145,8 @@ def print_grid_choice(work_dir: str) -> None:
     for (dataset, model), cells in grid_results(work_dir).items():
         best = max(cells, key=lambda c: c["best_val_auc"])
         choice.setdefault(model, {})[dataset] = (best["learning_rate"], best["l2"])
-        print(f"{dataset}/{model}: lr {best['learning_rate']:g}, l2 {best['l2']:g} (eval AUC {best['best_val_auc']:.4f} "
+        print(f"{dataset}/{model}: lr {best['learning_rate']:g}, l2 {best['l2']:g} "
+              f"(eval AUC {best['best_val_auc']:.4f} "
               f"of {len(cells)} points)")
     print("GRID_CHOICE_LR_L2 updates:", json.dumps(choice))
 
@@ -1279,7 +1285,8 @@ def targets(all_cells: dict[str, dict[str, dict[Any, dict[str, Any]]]]) -> list[
             out.append(Target("missing", f"Frappe {label} ≥ reference {reference:.4f} − 0.005"))
         else:
             out.append(Target("PASS" if mean >= reference - 0.005 else "FAIL",
-                              f"Frappe {label} test AUC {mean:.4f} (± {se:.4f}) vs the reference's {reference:.4f} − 0.005 = "
+                              f"Frappe {label} test AUC {mean:.4f} (± {se:.4f}) vs the reference's "
+                              f"{reference:.4f} − 0.005 = "
                               f"{reference - 0.005:.4f} (difference to the reference {mean - reference:+.4f})"))
     criteo = all_cells.get("criteo", {})
     if criteo.get("optfusion-hard") and criteo.get("optfusion-supernet"):
@@ -1345,7 +1352,8 @@ def targets(all_cells: dict[str, dict[str, dict[Any, dict[str, Any]]]]) -> list[
                               f"({fused_means[best] - LIGHTGBM_FRAPPE:+.4f}); " + ", ".join(
                                   f"{ROWS_BY_KEY[k].label} {v:.4f}" for k, v in fused_means.items())))
     else:
-        out.append(Target("missing", f"Frappe TF-DF GBDT within 0.01 AUC of the tuned LightGBM ({LIGHTGBM_FRAPPE:.3f})"))
+        out.append(Target("missing",
+                          f"Frappe TF-DF GBDT within 0.01 AUC of the tuned LightGBM ({LIGHTGBM_FRAPPE:.3f})"))
     return out
 
 
@@ -1361,7 +1369,7 @@ def timing_lines(all_cells: dict[str, dict[str, dict[Any, dict[str, Any]]]], wor
         cells = all_cells.get(dataset, {})
         by_kind: dict[str, list[float]] = {}
         cpu_by_kind: dict[str, list[float]] = {}
-        for key, seeds in cells.items():
+        for seeds in cells.values():
             for c in seeds.values():
                 if c.get("kind") == "derived":
                     continue

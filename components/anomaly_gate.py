@@ -35,7 +35,8 @@ def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, a
 def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
                        blocking_fields: set[str]) -> tuple[list[str], list[str]]:
     """(blocking, other) anomaly descriptions, each naming the split and the field."""
-    blocking, other = [], []
+    blocking: list[str] = []
+    other: list[str] = []
     for split, anomalies in sorted(anomalies_by_split.items()):
         for field, info in sorted(anomalies.anomaly_info.items()):
             message = f"split {split!r}, field {field!r}: {info.short_description} ({info.description})"

@@ -17,8 +17,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from components.raw_log_example_gen import parsers
 from transform import features
+from transform.spec import Row
 
 _SPEC = features.DATASETS["criteo"]
 
@@ -31,7 +31,7 @@ def _token(field: str, value) -> str:
     return value
 
 
-def encode(rows: list[parsers.Row]) -> np.ndarray:
+def encode(rows: list[Row]) -> np.ndarray:
     """Global ids [rows, 39]; integer fields are exempt from the threshold."""
     columns = []
     offset = 0
@@ -48,7 +48,7 @@ def encode(rows: list[parsers.Row]) -> np.ndarray:
 
 def write(log_path: str, output_dir: str, seed: int = 2022) -> dict[str, int]:
     with open(log_path) as f:
-        rows = [parsers.parse_line("criteo", line.rstrip("\n")) for line in f]
+        rows = [features.parse_line("criteo", line.rstrip("\n")) for line in f]
     ids = encode(rows)
     order = np.random.default_rng(seed).permutation(len(rows))
     cut_train, cut_valid = int(0.8 * len(rows)), int(0.9 * len(rows))

@@ -6,6 +6,7 @@ from typing import Any
 
 from trainer.config import ModelConfig, TrainConfig, TrainerConfig
 from transform import features
+from transform.spec import ReferenceSettings
 
 PIPELINE_NAME = "fusionctr"
 # User code is referenced by dotted names, so the same pipeline compiles for Kubeflow with the code baked
@@ -60,7 +61,7 @@ class PipelineConfig:
     serving_model_dir: str
     dataset: DatasetConfig
     trainer: TrainerConfig = TrainerConfig()
-    # Settings of a model family beyond TrainerConfig (a frozen dataclass of pipeline.model_steps families).
+    # Settings of a model family beyond TrainerConfig (a frozen dataclass of its family module: pipeline/families.py).
     model_options: Any = None
     evaluation: EvalConfig = EvalConfig()
     pipeline_name: str = PIPELINE_NAME
@@ -76,18 +77,10 @@ class PipelineConfig:
 #   blocks: 1560 on Criteo, 960 on Avazu, 400 on Frappe). The field count is known only after Transform, so the
 #   preset holds the rule (trainer.models.dnn.D_WIDE) and the model builders resolve it.
 # - Learning rate and coupled L2 (the same λ on embeddings and network): hyperparam.md's where it lists the model and
-#   the dataset (REFERENCE_LR_L2), at every batch size (no floor: the samples train at batch 256 with these rates).
+#   the dataset (the layout's `reference.baseline_lr_l2`, transform/layouts/), at every batch size (no floor: the
+#   samples train at batch 256 with these rates).
 # - Where it does not (LR and FM everywhere, every baseline on Frappe): the point of BASELINE_GRID with the best
 #   eval-split AUC (GRID_CHOICE_LR_L2, with the measurement it came from in GRID_EVIDENCE).
-REFERENCE_LR_L2: dict[str, dict[str, tuple[float, float]]] = {
-    # The DNN baseline is hyperparam.md's FNN network (an MLP over the field embeddings), so it takes FNN's row.
-    "dnn":     {"criteo": (1e-3, 3e-6), "avazu": (1e-3, 3e-6), "kdd12": (3e-5, 1e-6)},
-    "deepfm":  {"criteo": (3e-4, 1e-6), "avazu": (3e-4, 3e-6), "kdd12": (3e-5, 1e-5)},
-    "ipnn":    {"criteo": (3e-3, 3e-6), "avazu": (1e-3, 3e-6), "kdd12": (3e-5, 1e-6)},
-    "dcn":     {"criteo": (2e-3, 3e-6), "avazu": (1e-4, 3e-6), "kdd12": (3e-5, 1e-6)},
-    "xdeepfm": {"criteo": (3e-3, 3e-7), "avazu": (2e-3, 2e-7), "kdd12": (3e-5, 1e-6)},
-    "dcnv2":   {"criteo": (1e-3, 5e-6), "avazu": (3e-4, 3e-6), "kdd12": (3e-5, 1e-7)},
-}
 BASELINES: tuple[str, ...] = ("lr", "fm", "dnn", "deepfm", "dcn", "dcnv2", "xdeepfm", "ipnn")
 # The documented small grid for what hyperparam.md does not give: every (learning rate, L2) pair, one training run
 # each (seed 2024, the preset's batch and epochs), the best eval-split AUC wins. Run it with
@@ -140,32 +133,48 @@ GRID_EVIDENCE: dict[str, dict[str, str]] = {
         "frappe": "eval AUC 0.9521 (epoch 3/4, the top rate); others 0.9295-0.9510",
     },
 }
-# OptFusion-format TFRecords of unknown origin read Criteo's column (local_runner.settings_layout resolves a
-# folder's meta.json to its dataset first).
-_LR_L2_COLUMN = {"criteo": "criteo", "avazu": "avazu", "kdd12": "kdd12", "frappe": "frappe", "tfrecord": "criteo"}
 # Models in neither table (the OptFusion and ResFusion families) keep DeepFM's values.
 _FALLBACK_MODEL = "deepfm"
-_EMBEDDING_DIM = {"criteo": 40, "avazu": 40, "kdd12": 16, "frappe": 40, "tfrecord": 40}
 NUM_HIDDEN_BLOCKS = 3
 
 
+def reference(dataset: str) -> ReferenceSettings:
+    """The reference settings a run on `dataset` takes: its layout's, or those of the layout it names in
+    `settings_of` (OptFusion TFRecords of unknown origin: Criteo's; local_runner.settings_layout first resolves a
+    TFRecord folder's meta.json to its dataset).
+
+    Raises:
+        ValueError: an unknown dataset, or one without reference settings.
+    """
+    spec = features.get_dataset(features.get_dataset(dataset).settings_layout)
+    if spec.reference is None:
+        raise ValueError(f"dataset {dataset!r} has no reference settings")
+    return spec.reference
+
+
+def reference_lr_l2(dataset: str, model: str) -> tuple[float, float] | None:
+    """hyperparam.md's (learning rate, L2) of `model` on `dataset` (algorithms.md §1.8), or None where it has none."""
+    return reference(dataset).baseline_lr_l2.get(model)
+
+
 def learning_rate_and_l2(dataset: str, model: str) -> tuple[float, float]:
-    """(learning rate, L2) of `model` on `dataset`: REFERENCE_LR_L2 where hyperparam.md gives it, else the grid's
-    choice (GRID_CHOICE_LR_L2); models of neither (OptFusion, ResFusion families) take DeepFM's."""
-    column = _LR_L2_COLUMN[dataset]
+    """(learning rate, L2) of `model` on `dataset`: hyperparam.md's where it gives it, else the grid's choice
+    (GRID_CHOICE_LR_L2); models of neither (OptFusion, ResFusion families) take DeepFM's."""
+    column = features.get_dataset(dataset).settings_layout
     for name in (model, _FALLBACK_MODEL):
-        for table in (REFERENCE_LR_L2, GRID_CHOICE_LR_L2):
-            if column in table.get(name, {}):
-                return table[name][column]
+        found = reference_lr_l2(dataset, name) or GRID_CHOICE_LR_L2.get(name, {}).get(column)
+        if found is not None:
+            return found
     raise KeyError(f"no learning rate for {model!r} on {dataset!r}")
 
 
 def lr_l2_source(dataset: str, model: str) -> str:
     """Where `learning_rate_and_l2(dataset, model)` comes from, in words (for reports)."""
-    column = _LR_L2_COLUMN[dataset]
-    name = model if model in REFERENCE_LR_L2 or model in GRID_CHOICE_LR_L2 else _FALLBACK_MODEL
+    column = features.get_dataset(dataset).settings_layout
+    known = reference_lr_l2(dataset, model) is not None or column in GRID_CHOICE_LR_L2.get(model, {})
+    name = model if known else _FALLBACK_MODEL
     prefix = "" if name == model else f"{_FALLBACK_MODEL}'s: "
-    if column in REFERENCE_LR_L2.get(name, {}):
+    if reference_lr_l2(dataset, name) is not None:
         return prefix + "algorithms.md §1.8 (hyperparam.md" + (", FNN's row)" if name == "dnn" else ")")
     evidence = GRID_EVIDENCE.get(name, {}).get(column, "not measured yet")
     return prefix + f"grid choice ({evidence})"
@@ -185,7 +194,7 @@ def trainer_preset(dataset: str, model: str = "deepfm", size: str = "small") -> 
     if size not in ("small", "full"):
         raise ValueError(f"unknown preset size {size!r}; choose small, full or test")
     from trainer.models.dnn import D_WIDE
-    return TrainerConfig(ModelConfig(name=model, embedding_dim=_EMBEDDING_DIM[dataset],
+    return TrainerConfig(ModelConfig(name=model, embedding_dim=reference(dataset).embedding_dim,
                                      hidden_units=(D_WIDE,) * NUM_HIDDEN_BLOCKS),
                          TrainConfig(batch_size=256 if size == "small" else 4096, epochs=5,
                                      learning_rate=learning_rate, l2_embedding=l2, l2_dense=l2))

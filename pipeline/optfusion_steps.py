@@ -1,6 +1,7 @@
 """The OptFusion model family (`--model optfusion-hard | optfusion-soft`): search, then retrain, as pipeline steps.
 
-    Transform -> OptFusionSearch -> architecture (OptFusionArchitecture) -> OptFusionRetrain -> model -> Evaluator, Pusher
+    Transform -> OptFusionSearch -> architecture (OptFusionArchitecture) -> OptFusionRetrain -> model
+              -> Evaluator, Pusher
 
 `default_options(dataset, size)` gives the per-dataset settings of algorithms.md §1.8 (Frappe uses Avazu's);
 `train(...)` turns them into one SearchSettings and one RetrainSettings and wires the two components. The search
@@ -14,10 +15,9 @@ import dataclasses
 from tfx import v1 as tfx
 
 from components.optfusion import OptFusionRetrain, OptFusionSearch
-from pipeline import configs, model_steps
+from pipeline import configs, keras_steps
 from trainer.config import TrainConfig
-from trainer.optfusion_config import (REFERENCE_SETTINGS, RETRAIN_MODES, SOFT_RATES, RetrainSettings, RunSettings,
-                                      SearchSettings)
+from trainer.optfusion_config import RETRAIN_MODES, SOFT_RATES, RetrainSettings, RunSettings, SearchSettings
 
 MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
 
@@ -103,16 +103,13 @@ def preset(dataset: str, size: str = "small") -> OptFusionOptions:
     """Per-dataset reference settings. size "small"/"full" keep them (batch and epochs come from the pipeline's
     TrainConfig: 256 / 4096, 5 epochs); "test" is tiny: embedding 4, batches of 64, at most 100 steps per
     epoch (the test TrainConfig gives one epoch)."""
-    try:
-        ref = REFERENCE_SETTINGS[dataset]
-    except KeyError:
-        raise ValueError(f"no OptFusion preset for dataset {dataset!r}; "
-                         f"choose one of {sorted(REFERENCE_SETTINGS)}") from None
+    reference = configs.reference(dataset)
+    ref = reference.optfusion
     options = OptFusionOptions(
-        embedding_dim=ref["embedding_dim"], search_lr_emb=ref["search_lr"], search_lr_nn=ref["search_lr"],
-        search_arch_lr=ref["arch_lr"], search_l2_emb=ref["search_l2"], search_l2_nn=ref["search_l2"],
-        retrain_lr_hard=ref["hard"][0], retrain_l2_hard=ref["hard"][1],
-        retrain_lr_soft_reference=ref["soft_reference"][0], retrain_l2_soft_reference=ref["soft_reference"][1])
+        embedding_dim=reference.embedding_dim, search_lr_emb=ref.search_lr, search_lr_nn=ref.search_lr,
+        search_arch_lr=ref.arch_lr, search_l2_emb=ref.search_l2, search_l2_nn=ref.search_l2,
+        retrain_lr_hard=ref.hard[0], retrain_l2_hard=ref.hard[1],
+        retrain_lr_soft_reference=ref.soft_reference[0], retrain_l2_soft_reference=ref.soft_reference[1])
     if size == "test":
         # Smoke runs: learn something from a few thousand rows in one short epoch, keep the search gentle enough
         # that the architecture is not pruned to nothing in a handful of steps.
@@ -125,7 +122,7 @@ def preset(dataset: str, size: str = "small") -> OptFusionOptions:
     return options
 
 
-# --- the family interface (pipeline/model_steps.py) -------------------------------------------------------------
+# --- the family interface (pipeline.families.FamilySteps) -------------------------------------------------------------
 
 def default_options(dataset: str, size: str) -> OptFusionOptions:
     return preset(dataset, size)
@@ -133,7 +130,7 @@ def default_options(dataset: str, size: str) -> OptFusionOptions:
 
 def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
                   ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
-    return model_steps.pre_transform(config, examples)
+    return keras_steps.pre_transform(config, examples)
 
 
 def mode_of(config: configs.PipelineConfig, options: OptFusionOptions) -> str:

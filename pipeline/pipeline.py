@@ -14,7 +14,7 @@ from tfx.proto import example_gen_pb2
 
 from components.anomaly_gate import AnomalyGate
 from components.raw_log_example_gen.component import RawLogExampleGen
-from pipeline import configs, model_steps
+from pipeline import configs, families
 from transform import features
 
 SPLITS = ("train", "eval", "test")
@@ -101,7 +101,7 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
                                                         schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
                                blocking_fields=json.dumps([features.LABEL_KEY, *spec.required_fields]))
-    steps = model_steps.family(config.trainer.model.name)
+    steps = families.get_family(config.trainer.model.name).steps
     pre_nodes, examples_to_transform = steps.pre_transform(config, gen.outputs["examples"])
     transform = transform_component(config, examples_to_transform, schema_gen.outputs["schema"])
     train_nodes, model = steps.train(config, transform, schema_gen.outputs["schema"])

@@ -1,4 +1,4 @@
-"""The ResFusion family (pipeline.model_steps interface): a TF-DF GBDT and residual deep models.
+"""The ResFusion family (pipeline.families.FamilySteps): a TF-DF GBDT and residual deep models.
 
     raw Examples -> GbdtResidual (GBDT + k fold models; `gbdt_logit`, out-of-fold on train) -> Transform
                  -> Trainer (trainer.residual.run_fn: the residual stages; one fused SavedModel) -> Evaluator
@@ -37,12 +37,14 @@ class Variant:
     """What a `--model` name of this family runs.
 
     Attributes:
+        summary: what it trains, in a few words (for --help and errors).
         first_stage: "gbdt" (GbdtResidual runs before Transform) or "nn".
         rounds: K; None takes the options' (`--rounds`).
         comparator: a Table 2 fusion comparator (trainer/comparators.py) rather than residual stages.
         out_of_fold: the training rows' `gbdt_logit` must be out-of-fold (something trains on it).
     """
 
+    summary: str
     first_stage: str = "gbdt"
     rounds: int | None = None
     comparator: bool = False
@@ -50,13 +52,15 @@ class Variant:
 
 
 VARIANTS: dict[str, Variant] = {
-    "resfusion": Variant(),
-    "gbdt": Variant(rounds=0, out_of_fold=False),
-    "nnres-gbdt": Variant(first_stage="nn", rounds=1),
-    "gbdt-lr": Variant(rounds=0, comparator=True, out_of_fold=False),  # LR on the full GBDT's leaves
-    "gbdt2dnn": Variant(rounds=0, comparator=True),
-    "gbdt2deepfm": Variant(rounds=0, comparator=True),
-    "gbdt+deepfm": Variant(rounds=0, comparator=True),  # weights fitted on out-of-fold training logits
+    "resfusion": Variant("ResFusion: a TF-DF GBDT, then K residual rounds (GBDTRes+NN)"),
+    "gbdt": Variant("the TF-DF GBDT alone", rounds=0, out_of_fold=False),
+    "nnres-gbdt": Variant("NNres+GBDT: the deep model, then a GBDT on its residual", first_stage="nn", rounds=1),
+    "gbdt-lr": Variant("GBDT+LR: logistic regression on the GBDT's leaves", rounds=0, comparator=True,
+                       out_of_fold=False),  # LR on the full GBDT's leaves
+    "gbdt2dnn": Variant("GBDT2DNN: the GBDT's prediction as a DNN input", rounds=0, comparator=True),
+    "gbdt2deepfm": Variant("GBDT2DeepFM: the GBDT's prediction as a DeepFM input", rounds=0, comparator=True),
+    "gbdt+deepfm": Variant("GBDT+DeepFM: a weighted sum of both logits", rounds=0,
+                           comparator=True),  # weights fitted on out-of-fold training logits
 }
 
 _GBDT_PRESETS = {

@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from components.raw_log_example_gen import executor, parsers
+from transform import features
+from transform.parsers import RowError, row_to_example
 
 
 def latest_version(model_dir: str) -> str:
@@ -34,14 +35,14 @@ def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarr
     with open(path, "rb") as f:
         for line_number, raw in enumerate(f, start=1):
             line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
-            if parsers.is_header(log_format, line, line_number):
+            if features.is_header(log_format, line, line_number):
                 continue
             try:
-                row = parsers.parse_line(log_format, line)
-            except parsers.RowError as error:
+                row = features.parse_line(log_format, line)
+            except RowError as error:
                 raise ValueError(f"{path}, line {line_number}: {error}") from None
             labels.append(row.pop("label"))
-            serialized.append(executor.row_to_example(row).SerializeToString())
+            serialized.append(row_to_example(row).SerializeToString())
     return serialized, np.array(labels, dtype=np.float32)
 
 
@@ -60,7 +61,7 @@ def auc_and_logloss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[floa
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="SavedModel folder or the Pusher's base folder")
-    parser.add_argument("--dataset", required=True, choices=sorted(parsers.PARSERS))
+    parser.add_argument("--dataset", required=True, choices=sorted(features.text_layouts()))
     parser.add_argument("--data", required=True, help="raw log file")
     parser.add_argument("--output", help="write one probability per line here")
     args = parser.parse_args(argv)

@@ -23,10 +23,10 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.gbdt_residual import executor
-from components.raw_log_example_gen import executor as example_gen_executor
-from components.raw_log_example_gen import parsers
 from data_gen import optfusion_tfrecords, synthetic_criteo
 from trainer import gbdt
+from transform import features, parsers
+from transform.spec import Row
 
 LAYOUTS = ("criteo", "tfrecord")
 SPLIT_ROWS = {"criteo": {"train": 1600, "eval": 400, "test": 300},
@@ -37,10 +37,10 @@ TINY_GBDT = gbdt.GbdtParams(num_trees=12, max_depth=4, early_stopping_look_ahead
 TFRECORD_FIELDS = 39  # data_gen.optfusion_tfrecords: Criteo's 13 + 26 fields
 
 
-def _generated_rows(total: int, seed: int) -> list[parsers.Row]:
+def _generated_rows(total: int, seed: int) -> list[Row]:
     out = io.StringIO()
     synthetic_criteo.write_synthetic_criteo(out, total, seed=seed)
-    return [parsers.parse_line("criteo", line) for line in out.getvalue().splitlines()]
+    return [features.parse_line("criteo", line) for line in out.getvalue().splitlines()]
 
 
 def tfrecord_example(label: float, ids: list[int]) -> tf.train.Example:
@@ -61,7 +61,7 @@ def write_examples(root: str, split_rows: dict[str, int], layout: str = "criteo"
         ids = optfusion_tfrecords.encode(rows)
         serialized = [tfrecord_example(row["label"], ids[i].tolist()).SerializeToString() for i, row in enumerate(rows)]
     else:
-        serialized = [example_gen_executor.row_to_example(row).SerializeToString() for row in rows]
+        serialized = [parsers.row_to_example(row).SerializeToString() for row in rows]
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(root, "examples")
     examples.split_names = artifact_utils.encode_split_names(list(split_rows))
@@ -133,5 +133,6 @@ def largest_id(output: GbdtResidualOutput) -> int:
     largest = 0
     for split in SPLIT_ROWS["tfrecord"]:
         for record in output.raw_records(split):
-            largest = max(largest, max(tf.train.Example.FromString(record).features.feature["feature"].int64_list.value))
+            ids = tf.train.Example.FromString(record).features.feature["feature"].int64_list.value
+            largest = max(largest, max(ids))
     return int(largest)

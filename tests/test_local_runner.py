@@ -5,7 +5,7 @@ import pytest
 
 import local_runner
 from pipeline import configs, optfusion_steps
-from trainer.optfusion_config import REFERENCE_SETTINGS
+from transform.layouts import avazu, criteo
 
 
 def _tfrecord_folder(tmp_path, meta: dict | None):
@@ -26,8 +26,8 @@ def test_a_tfrecord_folder_takes_the_settings_of_the_dataset_its_meta_json_names
                       "--output-dir", str(tmp_path / "out")])
     # Frappe runs with Avazu's reference settings (shared/data/README.md), not Criteo's.
     assert config.model_options == optfusion_steps.default_options("frappe", "small")
-    assert config.model_options.search_arch_lr == REFERENCE_SETTINGS["avazu"]["arch_lr"] != \
-        REFERENCE_SETTINGS["criteo"]["arch_lr"]
+    assert config.model_options.search_arch_lr == avazu.REFERENCE.optfusion.arch_lr != \
+        criteo.REFERENCE.optfusion.arch_lr
     assert config.trainer == configs.trainer_preset("frappe", "optfusion-hard", "small")
     assert config.dataset.name == "tfrecord"  # the layout changes settings only, not how the data are read
 
@@ -38,7 +38,7 @@ def test_layout_flag_wins_over_meta_json_and_criteo_is_the_fallback(tmp_path):
     (tmp_path / "bare").mkdir()
     bare = _tfrecord_folder(tmp_path / "bare", None)
     assert local_runner.settings_layout("tfrecord", bare) == "tfrecord"
-    assert REFERENCE_SETTINGS["tfrecord"] is REFERENCE_SETTINGS["criteo"]
+    assert configs.reference("tfrecord") is criteo.REFERENCE
     assert local_runner.settings_layout("avazu", folder) == "avazu"
 
 
@@ -62,3 +62,9 @@ def test_seed_sets_every_training_seed(tmp_path, model):
         assert options.gbdt.seed == 7
     default = _config(["--model", model, "--preset", "test", "--output-dir", str(tmp_path), "--rows", "50"])
     assert default.trainer.train.seed == 2024  # the reference's seed
+
+
+def test_a_mistyped_model_fails_before_anything_runs_and_lists_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        local_runner.parse_args(["--model", "dcnn"])
+    assert "invalid choice: 'dcnn' (choose from 'lr', 'fm', 'dnn', 'deepfm'" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def bucketize(logits: np.ndarray, boundaries: list[float]) -> np.ndarray:
 
 
 def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel
-                ) -> tuple[keras.Model, dict[str, Any]]:
+                ) -> tuple[tf.keras.Model, dict[str, Any]]:
     from trainer.layers.first_order import FirstOrder
     num_trees = first.num_trees
     max_leaves = ctx.options.gbdt.max_leaves
@@ -82,21 +82,23 @@ def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
         return ds.batch(cfg.batch_size)
 
     history = model.fit(dataset(train, True), validation_data=dataset(valid, False), epochs=cfg.epochs, verbose=2,
-                        callbacks=[keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", restore_best_weights=True,
+                        callbacks=[keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+                                                                 restore_best_weights=True,
                                                                  patience=cfg.early_stopping_patience)])
     record = {"variant": "gbdt-lr", "num_trees": num_trees, "max_leaves_per_tree": max_leaves,
               **res.history_record(history)}
     fused = residual_models.build_gbdt_lr_model(first.keras_model, lr_logit, num_trees, max_leaves,
                                                 ctx.inputs.input_signature())
-    predict = lambda split: res._predict(lr_logit, tf.data.Dataset.from_tensor_slices(leaves[split.name]).batch(
-        cfg.batch_size))
+    def predict(split: res.SplitRows) -> np.ndarray:
+        return res._predict(lr_logit, tf.data.Dataset.from_tensor_slices(leaves[split.name]).batch(cfg.batch_size))
+
     return fused, _metrics(record, train, valid, predict(train), predict(valid))
 
 
 def fit_feature_fusion(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel,
-                       network: str) -> tuple[keras.Model, dict[str, Any]]:
+                       network: str) -> tuple[tf.keras.Model, dict[str, Any]]:
     boundaries = quantile_boundaries(train.gbdt_logit)
-    buckets = {s.name: bucketize(s.gbdt_logit, boundaries)[:, None] + ctx.encoder.table_size
+    buckets = {s.name: bucketize(s.gbdt_logit, boundaries)[:, None] + ctx.ids.table_size
                for s in (train, valid)}
     zero = {s.name: np.zeros(len(s), np.float32) for s in (train, valid)}
     logit_model, record = res._fit_nn(ctx, train, valid, zero, rows=None, name=f"gbdt2{network}_network",
@@ -105,7 +107,7 @@ def fit_feature_fusion(ctx: res.FitContext, train: res.SplitRows, valid: res.Spl
     record.update(variant=f"gbdt2{network}", gbdt_buckets=len(boundaries) + 1,
                   train_gbdt_feature="out-of-fold (recorded gbdt_logit)")
     fused = residual_models.build_feature_fusion_model(
-        first.keras_model, logit_model, boundaries, ctx.encoder.table_size, ctx.encoder.num_fields,
+        first.keras_model, logit_model, boundaries, ctx.ids.table_size, ctx.ids.num_fields,
         ctx.inputs.input_signature(), name=f"gbdt2{network}")
     return fused, _metrics(record, train, valid, train.nn_logits(logit_model, extra_ids=buckets[train.name]),
                            valid.nn_logits(logit_model, extra_ids=buckets[valid.name]))
@@ -125,7 +127,7 @@ def ensemble_weights(gbdt_logits: np.ndarray, deep_logits: np.ndarray, labels: n
 
 
 def fit_ensemble(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel
-                 ) -> tuple[keras.Model, dict[str, Any]]:
+                 ) -> tuple[tf.keras.Model, dict[str, Any]]:
     """GBDT+DeepFM: weights fitted on the training rows' out-of-fold logits of both models (module docstring).
 
     Raises:
@@ -148,14 +150,14 @@ def fit_ensemble(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows
                   ensemble_bias=bias, ensemble_fitted_on="train (out-of-fold logits)",
                   ensemble_rows=len(train), ensemble_folds=len(fold_models))
     fused = residual_models.build_ensemble_model(first.keras_model, logit_model, weights, bias,
-                                                 ctx.encoder.num_fields, ctx.inputs.input_signature())
+                                                 ctx.ids.num_fields, ctx.inputs.input_signature())
     combined_train = weights[0] * train.gbdt_logit + weights[1] * deep_oof + bias
     combined_valid = weights[0] * valid.gbdt_logit + weights[1] * valid.nn_logits(logit_model) + bias
     return fused, _metrics(record, train, valid, combined_train, combined_valid)
 
 
 def fit_comparator(variant: str, ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
-                   first: gbdt.GbdtModel) -> tuple[keras.Model, dict[str, Any]]:
+                   first: gbdt.GbdtModel) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Fits a Table 2 comparator; returns the fused serving model and its record for history.json."""
     if variant == "gbdt-lr":
         return fit_gbdt_lr(ctx, train, valid, first)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx_bsl.public import tfxio
 from tfx.components.trainer.fn_args_utils import DataAccessor
+from tfx_bsl.public import tfxio
 
 from transform import features
 

@@ -25,7 +25,8 @@ def serving_feature_spec(tft_output: tft.TFTransformOutput) -> dict[str, tf.io.F
     return {name: spec for name, spec in tft_output.raw_feature_spec().items() if name not in NOT_SERVING_INPUTS}
 
 
-def make_signatures(model: keras.Model, tft_output: tft.TFTransformOutput) -> dict[str, tf.types.experimental.ConcreteFunction]:
+def make_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput
+                    ) -> dict[str, tf.types.experimental.ConcreteFunction]:
     # Two separate layer attributes (tensorflow/tfx#2920): serving parses without the label, eval with it.
     model.tft_layer_inference = tft_output.transform_features_layer()
     model.tft_layer_eval = tft_output.transform_features_layer()
@@ -45,5 +46,5 @@ def make_signatures(model: keras.Model, tft_output: tft.TFTransformOutput) -> di
             TRANSFORM_SIGNATURE: transform_features.get_concrete_function()}
 
 
-def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> None:
+def export_serving_model(model: tf.keras.Model, tft_output: tft.TFTransformOutput, export_dir: str) -> None:
     model.save(export_dir, save_format="tf", signatures=make_signatures(model, tft_output))

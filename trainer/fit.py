@@ -80,7 +80,7 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
     strategy = step.strategy
     model = step.model
     history: list[dict[str, Any]] = []
-    best = {"auc": -np.inf, "logloss": float("nan"), "epoch": 0, "weights": None}
+    best: dict[str, Any] = {"auc": -np.inf, "logloss": float("nan"), "epoch": 0, "weights": None}
     known_steps: int | None = None
 
     def validate() -> tuple[float, float]:

@@ -276,7 +276,7 @@ def _tfdf():
 class GbdtModel:
     """A trained GBDT: GBDT inputs {feature: [batch]} (GbdtInputs) -> logit (or regression value) [batch, 1]."""
 
-    def __init__(self, keras_model: keras.Model, inputs: GbdtInputs, task: str):
+    def __init__(self, keras_model: tf.keras.Model, inputs: GbdtInputs, task: str):
         self.keras_model = keras_model
         self.inputs = inputs
         self.task = task
@@ -386,7 +386,7 @@ class GbdtLearner:
     def spec(self) -> features.DatasetSpec:
         return self.inputs.spec
 
-    def _make_model(self) -> keras.Model:
+    def _make_model(self) -> tf.keras.Model:
         tfdf = _tfdf()
         p = self.params
         max_vocab_count, min_vocab_frequency = p.vocabulary(self.inputs)

@@ -8,33 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar, cast
 
 from trainer import optim
 
 RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
 
-# algorithms.md §1.8: (emb_dim, search lr (emb = nn), arch_lr, search l2 (emb = nn), Hard lr/l2, Soft lr/l2).
-# "soft" is the Soft retrain's default: the Hard row's rate. "soft_reference" is retrain.sh's Soft rate, kept as a
-# named option: 1e-7 (Avazu) and 3e-8 (KDD12) make "retraining" an evaluation of the supernet (algorithms.md §1.5,
-# problem 3), so it is not the default.
-REFERENCE_SETTINGS: dict[str, dict[str, Any]] = {
-    "criteo": dict(embedding_dim=40, search_lr=3e-4, arch_lr=3e-1, search_l2=3e-6, hard=(3e-4, 3e-6),
-                   soft=(3e-4, 3e-6), soft_reference=(3e-4, 3e-6)),
-    "avazu": dict(embedding_dim=40, search_lr=1e-3, arch_lr=1e-1, search_l2=0.0, hard=(1e-3, 0.0),
-                  soft=(1e-3, 0.0), soft_reference=(1e-7, 0.0)),
-    # KDD12: dim 16 (retrain.sh's 40 is a bug of the reference, §1.5 item 2).
-    "kdd12": dict(embedding_dim=16, search_lr=3e-3, arch_lr=1e-2, search_l2=0.0, hard=(2e-3, 0.0),
-                  soft=(2e-3, 0.0), soft_reference=(3e-8, 0.0)),
-}
-REFERENCE_SETTINGS["frappe"] = REFERENCE_SETTINGS["avazu"]  # no reference settings: Frappe uses Avazu's, as the
-# reference runs on the Frappe sample did (shared/data/README.md)
-# OptFusion TFRecords whose layout is unknown (no meta.json, no --layout): Criteo's settings.
-REFERENCE_SETTINGS["tfrecord"] = REFERENCE_SETTINGS["criteo"]
 SOFT_RATES: tuple[str, ...] = ("hard", "reference")
 """Which learning rate / L2 the Soft retrain uses: the Hard row's (default) or retrain.sh's ("soft_reference")."""
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +157,6 @@ def from_dict(cls: type[T], values: Mapping[str, Any]) -> T:
     for name, value in values.items():
         default = fields[name].default
         if dataclasses.is_dataclass(default) and isinstance(value, Mapping):
-            value = from_dict(type(default), value)
+            value = from_dict(cast(Any, type(default)), value)  # a nested settings dataclass
         kwargs[name] = value
     return cls(**kwargs)

@@ -68,14 +68,14 @@ class DataSource:
 
 # --- models -----------------------------------------------------------------------------------------------------
 
-def _wrap(ids: tf.Tensor, logit: tf.Tensor, name: str) -> tuple[keras.Model, keras.Model]:
+def _wrap(ids: tf.Tensor, logit: tf.Tensor, name: str) -> tuple[tf.keras.Model, tf.keras.Model]:
     """(logit model for training, probability model for serving) over the same layers, both on {`feature`: ids}."""
     probability = keras.layers.Activation("sigmoid", dtype="float32", name=PROBABILITY_LAYER)(logit)
     inputs = {features.FEATURE_KEY: ids}
     return keras.Model(inputs, logit, name=f"{name}_logit"), keras.Model(inputs, probability, name=name)
 
 
-def build_supernet(config: SupernetConfig) -> tuple[keras.Model, keras.Model]:
+def build_supernet(config: SupernetConfig) -> tuple[tf.keras.Model, tf.keras.Model]:
     """The search supernet as (logit model, probability model); layer regularisers off (the optimiser does L2)."""
     ids = keras.Input(shape=(config.num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
     logit = optfusion.supernet_logit(ids, config.table_size, config.embedding_dim, num_blocks=config.num_blocks,
@@ -84,7 +84,8 @@ def build_supernet(config: SupernetConfig) -> tuple[keras.Model, keras.Model]:
     return _wrap(ids, logit, "optfusion_supernet")
 
 
-def build_retrain(architecture: Architecture, config: SupernetConfig, mode: str) -> tuple[keras.Model, keras.Model]:
+def build_retrain(architecture: Architecture, config: SupernetConfig, mode: str
+                  ) -> tuple[tf.keras.Model, tf.keras.Model]:
     """The derived network as (logit model, probability model): only the modules the architecture uses."""
     ids = keras.Input(shape=(config.num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
     logit = optfusion.retrain_logit(ids, config.table_size, config.embedding_dim, architecture, mode,
@@ -103,7 +104,7 @@ def write_architecture_files(directory: str, architecture: Architecture, config:
         json.dump(dataclasses.asdict(config), f, indent=1, sort_keys=True)
 
 
-def write_architecture_dir(directory: str, architecture: Architecture, supernet: keras.Model,
+def write_architecture_dir(directory: str, architecture: Architecture, supernet: tf.keras.Model,
                            config: SupernetConfig, search_result: dict[str, Any] | None = None) -> None:
     """The whole OptFusionArchitecture payload (layout in the module docstring)."""
     write_architecture_files(directory, architecture, config)
@@ -123,7 +124,7 @@ def read_supernet_config(directory: str) -> SupernetConfig:
         return SupernetConfig(**json.load(f))
 
 
-def load_supernet(directory: str) -> keras.Model:
+def load_supernet(directory: str) -> tf.keras.Model:
     """The searched supernet (float32 logit model) with its best-epoch weights."""
     with optim.precision_policy("float32"):
         model, _ = build_supernet(read_supernet_config(directory))
@@ -141,7 +142,7 @@ def _datasets(source: DataSource, tft_output: tft.TFTransformOutput, run: RunSet
     return train, evaluation
 
 
-def _train(name: str, logit_model: keras.Model, groups: dict[str, list[tf.Variable]],
+def _train(name: str, logit_model: tf.keras.Model, groups: dict[str, list[tf.Variable]],
            settings: dict[str, optim.GroupSettings], run: RunSettings, strategy: tf.distribute.Strategy,
            train: tf.data.Dataset, evaluation: tf.data.Dataset, log_dir: str | None,
            evaluate_before_training: bool = False) -> fit.FitResult:

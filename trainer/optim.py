@@ -121,7 +121,7 @@ def _handle(variable: tf.Variable) -> tf.Tensor:
     return variable.handle
 
 
-def _adam_scalars(optimizer: keras.optimizers.Adam, dtype: tf.DType) -> dict[str, tf.Tensor]:
+def _adam_scalars(optimizer: tf.keras.optimizers.Adam, dtype: tf.DType) -> dict[str, tf.Tensor]:
     """ResourceApplyAdam's scalar inputs for the optimiser's next step, with eps·sqrt(1-β2^t) as the kernel's
     epsilon: the kernel computes lr·sqrt(1-β2^t)/(1-β1^t)·m/(sqrt(v)+ε), with that ε lr·m̂/(sqrt(v̂)+eps), PyTorch's
     update."""
@@ -146,7 +146,7 @@ def _xla_adam_with_coupled_l2(var, m, v, grad, l2, beta1_power, beta2_power, lr,
                                  use_locking=False)
 
 
-class TorchAdam(keras.optimizers.Adam):
+class TorchAdam(tf.keras.optimizers.Adam):
     """PyTorch's Adam, eps 1e-8, on the fused ResourceApplyAdam kernel; sparse gradients are densified (PyTorch's
     dense embedding gradient).
 
@@ -212,7 +212,7 @@ class GroupedAdam:
         if missing:
             raise ValueError(f"no GroupSettings for group(s) {sorted(missing)}")
         seen: set = set()
-        for name, variables in self.groups.items():
+        for variables in self.groups.values():
             for variable in variables:
                 if variable.ref() in seen:
                     raise ValueError(f"variable {variable.name} is in more than one group")
@@ -354,7 +354,7 @@ class TrainStep:
         loss_scale: a DynamicLossScale for mixed_float16, else None.
     """
 
-    def __init__(self, model: keras.Model, optimizer: GroupedAdam, strategy: tf.distribute.Strategy | None = None,
+    def __init__(self, model: tf.keras.Model, optimizer: GroupedAdam, strategy: tf.distribute.Strategy | None = None,
                  jit_compile: bool = False, loss_scale: DynamicLossScale | None = None) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -400,6 +400,7 @@ class TrainStep:
             # The condition runs in cross-replica context: a branch that calls merge_call (the Keras optimisers'
             # apply does) may not sit inside a replica-context cond.
             tf.cond(finite, apply, self.optimizer.skip)
+            assert self.loss_scale is not None  # this path runs only with a loss scale (float16)
             self.loss_scale.update(finite)
 
         context.merge_call(cross_replica, args=(gradients,))
@@ -459,7 +460,7 @@ class TrainStep:
         return np.concatenate(logits), np.concatenate(labels)
 
 
-def make_train_step(model: keras.Model, groups: Mapping[str, Sequence[tf.Variable]],
+def make_train_step(model: tf.keras.Model, groups: Mapping[str, Sequence[tf.Variable]],
                     settings: Mapping[str, GroupSettings], *, l2_mode: str = "dense", precision: str = "float32",
                     jit_compile: bool = False, strategy: tf.distribute.Strategy | None = None) -> TrainStep:
     """A GroupedAdam over `groups` and its TrainStep, created under the strategy's scope."""

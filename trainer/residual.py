@@ -56,8 +56,8 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import gbdt
-from trainer.metrics import auc, logloss
 from trainer.config import TrainerConfig
+from trainer.metrics import auc, logloss
 from trainer.models import residual as residual_models
 from trainer.residual_config import ResFusionOptions
 from transform import features
@@ -155,7 +155,9 @@ class SplitRows:
             parsed = tf.io.parse_example(serialized, parse_spec)
             logit = tf.sparse.to_dense(parsed[features.GBDT_LOGIT_KEY], default_value=np.nan)
             fold = tf.sparse.to_dense(parsed[FOLD_FEATURE], default_value=NO_FOLD)
-            first = lambda x, d: tf.concat([x, tf.fill([tf.shape(x)[0], 1], tf.constant(d, x.dtype))], 1)[:, 0]
+            def first(x: tf.Tensor, default: Any) -> tf.Tensor:  # the first value of each row, or `default`
+                return tf.concat([x, tf.fill([tf.shape(x)[0], 1], tf.constant(default, x.dtype))], 1)[:, 0]
+
             return (tf.cast(parsed[features.LABEL_KEY][:, 0], tf.float32), first(logit, np.nan),
                     first(fold, NO_FOLD))
 
@@ -226,7 +228,7 @@ class SplitRows:
             lambda ids, e: ({features.FEATURE_KEY: ids, residual_models.OFFSET_KEY: e[0][:, None]}, e[1][:, None])
         ).prefetch(tf.data.AUTOTUNE)
 
-    def nn_logits(self, logit_model: keras.Model, rows: np.ndarray | None = None,
+    def nn_logits(self, logit_model: tf.keras.Model, rows: np.ndarray | None = None,
                   extra_ids: np.ndarray | None = None) -> np.ndarray:
         ds = self._ids_with(extra_ids)
         if rows is not None:
@@ -262,7 +264,7 @@ def _gbdt_leaves_rows(split: "SplitRows", model: gbdt.GbdtModel) -> np.ndarray:
     return np.concatenate([leaves(b).numpy() for b in batches]).astype(np.int64)
 
 
-def _predict(logit_model: keras.Model, batches: tf.data.Dataset) -> np.ndarray:
+def _predict(logit_model: tf.keras.Model, batches: tf.data.Dataset) -> np.ndarray:
     predict = tf.function(lambda ids: logit_model(ids, training=False), reduce_retracing=True)
     outputs = [predict(ids).numpy().reshape([-1]) for ids in batches]
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros([0], np.float32)
@@ -293,7 +295,7 @@ class Stage:
     fold_models: list[Any] = dataclasses.field(default_factory=list)
 
     @property
-    def keras_model(self) -> keras.Model:
+    def keras_model(self) -> tf.keras.Model:
         return self.model.keras_model if self.kind == "gbdt" else self.model
 
 
@@ -319,8 +321,15 @@ class FitContext:
     def spec(self) -> features.DatasetSpec:
         return self.inputs.spec
 
+    @property
+    def ids(self) -> IdEncoder:
+        """The id encoder of the deep stages; raises ValueError when the run has none."""
+        if self.encoder is None:
+            raise ValueError("this ResFusion run has no id encoder, so it cannot fit a deep stage")
+        return self.encoder
 
-def _compile(model: keras.Model, learning_rate: float) -> None:
+
+def _compile(model: tf.keras.Model, learning_rate: float) -> None:
     from trainer.train import compile_model
     compile_model(model, learning_rate)
 
@@ -328,7 +337,7 @@ def _compile(model: keras.Model, learning_rate: float) -> None:
 def _fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
             rows: np.ndarray | None, name: str, seed: int, network: str | None = None,
             extra_ids: dict[str, np.ndarray] | None = None, extra_table: int = 0
-            ) -> tuple[keras.Model, dict[str, Any]]:
+            ) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Trains one deep stage on offsets; early stopping on eval AUC of sigmoid(y_D + offset).
 
     network: defaults to options.residual_model. extra_ids: per split, id columns [n, k] appended to the
@@ -337,9 +346,9 @@ def _fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[s
     keras.utils.set_random_seed(seed)
     cfg = ctx.trainer
     extra_ids = extra_ids or {}
-    width = ctx.encoder.num_fields + (extra_ids[train.name].shape[1] if extra_ids else 0)
+    width = ctx.ids.num_fields + (extra_ids[train.name].shape[1] if extra_ids else 0)
     logit_model = residual_models.build_logit_model(network or ctx.options.residual_model, cfg.model, cfg.train,
-                                                    width, ctx.encoder.table_size + extra_table, name)
+                                                    width, ctx.ids.table_size + extra_table, name)
     model = residual_models.build_offset_model(logit_model)
     _compile(model, cfg.train.learning_rate)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", restore_best_weights=True,
@@ -353,7 +362,7 @@ def _fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[s
     return logit_model, history_record(history)
 
 
-def history_record(history: keras.callbacks.History) -> dict[str, Any]:
+def history_record(history: tf.keras.callbacks.History) -> dict[str, Any]:
     val_auc = history.history.get("val_auc", [])
     return {"epochs_run": len(history.history["loss"]),
             "best_epoch": int(np.nanargmax(val_auc)) + 1 if val_auc else None,
@@ -446,6 +455,7 @@ def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
         record: dict[str, Any] = {"index": index, "rounds": index, "kind": kind, "name": name}
         fold_models: list[Any] = []
         if index == 0 and kind == "gbdt":
+            assert first_gbdt is not None  # checked above: a GBDT first stage needs the stage-0 GBDT
             model: Any = first_gbdt
             train_logits, valid_logits = train.gbdt_logit, valid.gbdt_logit
             record.update(fitted_by="components/gbdt_residual", num_trees=first_gbdt.num_trees,
@@ -470,8 +480,10 @@ def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
             if has_successor:
                 train_logits, fold_models = out_of_fold_logits(
                     train, fold_ids,
-                    lambda rows, j: _fit_nn(ctx, train, valid, offsets, rows=rows, name=f"nn_{name}_fold_{j}",
-                                            seed=seed + 1000 * (j + 1) + index)[0],
+                    # Called within this iteration (out_of_fold_logits fits every fold before returning).
+                    lambda rows, j: _fit_nn(ctx, train, valid, offsets, rows=rows,
+                                            name=f"nn_{name}_fold_{j}",  # noqa: B023
+                                            seed=seed + 1000 * (j + 1) + index)[0],  # noqa: B023
                     lambda m, rows: train.nn_logits(m, rows=rows))
         if fold_models:
             record["train_offsets"] = f"out-of-fold ({len(fold_models)} folds)"
@@ -556,12 +568,12 @@ def summarize(variant: str, options: ResFusionOptions, records: Sequence[dict[st
 
 # --- the fused model and its export -----------------------------------------------------------------------------
 
-def build_serving_model(stages: Sequence[Stage], inputs: gbdt.GbdtInputs, num_fields: int) -> keras.Model:
+def build_serving_model(stages: Sequence[Stage], inputs: gbdt.GbdtInputs, num_fields: int) -> tf.keras.Model:
     return residual_models.build_fused_model([(s.kind, s.keras_model) for s in stages], num_fields,
                                              inputs.input_signature())
 
 
-def make_signatures(model: keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs,
+def make_signatures(model: tf.keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs,
                     tft_output: Any = None) -> dict[str, Any]:
     """serving_default (-> `probability`), stage_logits, and transform_features when Transform is used.
 
@@ -578,6 +590,7 @@ def make_signatures(model: keras.Model, encoder: IdEncoder | None, inputs: gbdt.
     def model_inputs(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         values = {}
         if model.needs_ids:
+            assert encoder is not None  # checked above
             values[features.FEATURE_KEY] = encoder(examples)
         if model.needs_gbdt_inputs:
             values.update(inputs.parse(examples))
@@ -606,7 +619,7 @@ def make_signatures(model: keras.Model, encoder: IdEncoder | None, inputs: gbdt.
 
 
 def export_model(stages: Sequence[Stage], encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,
-                 tft_output: Any = None) -> keras.Model:
+                 tft_output: Any = None) -> tf.keras.Model:
     """Saves the fused model of the stages with its signatures as one SavedModel (TF-DF models inside)."""
     num_fields = encoder.num_fields if encoder is not None else 1
     model = build_serving_model(stages, inputs, num_fields)
@@ -614,7 +627,7 @@ def export_model(stages: Sequence[Stage], encoder: IdEncoder | None, inputs: gbd
     return model
 
 
-def save_model(model: keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,
+def save_model(model: tf.keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,
                tft_output: Any = None) -> None:
     """Saves a fused model (residual_models.build_* : `needs_ids`, `needs_gbdt_inputs`, `stage_logits_model`)."""
     model.save(export_dir, save_format="tf", signatures=make_signatures(model, encoder, inputs, tft_output))
@@ -705,6 +718,8 @@ def run_fn(fn_args: Any) -> None:
             valid.cache_ids(encoder, cache_dir)
         ctx = FitContext(inputs, options, config, encoder, log_dir=fn_args.model_run_dir)
         if comparator:
+            if first_gbdt is None:
+                raise ValueError(f"the {variant} comparator needs the stage-0 GBDT (GbdtResidual's model)")
             model, record = comparators.fit_comparator(variant, ctx, train, valid, first_gbdt)
             save_model(model, encoder, inputs, fn_args.serving_model_dir, tft_output)
             records = [record]

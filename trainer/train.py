@@ -17,7 +17,7 @@ from trainer.models import registry
 keras = tf.keras
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
+def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
     model.compile(
         # epsilon 1e-8 as PyTorch's Adam (Keras' default is 1e-7).
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8),

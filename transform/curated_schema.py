@@ -17,7 +17,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from transform import features
 
-CURATED_DATASETS = ("criteo", "avazu", "kdd12", "frappe")
+CURATED_DATASETS = features.text_layouts()  # every layout read from text (TFRecords infer their schema)
 
 
 def curated_schema(spec: features.DatasetSpec) -> schema_pb2.Schema:

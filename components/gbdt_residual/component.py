@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -27,7 +28,6 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.gbdt_residual import executor
-from trainer import gbdt
 
 
 class GbdtResidualSpec(types.ComponentSpec):
@@ -57,7 +57,8 @@ class GbdtResidual(base_beam_component.BaseBeamComponent):
         folds: k of the k-fold out-of-fold logits of the training split (>= 2); 0 writes in-sample
             training logits (only for the GBDT alone, never for a residual model).
         fold_seed: key of the deterministic fold hash.
-        params: the GBDT's hyper-parameters.
+        params: the GBDT's hyper-parameters, a dataclass (trainer.gbdt.GbdtParams; None: its defaults), passed to
+            the executor as JSON (its fields are the keyword arguments of GbdtParams).
         train_split / eval_split: the split trained on, and the one early stopping watches.
         code_fingerprint: digest of the project code.
     """
@@ -66,7 +67,7 @@ class GbdtResidual(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, examples: types.BaseChannel, dataset: str, folds: int = 5, fold_seed: int = 2022,
-                 params: gbdt.GbdtParams = gbdt.GbdtParams(), train_split: str = "train", eval_split: str = "eval",
+                 params: Any = None, train_split: str = "train", eval_split: str = "eval",
                  code_fingerprint: str = ""):
         if folds == 1 or folds < 0:
             raise ValueError(f"folds must be 0 (in-sample) or >= 2, got {folds}")
@@ -75,7 +76,7 @@ class GbdtResidual(base_beam_component.BaseBeamComponent):
             dataset=dataset,
             folds=folds,
             fold_seed=fold_seed,
-            gbdt_params=json.dumps(dataclasses.asdict(params), sort_keys=True),
+            gbdt_params=json.dumps(dataclasses.asdict(params) if params is not None else {}, sort_keys=True),
             train_split=train_split,
             eval_split=eval_split,
             code_fingerprint=code_fingerprint,

@@ -33,8 +33,9 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from trainer import gbdt, metrics
 from transform import features
+
+# trainer/ (TF-DF) is imported when the step runs, not when the pipeline is built (docs/architecture.md).
 
 EXAMPLES_KEY = "examples"
 RESIDUAL_EXAMPLES_KEY = "residual_examples"
@@ -89,6 +90,8 @@ class _ScoreBatch(beam.DoFn):
         self._split = split
 
     def setup(self) -> None:
+        from trainer import gbdt
+        self._assign_folds = gbdt.assign_folds
         if self._out_of_fold:
             self._models = [gbdt.GbdtModel.load(d) for d in self._fold_model_dirs]
         else:
@@ -102,7 +105,7 @@ class _ScoreBatch(beam.DoFn):
         inputs = self._inputs.from_parsed(parsed)
         labels = tf.sparse.to_dense(parsed[features.LABEL_KEY], default_value=-1).numpy()
         if self._out_of_fold:
-            folds = gbdt.assign_folds(serialized, self._folds, self._fold_seed).numpy()
+            folds = self._assign_folds(serialized, self._folds, self._fold_seed).numpy()
             logits = np.zeros([len(batch)], np.float32)
             for j, model in enumerate(self._models):
                 rows = folds == j
@@ -130,6 +133,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        from trainer import gbdt, metrics
+
         self._log_startup(input_dict, output_dict, exec_properties)
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         residual = artifact_utils.get_single_instance(output_dict[RESIDUAL_EXAMPLES_KEY])
@@ -164,9 +169,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         fold_dirs, fold_trees = [], []
         for j in range(folds):
             logging.info("GbdtResidual: training fold model %d/%d (rows outside fold %d)", j + 1, folds, j)
-            outside = gbdt.examples_dataset(
-                train_files, inputs, params.batch_size,
-                row_filter=lambda s, j=j: gbdt.assign_folds(s, folds, fold_seed) != j)
+            def outside_fold(serialized: tf.Tensor, fold: int = j) -> tf.Tensor:
+                return gbdt.assign_folds(serialized, folds, fold_seed) != fold
+
+            outside = gbdt.examples_dataset(train_files, inputs, params.batch_size, row_filter=outside_fold)
             fold_model = learner.fit(outside, eval_data())
             fold_dirs.append(fold_model_dir(model.uri, j))
             fold_model.save(fold_dirs[-1])
@@ -192,7 +198,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 _ = (scored[_ScoreBatch.SCORES]
                      | f"Logloss[{split}]" >> beam.Map(_logloss)
                      | f"Summary[{split}]" >> beam.combiners.Mean.Globally()
-                     | f"Json[{split}]" >> beam.Map(lambda mean, split=split: json.dumps({"split": split, "logloss": mean}))
+                     | f"Json[{split}]" >> beam.Map(
+                         lambda mean, split=split: json.dumps({"split": split, "logloss": mean}))
                      | f"WriteSummary[{split}]" >> beam.io.WriteToText(
                          f"{scores_prefix}-{split}", shard_name_template="", file_name_suffix=".json"))
 

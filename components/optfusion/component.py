@@ -11,6 +11,8 @@ is never read.
 """
 from __future__ import annotations
 
+from typing import Protocol
+
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import trainer_pb2
@@ -19,7 +21,14 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.optfusion import executor
 from components.optfusion.artifacts import OptFusionArchitecture
-from trainer.optfusion_config import RetrainSettings, SearchSettings
+
+
+class JsonSettings(Protocol):
+    """Settings that serialise to the JSON execution parameter a step's executor parses
+    (trainer.optfusion_config.SearchSettings / RetrainSettings)."""
+
+    def to_json(self) -> str:
+        """The settings as JSON."""
 
 _COMMON_PARAMETERS = {
     executor.TRAIN_ARGS_KEY: ExecutionParameter(type=trainer_pb2.TrainArgs),
@@ -71,7 +80,7 @@ class OptFusionSearch(base_component.BaseComponent):
     SPEC_CLASS = OptFusionSearchSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.SearchExecutor)
 
-    def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel, settings: SearchSettings,
+    def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel, settings: JsonSettings,
                  train_splits: tuple[str, ...] = ("train",), eval_splits: tuple[str, ...] = ("eval",),
                  code_fingerprint: str = ""):
         super().__init__(spec=OptFusionSearchSpec(
@@ -97,7 +106,7 @@ class OptFusionRetrain(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.RetrainExecutor)
 
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
-                 architecture: types.BaseChannel, settings: RetrainSettings,
+                 architecture: types.BaseChannel, settings: JsonSettings,
                  train_splits: tuple[str, ...] = ("train",), eval_splits: tuple[str, ...] = ("eval",),
                  code_fingerprint: str = ""):
         super().__init__(spec=OptFusionRetrainSpec(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfx import types
 from tfx.components.trainer import fn_args_utils
@@ -12,9 +12,11 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import path_utils
 
-from components.optfusion import artifacts
-from trainer import optfusion_train
-from trainer.optfusion_config import RetrainSettings, SearchSettings
+if TYPE_CHECKING:
+    from trainer import optfusion_train
+    from trainer.models.optfusion import Architecture
+
+# trainer/ is imported when a step runs, not when the pipeline is built (docs/architecture.md).
 
 EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY  # "examples"
 TRANSFORM_GRAPH_KEY = standard_component_specs.TRANSFORM_GRAPH_KEY  # "transform_graph"
@@ -31,10 +33,22 @@ CODE_FINGERPRINT_KEY = "code_fingerprint"
 def data_source(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
                 ) -> optfusion_train.DataSource:
     """Train/eval file patterns and a DataAccessor from the inputs, exactly as the stock Trainer builds them."""
+    from trainer import optfusion_train
     fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties)
     return optfusion_train.DataSource(train_files=fn_args.train_files, eval_files=fn_args.eval_files,
                                       data_accessor=fn_args.data_accessor,
                                       transform_graph_path=fn_args.transform_graph_path)
+
+
+def record_search(artifact: types.Artifact, architecture: Architecture, search_result: dict[str, Any]) -> None:
+    """Sets an OptFusionArchitecture artifact's custom properties from a search result (the search writes the
+    payload itself). A function, not a method: an executor may receive the artifact as a generic Artifact."""
+    artifact.set_float_custom_property("best_val_auc", float(search_result["best_val_auc"]))
+    artifact.set_int_custom_property("best_epoch", int(search_result["best_epoch"]))
+    artifact.set_int_custom_property("epochs_run", int(search_result["epochs_run"]))
+    artifact.set_string_custom_property("ops", ",".join(architecture.ops))
+    artifact.set_int_custom_property("kept_connections", int(sum(map(sum, architecture.connections))))
+    artifact.set_int_custom_property("num_blocks", architecture.num_blocks)
 
 
 def _record_fit(artifact: types.Artifact, result: dict[str, Any]) -> None:
@@ -51,6 +65,9 @@ class SearchExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        from trainer import optfusion_train
+        from trainer.optfusion_config import SearchSettings
+
         self._log_startup(input_dict, output_dict, exec_properties)
         settings = SearchSettings.from_json(exec_properties[SETTINGS_KEY])
         architecture = artifact_utils.get_single_instance(output_dict[ARCHITECTURE_KEY])
@@ -59,8 +76,8 @@ class SearchExecutor(base_executor.BaseExecutor):
         serving_dir = path_utils.serving_model_dir(supernet.uri) if settings.export_supernet else None
         result = optfusion_train.search(data_source(input_dict, exec_properties), settings, architecture.uri,
                                         model_run.uri, serving_dir)
-        derived = artifacts.read_architecture(architecture)
-        artifacts.record_search(architecture, derived, result)
+        derived = optfusion_train.read_architecture(architecture.uri)
+        record_search(architecture, derived, result)
         _record_fit(supernet, result)
         supernet.set_int_custom_property("exported", int(serving_dir is not None))
         supernet.set_string_custom_property("stage", "search")
@@ -73,6 +90,9 @@ class RetrainExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        from trainer import optfusion_train
+        from trainer.optfusion_config import RetrainSettings
+
         self._log_startup(input_dict, output_dict, exec_properties)
         settings = RetrainSettings.from_json(exec_properties[SETTINGS_KEY])
         architecture = artifact_utils.get_single_instance(input_dict[ARCHITECTURE_KEY])

@@ -20,12 +20,13 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor, utils, write_split
+from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.components.util import examples_utils
 from tfx.utils import proto_utils
 
-from components.raw_log_example_gen import parsers
+from transform import features
+from transform.parsers import RowError, row_to_example
 
 REJECTED_FILE = "rejected_rows.tsv"
 REJECTED_HEADER = "file\tline\treason\trow"
@@ -69,21 +70,6 @@ def split_index(seed: int, relative_path: str, line_number: int, cumulative_buck
     return bisect.bisect(cumulative_buckets, bucket)
 
 
-def row_to_example(row: parsers.Row) -> tf.train.Example:
-    """Missing values (None) are left out of the example, as absent features."""
-    example = tf.train.Example()
-    feature = example.features.feature
-    # Filled in place: 2.5x faster than building Feature messages and copying them (the hot loop).
-    for name, value in row.items():
-        if value is None:
-            continue
-        if isinstance(value, int):
-            feature[name].int64_list.value.append(value)
-        else:
-            feature[name].bytes_list.value.append(value.encode("utf-8"))
-    return example
-
-
 class _ParseLine(beam.DoFn):
     """(file, line number, raw line) -> (split index, serialized tf.Example) or a tagged rejected row."""
 
@@ -101,11 +87,11 @@ class _ParseLine(beam.DoFn):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise parsers.RowError(f"not valid UTF-8 at byte {error.start}") from None
-            if parsers.is_header(self._log_format, line, line_number):
+                raise RowError(f"not valid UTF-8 at byte {error.start}") from None
+            if features.is_header(self._log_format, line, line_number):
                 return
-            row = parsers.parse_line(self._log_format, line)
-        except parsers.RowError as error:
+            row = features.parse_line(self._log_format, line)
+        except RowError as error:
             text = raw.decode("utf-8", errors="replace").replace("\n", " ")
             yield beam.pvalue.TaggedOutput(self.REJECTED, f"{relative}\t{line_number}\t{error}\t{text}")
             return
@@ -151,8 +137,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             cumulative.append(total)
 
         log_format = exec_properties[LOG_FORMAT_KEY]
-        if log_format not in parsers.PARSERS:
-            raise ValueError(f"unknown log format {log_format!r}; choose one of {', '.join(parsers.PARSERS)}")
+        if log_format not in features.text_layouts():
+            raise ValueError(f"unknown log format {log_format!r}; choose one of {', '.join(features.text_layouts())}")
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
         files = list_input_files(exec_properties[standard_component_specs.INPUT_BASE_KEY],
@@ -188,7 +174,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 | beam.combiners.Count.PerElement()
                 | beam.combiners.ToDict()
                 | beam.Map(json.dumps))
-            outcomes | "WriteCounts" >> beam.io.WriteToText(counts_prefix, shard_name_template="", file_name_suffix=".json")
+            outcomes | "WriteCounts" >> beam.io.WriteToText(counts_prefix, shard_name_template="",
+                                                            file_name_suffix=".json")
 
         with tf.io.gfile.GFile(counts_prefix + ".json") as f:
             counts = {name: 0 for name in split_names + ["rejected"]}

@@ -52,7 +52,8 @@ def test_l2_cost_table_puts_each_variant_against_the_step_without_l2():
                                                      "xla_loops": {"loops": 3, "passes": 12, "multithreaded": 3}}})
     table = [line for line in lines if line.startswith("| mixed_bfloat16")]
     assert len(table) == 3
-    # no L2: mean of 1000 and 1200 ms, 256 examples in 1.1 s; the separate pass: (1400 - 1100) / 1400 = 21.4 % of its step; the update
+    # no L2: mean of 1000 and 1200 ms, 256 examples in 1.1 s; the separate pass: (1400 - 1100) / 1400 = 21.4 %
+    # of its step; the update
     # alone minus writing the gradients: 900 - 200 ms, 2000 - 1000 MB of page faults.
     assert table[0].split(" | ")[2:6] == ["232.7", "1100", "-", "0"]
     assert table[1].split(" | ")[3:] == ["1400", "21.4%", "0", "700", "550", "200", "1,000 |"]

@@ -25,14 +25,6 @@ def test_split_is_deterministic_for_a_seed_and_close_to_8_1_1():
     assert fractions == pytest.approx([0.8, 0.1, 0.1], abs=0.012)
 
 
-def test_row_to_example_leaves_missing_values_out():
-    example = executor.row_to_example({"label": 1, "I1": None, "I2": -3, "C1": "ab", "C2": None})
-    feature = example.features.feature
-    assert set(feature) == {"label", "I2", "C1"}
-    assert feature["I2"].int64_list.value == [-3]
-    assert feature["C1"].bytes_list.value == [b"ab"]
-
-
 def test_rejected_fraction_limit_message_names_the_file_and_first_rows(tmp_path):
     path = tmp_path / "rejected.tsv"
     path.write_text(executor.REJECTED_HEADER + "\nlog.tsv\t3\tempty line\t\nlog.tsv\t9\tbad label: label is '7'\t7\n")

@@ -206,7 +206,8 @@ def test_rows_per_id_and_oov_rows_equal_the_references_records(ingested, name):
         if ours_counts != theirs_counts:
             differing.append(f"{field}: rows per id differ (largest counts project {ours_counts[-SHOWN:]}, "
                              f"reference {theirs_counts[-SHOWN:]})")
-    assert not differing, f"{name}: {len(differing)} field(s) differ from the reference records:\n" + "\n".join(differing)
+    assert not differing, (f"{name}: {len(differing)} field(s) differ from the reference records:\n"
+                           + "\n".join(differing))
     assert reference_table == meta["max_id"] + 1, f"{name}: reference ids end at {reference_table - 1}"
     # Table sizes: the reference's plus one id per field where the reference dropped nothing (the OOV slot).
     no_oov_fields = sum(1 for column in range(len(fields)) if (theirs[:, column].max() - theirs[:, column].min() + 1)

@@ -2,7 +2,8 @@
 
 Each sample's own test file is never given to the pipeline: the pushed model scores it, raw, in a
 fresh process. The Criteo sample runs OptFusion-Hard (raw log -> search -> retrain -> evaluation -> push), the
-others DeepFM (conftest.SAMPLE_MODELS). Without the data these tests skip; `FUSIONCTR_REQUIRE_DATA=1` turns that into failure.
+others DeepFM (conftest.SAMPLE_MODELS). Without the data these tests skip; `FUSIONCTR_REQUIRE_DATA=1` turns that
+into failure.
 """
 import os
 

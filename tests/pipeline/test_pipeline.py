@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pipeline import configs, model_steps
+from pipeline import configs, families, keras_steps, optfusion_steps, resfusion_steps
 from pipeline.pipeline import create_pipeline
 
 
@@ -53,5 +53,14 @@ def test_tfrecord_input_uses_import_example_gen_with_the_reference_file_names(tm
 
 
 def test_plain_keras_models_use_the_default_family():
-    assert model_steps.family("deepfm") is model_steps
-    assert model_steps.default_options("criteo", "small") is None
+    assert families.get_family("deepfm").steps is keras_steps
+    assert keras_steps.default_options("criteo", "small") is None
+
+
+def test_every_model_name_has_one_family_and_a_typo_lists_the_choices():
+    assert {name for name, f in families.FAMILIES.items() if f.steps is optfusion_steps} == {
+        "optfusion-hard", "optfusion-soft"}
+    assert {name for name, f in families.FAMILIES.items() if f.steps is resfusion_steps} == set(
+        resfusion_steps.VARIANTS)
+    with pytest.raises(ValueError, match="unknown model 'dcnn'; choose one of lr, fm, dnn, deepfm, dcn, .*gbdt"):
+        families.get_family("dcnn")

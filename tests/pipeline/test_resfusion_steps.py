@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pipeline import configs, model_steps, resfusion_steps
+from pipeline import configs, families, resfusion_steps
 from pipeline.pipeline import create_pipeline
 from trainer.residual_config import ResFusionOptions
 
@@ -14,7 +14,7 @@ def _config(tmp_path, model: str, size: str = "test", dataset: str = "criteo"):
         serving_model_dir=str(tmp_path / "serving"),
         dataset=configs.DatasetConfig(name=dataset, input_base="/nonexistent/input"),
         trainer=configs.trainer_preset(dataset, model, size),
-        model_options=model_steps.family(model).default_options(dataset, size))
+        model_options=families.get_family(model).steps.default_options(dataset, size))
 
 
 def _nodes(pipeline):
@@ -88,7 +88,7 @@ def test_table2_comparators_train_on_the_gbdt_stage(tmp_path, model, folds):
 
 
 def test_every_routed_name_is_implemented():
-    routed = {name for name, module in model_steps.FAMILY_MODULES.items() if module == "pipeline.resfusion_steps"}
+    routed = {name for name, family in families.FAMILIES.items() if family.steps is resfusion_steps}
     assert routed == set(resfusion_steps.VARIANTS)
 
 

@@ -241,7 +241,8 @@ def test_architecture_json_round_trip_reproduces_the_derived_model(searched):
     for mode in ("hard", "soft"):
         first = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, mode)
         second = optfusion.build_retrain_model(restored, TABLE, FIELDS, DIM, mode)
-        assert [(l.name, type(l)) for l in first.layers] == [(l.name, type(l)) for l in second.layers]
+        assert [(layer.name, type(layer)) for layer in first.layers] == [
+            (layer.name, type(layer)) for layer in second.layers]
         assert [w.shape for w in first.weights] == [w.shape for w in second.weights]
         optfusion.inherit_weights(supernet, first)
         optfusion.inherit_weights(supernet, second)
@@ -284,9 +285,10 @@ def test_mixed_precision_models_output_float32(policy, searched, arch):
 
 def _frappe_tfrecords(split: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """(ids int64 [rows, 10], labels float32 [rows, 1]) from the reference's Frappe TFRecords in shared/data."""
-    from tests.e2e.conftest import DATA_DIR, REQUIRE_DATA
     import glob
     import os
+
+    from tests.e2e.conftest import DATA_DIR, REQUIRE_DATA
     files = sorted(glob.glob(os.path.join(DATA_DIR, "optfusion_tfrecords", "frappe", f"{split}_*.tfrecord")))
     if not files:
         message = f"no optfusion_tfrecords/frappe/{split}_*.tfrecord under {DATA_DIR} (set FUSIONCTR_DATA_DIR)"

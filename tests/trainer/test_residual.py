@@ -286,6 +286,7 @@ def test_a_stage_that_worsens_the_eval_logloss_is_not_served_and_every_k_is_repo
 
 def test_run_result_is_recorded_on_the_model_artifact():
     from tfx.types import standard_artifacts
+
     from components.gbdt_residual import trainer_executor
     stages = [residual.Stage("gbdt", None, _record(0, "gbdt", 0.70, 0.50)),
               residual.Stage("nn", None, _record(1, "nn", 0.75, 0.45, best_epoch=1))]

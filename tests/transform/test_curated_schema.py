@@ -8,9 +8,8 @@ import tensorflow_data_validation as tfdv
 from tensorflow_transform.tf_metadata import schema_utils
 
 from components import anomaly_gate
-from components.raw_log_example_gen import executor
-from transform import curated_schema, features
 from tests.helpers import REPO_ROOT
+from transform import curated_schema, features, parsers
 
 
 @pytest.mark.parametrize("name", curated_schema.CURATED_DATASETS)
@@ -21,7 +20,8 @@ def test_committed_schema_files_are_up_to_date(tmp_path, name):
 
 
 def test_every_raw_field_may_be_absent_so_serving_accepts_partial_examples():
-    spec = schema_utils.schema_as_feature_spec(curated_schema.curated_schema(features.get_dataset("criteo"))).feature_spec
+    schema = curated_schema.curated_schema(features.get_dataset("criteo"))
+    spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     assert len(spec) == 40
     assert all(isinstance(s, tf.io.VarLenFeature) for s in spec.values())
     assert spec["I1"].dtype == tf.int64 and spec["C1"].dtype == tf.string
@@ -31,7 +31,7 @@ def _anomalies(tmp_path, rows, dataset):
     path = str(tmp_path / "data.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
         for row in rows:
-            writer.write(executor.row_to_example(row).SerializeToString())
+            writer.write(parsers.row_to_example(row).SerializeToString())
     stats = tfdv.generate_statistics_from_tfrecord(path, pipeline_options=None)
     return tfdv.validate_statistics(stats, curated_schema.curated_schema(features.get_dataset(dataset)))
 

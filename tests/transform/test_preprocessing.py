@@ -72,7 +72,8 @@ def _transform(tft_output, rows):
     for name, dtype in (("I1", tf.int64), ("C1", tf.string)):
         values = [r[0] if name == "I1" else r[1] for r in rows]
         indices = [[i, 0] for i, v in enumerate(values) if v]
-        columns[name] = tf.SparseTensor(indices=tf.constant(indices, tf.int64) if indices else tf.zeros([0, 2], tf.int64),
+        columns[name] = tf.SparseTensor(indices=tf.constant(indices, tf.int64) if indices
+                                        else tf.zeros([0, 2], tf.int64),
                                         values=tf.constant([v[0] for v in values if v], dtype),
                                         dense_shape=[len(rows), 1])
     return layer(columns)[features.FEATURE_KEY].numpy().tolist()

@@ -11,7 +11,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class CompressedInteraction(keras.layers.Layer):
+class CompressedInteraction(tf.keras.layers.Layer):
     """CIN: X^k[h, :] = act(sum_{i, j} W^k[i·F + j, h] · (X^{k-1}[i, :] ⊙ X^0[j, :]) + b^k[h]), then sum pooling.
 
     X^0 [F, D] are the field embeddings and X^k [H_k, D] the k-th layer's feature maps (H_0 = F). Every layer

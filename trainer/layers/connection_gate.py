@@ -32,7 +32,7 @@ def binarize_connections(beta: np.ndarray | tf.Tensor | Sequence[Sequence[float]
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class ConnectionGate(keras.layers.Layer):
+class ConnectionGate(tf.keras.layers.Layer):
     """Holds the [N, N] connection parameters β of an N-node DAG and gates a consumer's candidate inputs.
 
     Rows index consumers and columns producers, in topological order. Calling the layer for consumer `row`

@@ -11,7 +11,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class CrossLayer(keras.layers.Layer):
+class CrossLayer(tf.keras.layers.Layer):
     """One DCN-v1 cross layer: y = (w · x_in) x0 + b + x_in.
 
     w is a length-D vector (a bias-free Linear(D→1), initialised U(±1/sqrt(D)) as in PyTorch) and b a length-D

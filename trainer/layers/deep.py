@@ -11,7 +11,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class DeepLayer(keras.layers.Layer):
+class DeepLayer(tf.keras.layers.Layer):
     """y = ReLU(x W + b), with W and b initialised U(±1/sqrt(D_in)) as PyTorch's nn.Linear.
 
     In OptFusion the width always equals the input width D (`mlp_dims` only sets the number of blocks).

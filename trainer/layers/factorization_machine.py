@@ -9,7 +9,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class FactorizationMachine(keras.layers.Layer):
+class FactorizationMachine(tf.keras.layers.Layer):
     """Pairwise interactions sum_{i<j} <v_i, v_j> = 0.5 * sum_k ((sum_i v_ik)^2 - sum_i v_ik^2).
 
     Input [batch, fields, dim] -> output [batch, 1]. No weights: the embeddings are the factors.

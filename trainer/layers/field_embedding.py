@@ -9,7 +9,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class FieldEmbedding(keras.layers.Layer):
+class FieldEmbedding(tf.keras.layers.Layer):
     """Looks up global feature ids in one table: ids [batch, fields] -> [batch, fields, dim].
 
     The ids are global (each field owns a contiguous id range, see transform/preprocessing.py), so

@@ -9,7 +9,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class FirstOrder(keras.layers.Layer):
+class FirstOrder(tf.keras.layers.Layer):
     """ids [batch, fields] -> sum_f w[ids[:, f]] + b, shape [batch, 1].
 
     Args:

@@ -13,7 +13,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class AttentionFusion(keras.layers.Layer):
+class AttentionFusion(tf.keras.layers.Layer):
     """y = Σ_j a_j ⊙ x_j, with a_j = softmax_D( ReLU(x_j W1_j + b1_j) W2_j ).
 
     Every input j has its own two-layer scorer: Linear(D→D) with bias, ReLU, Linear(D→D) without bias, all

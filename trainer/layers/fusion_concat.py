@@ -13,7 +13,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class ConcatFusion(keras.layers.Layer):
+class ConcatFusion(tf.keras.layers.Layer):
     """y = [x_1; …; x_n] W + b, W of shape (n·D, D), W and b initialised U(±1/sqrt(n·D)) as PyTorch's nn.Linear.
 
     Every fusion node owns its own ConcatFusion. n is read from the number of inputs at build time.

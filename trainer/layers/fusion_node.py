@@ -17,7 +17,7 @@ MODES: tuple[str, ...] = ("search", "soft", "hard", "sum")
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class FusionNode(keras.layers.Layer):
+class FusionNode(tf.keras.layers.Layer):
     """Fuses the inputs x_1..x_n of one node of the OptFusion graph.
 
     The four operations (in OPERATIONS order) are: sum Σ x_j, Hadamard product ∏ x_j, concat Linear(n·D→D) over
@@ -110,6 +110,7 @@ class FusionNode(keras.layers.Layer):
         if self.fully_pruned:
             return ("concat",) if self.mode == "soft" or (self.mode == "hard" and self.op == "concat") else ()
         if self.mode == "hard":
+            assert self.op is not None  # __init__ resolves a hard node's op
             return (self.op,)
         if self.mode == "sum":
             return ("sum",)
@@ -131,7 +132,7 @@ class FusionNode(keras.layers.Layer):
             dim = shapes[0][-1]
             self.pruned_bias = self.add_weight(
                 name="pruned_bias", shape=(dim,), regularizer=torch_init.l2_regularizer(self.l2),
-                initializer=torch_init.bias_initializer(len(self.connections) * dim))
+                initializer=torch_init.bias_initializer(len(self.connections or ()) * dim))
         elif "concat" in self.uses:
             self.concat = ConcatFusion(l2=self.l2, dtype=self.dtype_policy, name="concat")
             with tf.name_scope(self.concat.name):
@@ -199,7 +200,7 @@ class FusionNode(keras.layers.Layer):
             if self.connections is None:
                 indices = list(range(origin.num_inputs))
             elif len(self.connections) == origin.num_inputs:
-                indices = self.kept
+                indices = self.kept or []
             else:
                 raise ValueError(f"{self.name}: {len(self.connections)} candidates, but the source node has "
                                  f"{origin.num_inputs} inputs")

@@ -10,7 +10,7 @@ keras = tf.keras
 
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class InnerProduct(keras.layers.Layer):
+class InnerProduct(tf.keras.layers.Layer):
     """p_{ij} = <v_i, v_j> for every field pair i < j, in row-major order (0,1), (0,2), …, (F-2,F-1).
 
     Input [batch, F, D] -> output [batch, F·(F-1)/2]. No weights. IPNN feeds these products, concatenated

@@ -24,29 +24,29 @@ def linear_bound(fan_in: int) -> float:
     return 1.0 / math.sqrt(fan_in)
 
 
-def kernel_initializer(seed: int | None = None) -> keras.initializers.Initializer:
+def kernel_initializer(seed: int | None = None) -> tf.keras.initializers.Initializer:
     """U(±1/sqrt(fan_in)) for a 2-D kernel of shape (fan_in, fan_out), fan_in read from the shape."""
     return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed)
 
 
-def uniform_initializer(fan_in: int, seed: int | None = None) -> keras.initializers.Initializer:
+def uniform_initializer(fan_in: int, seed: int | None = None) -> tf.keras.initializers.Initializer:
     """U(±1/sqrt(fan_in)) for any shape: a Linear bias, or a stack of kernels whose fan-in is not shape[-2]."""
     bound = linear_bound(fan_in)
     return keras.initializers.RandomUniform(minval=-bound, maxval=bound, seed=seed)
 
 
-def bias_initializer(fan_in: int, seed: int | None = None) -> keras.initializers.Initializer:
+def bias_initializer(fan_in: int, seed: int | None = None) -> tf.keras.initializers.Initializer:
     """U(±1/sqrt(fan_in)) for the bias of a Linear layer with `fan_in` inputs."""
     return uniform_initializer(fan_in, seed=seed)
 
 
-def xavier_normal(seed: int | None = None) -> keras.initializers.Initializer:
+def xavier_normal(seed: int | None = None) -> tf.keras.initializers.Initializer:
     """PyTorch `xavier_normal_`: Normal(0, sqrt(2 / (fan_in + fan_out))), not truncated."""
     return keras.initializers.VarianceScaling(scale=1.0, mode="fan_avg", distribution="untruncated_normal",
                                               seed=seed)
 
 
-def l2_regularizer(l2: float) -> keras.regularizers.Regularizer | None:
+def l2_regularizer(l2: float) -> tf.keras.regularizers.Regularizer | None:
     """Coupled L2 as PyTorch Adam's `weight_decay=l2` (gradient l2 * w): a Keras L2 of l2 / 2, or None for 0."""
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0, got {l2}")

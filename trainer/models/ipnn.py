@@ -2,7 +2,8 @@
 
     z = flatten(embeddings)                  [batch, F·E]
     p = <v_i, v_j> for i < j                  [batch, F·(F-1)/2]
-    logit = Linear(MLP(concat(z, p)))         model.hidden_units (dnn.hidden_widths), ReLU (as DeepCTR's PNN with use_inner)
+    logit = Linear(MLP(concat(z, p)))         model.hidden_units (dnn.hidden_widths), ReLU
+                                              (as DeepCTR's PNN with use_inner)
 """
 from __future__ import annotations
 

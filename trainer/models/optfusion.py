@@ -148,7 +148,7 @@ class Architecture:
                    best_val_auc=None if best_val_auc is None else float(best_val_auc))
 
     @classmethod
-    def derive(cls, supernet: keras.Model, best_val_auc: float | None = None) -> "Architecture":
+    def derive(cls, supernet: tf.keras.Model, best_val_auc: float | None = None) -> "Architecture":
         """Read the architecture off a (trained) supernet built by `build_supernet` / `supernet_logit`.
 
         A supernet built with fusion_mode "sum" has no α: its op logits are zeros and every op is "sum".
@@ -157,7 +157,7 @@ class Architecture:
         beta = gate.beta.numpy()
         num_blocks = (beta.shape[0] - 3) // 2
         names = node_names(num_blocks)
-        alphas = []
+        alphas: list[Any] = []  # one (4,) or (1, 4) array per node
         for row in op_rows(num_blocks):
             node = supernet.get_layer(_fuse_name(names[row]))
             alpha = getattr(node, "alpha", None)
@@ -215,7 +215,7 @@ def _head(fused: tf.Tensor, l2_nn: float) -> tf.Tensor:
     return keras.layers.Activation("linear", dtype="float32", name=LOGIT_LAYER)(logit)  # [batch, 1] float32
 
 
-def _node_layer(name: str, l2_nn: float) -> keras.layers.Layer:
+def _node_layer(name: str, l2_nn: float) -> tf.keras.layers.Layer:
     return CrossLayer(l2=l2_nn, name=name) if name.startswith("cross") else DeepLayer(l2=l2_nn, name=name)
 
 
@@ -295,7 +295,7 @@ def retrain_logit(ids: tf.Tensor, table_size: int, embedding_dim: int, architect
 def build_supernet(table_size: int, num_fields: int, embedding_dim: int, *, num_blocks: int = NUM_BLOCKS,
                    fusion_mode: str = "search", beta_init: float = 0.5, emb_init_std: float = 0.01,
                    l2_emb: float = 0.0, l2_nn: float = 0.0, input_name: str = "feature",
-                   name: str = "optfusion_supernet") -> keras.Model:
+                   name: str = "optfusion_supernet") -> tf.keras.Model:
     """A functional model ids int64 [batch, num_fields] -> logit float32 [batch, 1]; see `supernet_logit`."""
     ids = keras.Input(shape=(num_fields,), dtype=tf.int64, name=input_name)
     logit = supernet_logit(ids, table_size, embedding_dim, num_blocks=num_blocks, fusion_mode=fusion_mode,
@@ -305,7 +305,7 @@ def build_supernet(table_size: int, num_fields: int, embedding_dim: int, *, num_
 
 def build_retrain_model(architecture: Architecture, table_size: int, num_fields: int, embedding_dim: int,
                         mode: str = "hard", *, emb_init_std: float = 0.01, l2_emb: float = 0.0, l2_nn: float = 0.0,
-                        input_name: str = "feature", name: str | None = None) -> keras.Model:
+                        input_name: str = "feature", name: str | None = None) -> tf.keras.Model:
     """A functional model ids int64 [batch, num_fields] -> logit float32 [batch, 1]; see `retrain_logit`."""
     ids = keras.Input(shape=(num_fields,), dtype=tf.int64, name=input_name)
     logit = retrain_logit(ids, table_size, embedding_dim, architecture, mode, emb_init_std=emb_init_std,
@@ -315,7 +315,7 @@ def build_retrain_model(architecture: Architecture, table_size: int, num_fields:
 
 # --- weights ----------------------------------------------------------------------------------------------------
 
-def inherit_weights(supernet: keras.Model, model: keras.Model) -> list[str]:
+def inherit_weights(supernet: tf.keras.Model, model: tf.keras.Model) -> list[str]:
     """Copy the supernet's weights into a model built from it (reference retrain `initialize_mode = 1`).
 
     Layers are matched by name. Fusion nodes copy only the weights of their kept inputs and chosen operations
@@ -335,7 +335,7 @@ def inherit_weights(supernet: keras.Model, model: keras.Model) -> list[str]:
     return copied
 
 
-def variable_groups(model: keras.Model) -> dict[str, list[tf.Variable]]:
+def variable_groups(model: tf.keras.Model) -> dict[str, list[tf.Variable]]:
     """Trainable variables split as the reference's optimisers: "emb" (the table), "arch" (β and every α) and
     "nn" (everything else). Each group gets its own learning rate and coupled L2 (none for "arch")."""
     groups: dict[str, list[tf.Variable]] = {"emb": [], "nn": [], "arch": []}

@@ -5,9 +5,9 @@ from typing import Callable
 
 import tensorflow as tf
 
-from transform import features
 from trainer.config import ModelConfig, TrainConfig
 from trainer.models import dcn, dcnv2, deepfm, dnn, fm, ipnn, lr, xdeepfm
+from transform import features
 
 keras = tf.keras
 
@@ -25,7 +25,7 @@ LOGIT_BUILDERS: dict[str, LogitBuilder] = {
 }
 
 
-def build_model(model: ModelConfig, train: TrainConfig, num_fields: int, table_size: int) -> keras.Model:
+def build_model(model: ModelConfig, train: TrainConfig, num_fields: int, table_size: int) -> tf.keras.Model:
     """A Keras model {`feature`: int64 [batch, fields]} -> `probability` float32 [batch, 1]."""
     try:
         builder = LOGIT_BUILDERS[model.name]

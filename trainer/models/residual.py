@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
@@ -26,7 +26,7 @@ OFFSET_KEY = "offset"
 
 
 def build_logit_model(network: str, model: ModelConfig, train: TrainConfig, num_fields: int, table_size: int,
-                      name: str) -> keras.Model:
+                      name: str) -> tf.keras.Model:
     """ids int64 [B, F] -> logit float32 [B, 1] of a registered network."""
     try:
         builder = registry.LOGIT_BUILDERS[network]
@@ -37,7 +37,7 @@ def build_logit_model(network: str, model: ModelConfig, train: TrainConfig, num_
     return keras.Model(inputs=ids, outputs=builder(ids, table_size, model, train), name=name)
 
 
-def build_offset_model(logit_model: keras.Model) -> keras.Model:
+def build_offset_model(logit_model: tf.keras.Model) -> tf.keras.Model:
     """{`feature`: ids [B, F], `offset`: float32 [B, 1]} -> sigmoid(logit_model(ids) + offset) [B, 1]."""
     ids = keras.Input(shape=logit_model.input_shape[1:], dtype=tf.int64, name=features.FEATURE_KEY)
     offset = keras.Input(shape=(1,), dtype=tf.float32, name=OFFSET_KEY)
@@ -51,8 +51,8 @@ def stage_name(index: int, kind: str) -> str:
     return f"stage_{index}_{kind}"
 
 
-def build_fused_model(stages: Sequence[tuple[str, keras.Model]], num_fields: int,
-                      gbdt_signature: Mapping[str, tf.TensorSpec]) -> keras.Model:
+def build_fused_model(stages: Sequence[tuple[str, tf.keras.Model]], num_fields: int,
+                      gbdt_signature: Mapping[str, tf.TensorSpec]) -> tf.keras.Model:
     """Every stage in one model: sigmoid(sum_s logit_s) [B, 1].
 
     Args:
@@ -66,8 +66,9 @@ def build_fused_model(stages: Sequence[tuple[str, keras.Model]], num_fields: int
     """
     if not stages:
         raise ValueError("a fused model needs at least one stage")
-    inputs: dict[str, keras.KerasTensor] = {}
-    ids = raw = None
+    inputs: dict[str, tf.keras.KerasTensor] = {}
+    ids: Any = None
+    raw: dict[str, Any] | None = None
     if any(kind == "nn" for kind, _ in stages):
         ids = keras.Input(shape=(num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
         inputs[features.FEATURE_KEY] = ids
@@ -78,7 +79,7 @@ def build_fused_model(stages: Sequence[tuple[str, keras.Model]], num_fields: int
     for index, (kind, model) in enumerate(stages):
         model.trainable = False
         name = stage_name(index, kind)
-        output = model(dict(raw)) if kind == "gbdt" else model(ids)
+        output = model(dict(raw or {})) if kind == "gbdt" else model(ids)
         output = keras.layers.Reshape((1,), name=f"{name}_reshape")(output)
         logits[name] = keras.layers.Activation("linear", dtype="float32", name=name)(output)
     total = keras.layers.Add(name="logit")(list(logits.values())) if len(logits) > 1 else next(iter(logits.values()))
@@ -93,7 +94,7 @@ def build_fused_model(stages: Sequence[tuple[str, keras.Model]], num_fields: int
 # --- Table 2 comparators (trainer/comparators.py) --------------------------------------------------------------
 
 @keras.utils.register_keras_serializable(package="fusionctr")
-class GbdtLeafIds(keras.layers.Layer):
+class GbdtLeafIds(tf.keras.layers.Layer):
     """The active leaf of every tree of a TF-DF model as global ids: leaf + tree * max_leaves, int64 [B, T].
 
     Args:
@@ -102,7 +103,7 @@ class GbdtLeafIds(keras.layers.Layer):
         max_leaves: an upper bound of the leaves of one tree (2^max_depth).
     """
 
-    def __init__(self, forest: keras.Model, num_trees: int, max_leaves: int, **kwargs):
+    def __init__(self, forest: tf.keras.Model, num_trees: int, max_leaves: int, **kwargs):
         super().__init__(trainable=False, **kwargs)
         self.forest = forest
         self.num_trees = num_trees
@@ -114,11 +115,11 @@ class GbdtLeafIds(keras.layers.Layer):
         return leaves + tf.range(self.num_trees, dtype=tf.int64)[None, :] * self.max_leaves
 
 
-def _raw_inputs(gbdt_signature: Mapping[str, tf.TensorSpec]) -> dict[str, keras.KerasTensor]:
+def _raw_inputs(gbdt_signature: Mapping[str, tf.TensorSpec]) -> dict[str, tf.keras.KerasTensor]:
     return {name: keras.Input(shape=(), dtype=s.dtype, name=name) for name, s in gbdt_signature.items()}
 
 
-def _finish(inputs, logits: dict, total, name: str, needs_ids: bool) -> keras.Model:
+def _finish(inputs, logits: dict, total, name: str, needs_ids: bool) -> tf.keras.Model:
     probability = keras.layers.Activation("sigmoid", dtype="float32", name="probability")(total)
     model = keras.Model(inputs=inputs, outputs=probability, name=name)
     model.stage_logits_model = keras.Model(inputs=inputs, outputs=logits, name=f"{name}_stage_logits")
@@ -127,8 +128,8 @@ def _finish(inputs, logits: dict, total, name: str, needs_ids: bool) -> keras.Mo
     return model
 
 
-def build_gbdt_lr_model(forest: keras.Model, lr_logit: keras.Model, num_trees: int, max_leaves: int,
-                        gbdt_signature: Mapping[str, tf.TensorSpec]) -> keras.Model:
+def build_gbdt_lr_model(forest: tf.keras.Model, lr_logit: tf.keras.Model, num_trees: int, max_leaves: int,
+                        gbdt_signature: Mapping[str, tf.TensorSpec]) -> tf.keras.Model:
     """GBDT+LR (He et al. 2014): raw inputs -> leaf ids [B, T] -> logistic regression on their one-hot."""
     raw = _raw_inputs(gbdt_signature)
     forest.trainable = False
@@ -137,9 +138,9 @@ def build_gbdt_lr_model(forest: keras.Model, lr_logit: keras.Model, num_trees: i
     return _finish(raw, {"lr": logit}, logit, "gbdt_lr", needs_ids=False)
 
 
-def build_feature_fusion_model(forest: keras.Model, logit_model: keras.Model, boundaries: Sequence[float],
+def build_feature_fusion_model(forest: tf.keras.Model, logit_model: tf.keras.Model, boundaries: Sequence[float],
                                table_size: int, num_fields: int, gbdt_signature: Mapping[str, tf.TensorSpec],
-                               name: str) -> keras.Model:
+                               name: str) -> tf.keras.Model:
     """GBDT2DNN / GBDT2DeepFM: the GBDT's logit, bucketised, is one more categorical field of the network.
 
     ids' = [ids, table_size + bucket(gbdt logit)] (len(boundaries) + 1 buckets) -> logit_model.
@@ -158,8 +159,8 @@ def build_feature_fusion_model(forest: keras.Model, logit_model: keras.Model, bo
                    needs_ids=True)
 
 
-def build_ensemble_model(forest: keras.Model, logit_model: keras.Model, weights: Sequence[float], bias: float,
-                         num_fields: int, gbdt_signature: Mapping[str, tf.TensorSpec]) -> keras.Model:
+def build_ensemble_model(forest: tf.keras.Model, logit_model: tf.keras.Model, weights: Sequence[float], bias: float,
+                         num_fields: int, gbdt_signature: Mapping[str, tf.TensorSpec]) -> tf.keras.Model:
     """GBDT+DeepFM: an output-level ensemble, sigmoid(a * y_gbdt + b * y_D + c), with learned fixed weights."""
     ids = keras.Input(shape=(num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
     raw = _raw_inputs(gbdt_signature)

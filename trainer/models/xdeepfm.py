@@ -26,6 +26,7 @@ def build_xdeepfm_logit(ids: tf.Tensor, table_size: int, model: ModelConfig, tra
     linear = FirstOrder(table_size, train.l2_embedding, name="first_order")(ids)
     cin = CompressedInteraction((num_fields,) * NUM_CIN_LAYERS, l2=train.l2_dense, name="cin")(embeddings)
     cin = dnn.linear_logit(cin, train.l2_dense, name="cin_out")
-    deep = dnn.linear_logit(dnn.mlp(flat, dnn.hidden_widths(model, ids.shape[-1]), train.l2_dense), train.l2_dense, name="deep_out")
+    deep = dnn.linear_logit(dnn.mlp(flat, dnn.hidden_widths(model, ids.shape[-1]), train.l2_dense), train.l2_dense,
+                            name="deep_out")
     logit = keras.layers.Add(name="logit")([linear, cin, deep])
     return dnn.as_float32_logit(logit)

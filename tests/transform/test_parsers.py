@@ -1,13 +1,14 @@
 """Line parsers on hand-written rows of each layout, including every kind of malformed row."""
 import pytest
 
-from components.raw_log_example_gen import parsers
+from transform import features, parsers
+from transform.layouts import avazu
 
 CRITEO_OK = "1\t5\t-1\t\t3" + "\t0" * 9 + "\t68fd1e64" + "\t" * 25  # C2..C26 empty
 
 
 def test_criteo_row_values_and_missing():
-    row = parsers.parse_line("criteo", CRITEO_OK)
+    row = features.parse_line("criteo", CRITEO_OK)
     assert row["label"] == 1
     assert row["I1"] == 5 and row["I2"] == -1 and row["I3"] is None and row["I4"] == 3 and row["I13"] == 0
     assert row["C1"] == "68fd1e64" and row["C2"] is None and row["C26"] is None
@@ -24,7 +25,7 @@ def test_criteo_row_values_and_missing():
 ])
 def test_criteo_malformed_rows(line, reason):
     with pytest.raises(parsers.RowError) as error:
-        parsers.parse_line("criteo", line)
+        features.parse_line("criteo", line)
     assert str(error.value) == reason
 
 
@@ -33,7 +34,7 @@ AVAZU_OK = "1000009418151094273,0,14102100,1005,0,1fbe01fe,f3845767,28905ebd,eca
 
 
 def test_avazu_row_drops_id_and_keeps_hour():
-    row = parsers.parse_line("avazu", AVAZU_OK)
+    row = features.parse_line("avazu", AVAZU_OK)
     assert "id" not in row
     assert row["label"] == 0 and row["hour"] == 14102100
     assert row["C1"] == "1005" and row["site_id"] == "1fbe01fe" and row["C21"] == "79"
@@ -41,11 +42,11 @@ def test_avazu_row_drops_id_and_keeps_hour():
 
 
 def test_avazu_header_is_skipped_only_on_the_first_line():
-    header = ",".join(parsers.AVAZU_HEADER)
-    assert parsers.is_header("avazu", header, 1)
-    assert not parsers.is_header("avazu", header, 2)
-    assert not parsers.is_header("avazu", AVAZU_OK, 1)
-    assert not parsers.is_header("criteo", header, 1)
+    header = ",".join(avazu.HEADER)
+    assert features.is_header("avazu", header, 1)
+    assert not features.is_header("avazu", header, 2)
+    assert not features.is_header("avazu", AVAZU_OK, 1)
+    assert not features.is_header("criteo", header, 1)
 
 
 @pytest.mark.parametrize("line, reason", [
@@ -57,17 +58,17 @@ def test_avazu_header_is_skipped_only_on_the_first_line():
 ])
 def test_avazu_malformed_rows(line, reason):
     with pytest.raises(parsers.RowError, match="^" + reason.replace("(", r"\(") + "$"):
-        parsers.parse_line("avazu", line)
+        features.parse_line("avazu", line)
 
 
 KDD_OK = "2\t3\t4298118681424644510\t7686695\t385\t3\t3\t1601\t5521\t7709\t576\t490234"
 
 
 def test_kdd12_label_is_clicks_above_zero():
-    row = parsers.parse_line("kdd12", KDD_OK)
+    row = features.parse_line("kdd12", KDD_OK)
     assert row["label"] == 1
     assert row["I1"] == "3" and row["I11"] == "490234"
-    assert parsers.parse_line("kdd12", "0" + KDD_OK[1:])["label"] == 0
+    assert features.parse_line("kdd12", "0" + KDD_OK[1:])["label"] == 0
 
 
 @pytest.mark.parametrize("line, reason", [
@@ -77,7 +78,7 @@ def test_kdd12_label_is_clicks_above_zero():
 ])
 def test_kdd12_malformed_rows(line, reason):
     with pytest.raises(parsers.RowError) as error:
-        parsers.parse_line("kdd12", line)
+        features.parse_line("kdd12", line)
     assert str(error.value) == reason
 
 
@@ -85,9 +86,9 @@ FRAPPE_OK = "-1 451:1 4149:1 5041:1 5046:1 5053:1 5055:1 5058:1 5060:1 5069:1 51
 
 
 def test_frappe_tokens_are_categories():
-    row = parsers.parse_line("frappe", FRAPPE_OK)
+    row = features.parse_line("frappe", FRAPPE_OK)
     assert row["label"] == 0 and row["user"] == "451" and row["city"] == "5150"
-    assert parsers.parse_line("frappe", "1" + FRAPPE_OK[2:])["label"] == 1
+    assert features.parse_line("frappe", "1" + FRAPPE_OK[2:])["label"] == 1
 
 
 @pytest.mark.parametrize("line, reason", [
@@ -97,5 +98,32 @@ def test_frappe_tokens_are_categories():
 ])
 def test_frappe_malformed_rows(line, reason):
     with pytest.raises(parsers.RowError) as error:
-        parsers.parse_line("frappe", line)
+        features.parse_line("frappe", line)
     assert str(error.value) == reason
+
+
+def test_row_to_example_leaves_missing_values_out():
+    example = parsers.row_to_example({"label": 1, "I1": None, "I2": -3, "C1": "ab", "C2": None})
+    feature = example.features.feature
+    assert set(feature) == {"label", "I2", "C1"}
+    assert feature["I2"].int64_list.value == [-3]
+    assert feature["C1"].bytes_list.value == [b"ab"]
+
+
+def test_a_new_layout_is_one_spec_with_its_parser_registered_in_datasets(monkeypatch):
+    def parse_pipes(line):
+        label, a, b = line.split("|")
+        return {"label": parsers.parse_label(label), "a": parsers.category(a), "b": parsers.category(b)}
+
+    monkeypatch.setitem(features.DATASETS, "pipes", features.DatasetSpec(name="pipes", categorical_fields=("a", "b"),
+                                                                          parse=parse_pipes))
+    assert "pipes" in features.text_layouts()
+    assert features.parse_line("pipes", "1|x|") == {"label": 1, "a": "x", "b": None}
+    assert not features.is_header("pipes", "label|a|b", 1)  # no is_header: never a header
+    with pytest.raises(parsers.RowError, match="^empty line$"):
+        features.parse_line("pipes", "")
+
+
+def test_a_layout_without_a_parser_is_not_a_text_log():
+    with pytest.raises(ValueError, match="'tfrecord' is not a text log; choose one of criteo, avazu, kdd12, frappe"):
+        features.parse_line("tfrecord", "1\t2")
