@@ -47,6 +47,11 @@ def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarr
 
 
 def score(model_dir: str, serialized: list[bytes], batch_size: int = 1024) -> np.ndarray:
+    """Probabilities float32 [n] of serialized raw tf.Examples [n], through the model's `serving_default`."""
+    # Registers the TF-DF ops that the GBDT and ResFusion SavedModels hold (they load without them otherwise fail
+    # with "Op type not registered 'SimpleMLCreateModelResource'").
+    import tensorflow_decision_forests  # noqa: F401
+
     serve = tf.saved_model.load(latest_version(model_dir)).signatures["serving_default"]
     outputs = [serve(examples=tf.constant(serialized[i:i + batch_size]))["probability"].numpy()
                for i in range(0, len(serialized), batch_size)]
