@@ -50,7 +50,7 @@ LR, ARCH_LR, L2 = _CRITEO.search_lr, _CRITEO.arch_lr, _CRITEO.search_l2
 
 
 def _settings():
-    from trainer import optim
+    from trainer.optfusion import optim
     return {"emb": optim.GroupSettings(LR, L2), "nn": optim.GroupSettings(LR, L2), "arch": optim.GroupSettings(ARCH_LR)}
 
 
@@ -67,19 +67,18 @@ def child_losses(precision: str, weights_path: str, write_weights: bool) -> dict
     import numpy as np
     import tensorflow as tf
 
-    from trainer import optfusion_train, optim
-    from trainer.models import optfusion
+    from trainer.optfusion import network, optim, training
     tf.config.experimental.enable_tensor_float_32_execution(False)
     tf.keras.utils.set_random_seed(0)
     with optim.precision_policy(precision):
-        model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(TABLE, FIELDS, EMBEDDING_DIM))
+        model, _ = training.build_supernet(training.SupernetConfig(TABLE, FIELDS, EMBEDDING_DIM))
     if write_weights:
         np.savez(weights_path, *[v.numpy() for v in model.variables])
     else:
         with np.load(weights_path) as saved:
             for i, variable in enumerate(model.variables):
                 variable.assign(saved[f"arr_{i}"])
-    step = optim.make_train_step(model, optfusion.variable_groups(model), _settings(), precision=precision)
+    step = optim.make_train_step(model, network.variable_groups(model), _settings(), precision=precision)
     ids, labels = _batches(CHECK_STEPS, CHECK_BATCH)
     iterator = iter(tf.data.Dataset.from_tensor_slices(({"feature": ids}, labels)).batch(CHECK_BATCH))
     losses = []
@@ -93,13 +92,12 @@ def child_losses(precision: str, weights_path: str, write_weights: bool) -> dict
 def child_speed(precision: str, batch: int, jit: bool, steps: int) -> dict[str, Any]:
     import tensorflow as tf
 
-    from trainer import optfusion_train, optim
-    from trainer.models import optfusion
+    from trainer.optfusion import network, optim, training
     tf.keras.utils.set_random_seed(0)
     strategy = optim.choose_strategy()
     with optim.precision_policy(precision), strategy.scope():
-        model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(TABLE, FIELDS, EMBEDDING_DIM))
-    step = optim.make_train_step(model, optfusion.variable_groups(model), _settings(), precision=precision,
+        model, _ = training.build_supernet(training.SupernetConfig(TABLE, FIELDS, EMBEDDING_DIM))
+    step = optim.make_train_step(model, network.variable_groups(model), _settings(), precision=precision,
                                  jit_compile=jit, strategy=strategy)
     ids, labels = _batches(4, batch)
     data = tf.data.Dataset.from_tensor_slices(({"feature": ids}, labels)).batch(batch).cache().repeat()

@@ -15,7 +15,7 @@ nodes, 33 straight-through gates; about 241M non-embedding weights), batch 256.
    fused bare runs bracket the search against drifts in machine load; each phase's peak RSS is sampled:
    - bare: the same supernet, one optimiser over every variable, a tf.function train step on one constant
      batch of synthetic ids (no input pipeline, no L2, no metrics);
-   - search: `trainer.optfusion_train.search`, the code the OptFusionSearch executor runs (tfxio input pipeline
+   - search: `trainer.optfusion.training.search`, the code the OptFusionSearch executor runs (tfxio input pipeline
      from the transformed TFRecords, three Adam groups from one gradient, dense coupled L2 on every weight and
      the whole table, folded into the XLA-compiled Adam update, progress output, validation each epoch,
      checkpoint of the best epoch), 2 epochs of --steps steps each; reported: the 2nd epoch's training
@@ -24,7 +24,7 @@ nodes, 33 straight-through gates; about 241M non-embedding weights), batch 256.
    supernet and GroupedAdam, the search's TrainStep on in-memory ids and the optimiser update alone, without
    L2, with the L2 as a separate pass (the previous path) and folded (the current one), interleaved; wall, CPU
    and system time and page faults per step.
-3. Hard retrain: `trainer.optfusion_train.retrain` on one fixed architecture (HARD_OPS, all connections), from
+3. Hard retrain: `trainer.optfusion.training.retrain` on one fixed architecture (HARD_OPS, all connections), from
    scratch, per precision.
 4. Serving: the float32 supernet and Hard model as exported by the steps, each loaded in a fresh process: size
    on disk, batch-1 and batch-256 latency through the raw-tf.Example serving signature.
@@ -155,19 +155,19 @@ class _RssSampler:
 def child_bare(precision: str, table_size: int, steps: int, optimizer_kind: str = "fused") -> dict[str, Any]:
     """A plain tf-keras train step of the supernet on a constant batch of synthetic ids.
 
-    optimizer_kind: "fused" (one `trainer.optim.TorchAdam`, the search step's Adam kernel: the bare step differs
-    from the search step only in what the pipeline adds) or "keras" (the stock Keras Adam).
+    optimizer_kind: "fused" (one `trainer.optfusion.optim.TorchAdam`, the search step's Adam kernel: the bare step
+    differs from the search step only in what the pipeline adds) or "keras" (the stock Keras Adam).
     """
     import gc
 
     import numpy as np
     import tensorflow as tf
 
-    from trainer import optfusion_train, optim
+    from trainer.optfusion import optim, training
     keras = tf.keras
     keras.utils.set_random_seed(0)
     with optim.precision_policy(precision):
-        model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
+        model, _ = training.build_supernet(training.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
     optimizer = optim.TorchAdam(LR) if optimizer_kind == "fused" else keras.optimizers.Adam(LR, epsilon=1e-8)
     rng = np.random.default_rng(0)
     ids = tf.constant(rng.integers(0, table_size, (BATCH, FIELDS)), tf.int64)
@@ -214,17 +214,17 @@ def child_pair(precision: str, data: dict[str, Any], table_size: int, steps: int
 
 
 def child_search(precision: str, data: dict[str, Any], steps: int, export_dir: str | None = None) -> dict[str, Any]:
-    """The pipeline's search step (trainer.optfusion_train.search), 2 epochs of `steps` steps; exports the
+    """The pipeline's search step (trainer.optfusion.training.search), 2 epochs of `steps` steps; exports the
     supernet for serving to export_dir if given."""
-    from trainer import optfusion_train
-    from trainer.optfusion_config import RunSettings, SearchSettings
+    from trainer.optfusion import training
+    from trainer.optfusion.settings import RunSettings, SearchSettings
     settings = SearchSettings(embedding_dim=EMBEDDING_DIM, lr_emb=LR, lr_nn=LR, arch_lr=ARCH_LR, l2_emb=L2,
                               l2_nn=L2, export_supernet=export_dir is not None,
                               run=RunSettings(batch_size=BATCH, epochs=2, early_stopping_patience=2,
                                               max_steps_per_epoch=steps, precision=precision, l2_mode="dense"))
     with tempfile.TemporaryDirectory() as tmp:
-        result = optfusion_train.search(_data_source(data), settings, os.path.join(tmp, "architecture"),
-                                        os.path.join(tmp, "model_run"), export_dir)
+        result = training.search(_data_source(data), settings, os.path.join(tmp, "architecture"),
+                                 os.path.join(tmp, "model_run"), export_dir)
     epoch = result["history"][-1]
     return {"examples_per_second": epoch["examples_per_second"], "seconds": epoch["seconds"],
             "steps": epoch["examples"] // BATCH, "first_epoch_seconds": result["history"][0]["seconds"],
@@ -236,18 +236,18 @@ def hard_architecture():
     HARD_OPS (17·D² multiply-adds per example beyond the cross layers: 3 deep layers, attention over 2 inputs,
     concat of 2 and of 8 inputs)."""
     from trainer.layers.fusion_ops import OPERATIONS
-    from trainer.models import optfusion
-    return optfusion.Architecture(connections=optfusion.candidate_mask().tolist(),
-                                  op_logits=[[float(op == name) for name in OPERATIONS] for op in HARD_OPS],
-                                  ops=list(HARD_OPS))
+    from trainer.optfusion import network
+    return network.Architecture(connections=network.candidate_mask().tolist(),
+                                op_logits=[[float(op == name) for name in OPERATIONS] for op in HARD_OPS],
+                                ops=list(HARD_OPS))
 
 
 def child_retrain(precision: str, data: dict[str, Any], table_size: int, steps: int,
                   export_dir: str | None = None) -> dict[str, Any]:
-    """The pipeline's Hard retrain step (trainer.optfusion_train.retrain) on `hard_architecture()`, from scratch,
+    """The pipeline's Hard retrain step (trainer.optfusion.training.retrain) on `hard_architecture()`, from scratch,
     2 epochs of `steps` steps; exports the model for serving to export_dir if given."""
-    from trainer import optfusion_train
-    from trainer.optfusion_config import RetrainSettings, RunSettings
+    from trainer.optfusion import training
+    from trainer.optfusion.settings import RetrainSettings, RunSettings
     sampler = _RssSampler()
     sampler.mark()
     settings = RetrainSettings(mode="hard", inherit_weights=False, lr_emb=LR, lr_nn=LR, l2_emb=L2, l2_nn=L2,
@@ -255,11 +255,11 @@ def child_retrain(precision: str, data: dict[str, Any], table_size: int, steps: 
                                                max_steps_per_epoch=steps, precision=precision, l2_mode="dense"))
     with tempfile.TemporaryDirectory() as tmp:
         architecture_dir = os.path.join(tmp, "architecture")
-        optfusion_train.write_architecture_files(
+        training.write_architecture_files(
             architecture_dir, hard_architecture(),
-            optfusion_train.SupernetConfig(table_size=table_size, num_fields=FIELDS, embedding_dim=EMBEDDING_DIM))
-        result = optfusion_train.retrain(_data_source(data), settings, architecture_dir,
-                                         export_dir or os.path.join(tmp, "serving"), os.path.join(tmp, "model_run"))
+            training.SupernetConfig(table_size=table_size, num_fields=FIELDS, embedding_dim=EMBEDDING_DIM))
+        result = training.retrain(_data_source(data), settings, architecture_dir,
+                                  export_dir or os.path.join(tmp, "serving"), os.path.join(tmp, "model_run"))
     epoch = result["history"][-1]
     return {"examples_per_second": epoch["examples_per_second"], "seconds": epoch["seconds"],
             "steps": epoch["examples"] // BATCH, "parameters": result["parameters"], "peak_rss_mb": sampler.mark()}
@@ -325,13 +325,12 @@ def child_l2(l2_mode: str, table_size: int, steps: int) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from trainer import optfusion_train, optim
-    from trainer.models import optfusion
+    from trainer.optfusion import network, optim, training
     tf.keras.utils.set_random_seed(0)
-    model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
+    model, _ = training.build_supernet(training.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
     settings = {"emb": optim.GroupSettings(LR, L2), "nn": optim.GroupSettings(LR, L2),
                 "arch": optim.GroupSettings(ARCH_LR)}
-    step = optim.make_train_step(model, optfusion.variable_groups(model), settings, l2_mode=l2_mode)
+    step = optim.make_train_step(model, network.variable_groups(model), settings, l2_mode=l2_mode)
     rng = np.random.default_rng(0)
     ids = rng.integers(0, table_size, ((steps + 2) * BATCH, FIELDS)).astype(np.int64)
     labels = rng.integers(0, 2, ((steps + 2) * BATCH, 1)).astype(np.float32)
@@ -366,12 +365,11 @@ def child_l2_cost(precision: str, table_size: int, steps: int, rounds: int = 2) 
     import numpy as np
     import tensorflow as tf
 
-    from trainer import optfusion_train, optim
-    from trainer.models import optfusion
+    from trainer.optfusion import network, optim, training
     tf.keras.utils.set_random_seed(0)
     with optim.precision_policy(precision):
-        model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
-    groups = optfusion.variable_groups(model)
+        model, _ = training.build_supernet(training.SupernetConfig(table_size, FIELDS, EMBEDDING_DIM))
+    groups = network.variable_groups(model)
     with_l2 = {"emb": optim.GroupSettings(LR, L2), "nn": optim.GroupSettings(LR, L2),
                "arch": optim.GroupSettings(ARCH_LR)}
     without_l2 = {name: optim.GroupSettings(s.learning_rate) for name, s in with_l2.items()}
@@ -444,12 +442,12 @@ def child_l2_cost(precision: str, table_size: int, steps: int, rounds: int = 2) 
 
 
 def xla_loops(shape: list[int]) -> dict[str, int]:
-    """How XLA compiles the folded update (`trainer.optim._xla_adam_with_coupled_l2`) for a float32 variable of
-    `shape` on this machine, from its optimized HLO: the element-wise loops over the variable and the passes over
+    """How XLA compiles the folded update (`trainer.optfusion.optim._xla_adam_with_coupled_l2`) for a float32 variable
+    of `shape` on this machine, from its optimized HLO: the element-wise loops over the variable and the passes over
     memory of the variable's size they make (each loop's variable-sized operands read and its output written)."""
     import tensorflow as tf
 
-    from trainer import optim
+    from trainer.optfusion import optim
     variables = [tf.Variable(tf.zeros(shape)) for _ in range(3)]
     scalar = tf.constant(0.5)
     hlo = optim._xla_adam_with_coupled_l2.experimental_get_compiler_ir(
@@ -533,8 +531,9 @@ def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]
              f"Criteo-layout rows), batch {BATCH}; Criteo search settings (lr {LR}, arch lr {ARCH_LR}, dense "
              f"coupled L2 {L2}, folded into the XLA-compiled Adam update).",
              "- bare: a tf.function train step of the same supernet on one constant batch of synthetic ids (no input "
-             "pipeline, no L2, one optimiser), with the search step's fused Adam (`trainer.optim.TorchAdam`) or "
-             "with the stock Keras Adam. search: `trainer.optfusion_train.search` as the OptFusionSearch executor "
+             "pipeline, no L2, one optimiser), with the search step's fused Adam "
+             "(`trainer.optfusion.optim.TorchAdam`) or "
+             "with the stock Keras Adam. search: `trainer.optfusion.training.search` as the OptFusionSearch executor "
              "runs it (tfxio input pipeline from the transformed TFRecords, three Adam groups from one gradient, "
              "dense L2 on every weight and the whole table, folded into the Adam update, progress output, "
              "validation each epoch), the 2nd epoch's training "
@@ -566,7 +565,7 @@ def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]
         lines += [""] + render_l2_cost(results["l2_cost"])
     if results["retrain"]:
         scaled_target = RETRAIN_TARGET * probe["float32_gflops"] / REFERENCE_GFLOPS
-        lines += ["", f"Hard retrain (`trainer.optfusion_train.retrain` as the OptFusionRetrain executor runs it, "
+        lines += ["", f"Hard retrain (`trainer.optfusion.training.retrain` as the OptFusionRetrain executor runs it, "
                       f"from scratch, the 2nd epoch's examples/s over {args.retrain_steps} steps of {BATCH}) on one "
                       "fixed architecture: all 33 connections kept, operations cross_1..output = "
                       f"{', '.join(HARD_OPS)}.", "",

@@ -17,7 +17,7 @@ from tfx import v1 as tfx
 from components.optfusion import OptFusionRetrain, OptFusionSearch
 from pipeline import configs, keras_steps
 from trainer.config import TrainConfig
-from trainer.optfusion_config import RETRAIN_MODES, SOFT_RATES, RetrainSettings, RunSettings, SearchSettings
+from trainer.optfusion.settings import RETRAIN_MODES, SOFT_RATES, RetrainSettings, RunSettings, SearchSettings
 
 MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
 

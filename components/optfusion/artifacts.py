@@ -1,11 +1,11 @@
 """The `OptFusionArchitecture` artifact: a searched OptFusion architecture, first-class in MLMD.
 
-Payload (the artifact's uri is a folder; see trainer/optfusion_train.py):
+Payload (the artifact's uri is a folder; see trainer/optfusion/training.py):
 
     architecture.json        human-readable: the 0/1 connection matrix [consumer][producer], the op logits and the
                              chosen op of every fusion node, the best validation AUC of the search
-                             (trainer.models.optfusion.Architecture.to_json / from_json;
-                             trainer.optfusion_train.read_architecture reads it)
+                             (trainer.optfusion.network.Architecture.to_json / from_json;
+                             trainer.optfusion.training.read_architecture reads it)
     supernet/config.json     how to rebuild the supernet the architecture was read off
     supernet/weights.*       its best-epoch weights, for the retrain's weight inheritance
     search_result.json       the search's per-epoch history and throughput

@@ -4,7 +4,7 @@
                                                              supernet (Model), model_run (ModelRun)
     OptFusionRetrain(examples, transform_graph, architecture) -> model (Model), model_run (ModelRun)
 
-Settings travel as JSON execution parameters (trainer.optfusion_config.SearchSettings / RetrainSettings), so they
+Settings travel as JSON execution parameters (trainer.optfusion.settings.SearchSettings / RetrainSettings), so they
 are part of each component's cache key, together with `code_fingerprint` (a digest of the project's code).
 Training reads the `train_args` splits and validates (early stopping) on the `eval_args` splits; the test split
 is never read.
@@ -25,7 +25,7 @@ from components.optfusion.artifacts import OptFusionArchitecture
 
 class JsonSettings(Protocol):
     """Settings that serialise to the JSON execution parameter a step's executor parses
-    (trainer.optfusion_config.SearchSettings / RetrainSettings)."""
+    (trainer.optfusion.settings.SearchSettings / RetrainSettings)."""
 
     def to_json(self) -> str:
         """The settings as JSON."""

@@ -1,4 +1,4 @@
-"""Executors of the OptFusion components: artifacts in, trainer/optfusion_train.py, artifacts out."""
+"""Executors of the OptFusion components: artifacts in, trainer/optfusion/training.py, artifacts out."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import path_utils
 
 if TYPE_CHECKING:
-    from trainer import optfusion_train
-    from trainer.models.optfusion import Architecture
+    from trainer.optfusion import training
+    from trainer.optfusion.network import Architecture
 
 # trainer/ is imported when a step runs, not when the pipeline is built (docs/architecture.md).
 
@@ -31,13 +31,13 @@ CODE_FINGERPRINT_KEY = "code_fingerprint"
 
 
 def data_source(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
-                ) -> optfusion_train.DataSource:
+                ) -> training.DataSource:
     """Train/eval file patterns and a DataAccessor from the inputs, exactly as the stock Trainer builds them."""
-    from trainer import optfusion_train
+    from trainer.optfusion import training
     fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties)
-    return optfusion_train.DataSource(train_files=fn_args.train_files, eval_files=fn_args.eval_files,
-                                      data_accessor=fn_args.data_accessor,
-                                      transform_graph_path=fn_args.transform_graph_path)
+    return training.DataSource(train_files=fn_args.train_files, eval_files=fn_args.eval_files,
+                               data_accessor=fn_args.data_accessor,
+                               transform_graph_path=fn_args.transform_graph_path)
 
 
 def record_search(artifact: types.Artifact, architecture: Architecture, search_result: dict[str, Any]) -> None:
@@ -65,8 +65,8 @@ class SearchExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        from trainer import optfusion_train
-        from trainer.optfusion_config import SearchSettings
+        from trainer.optfusion import training
+        from trainer.optfusion.settings import SearchSettings
 
         self._log_startup(input_dict, output_dict, exec_properties)
         settings = SearchSettings.from_json(exec_properties[SETTINGS_KEY])
@@ -74,9 +74,9 @@ class SearchExecutor(base_executor.BaseExecutor):
         supernet = artifact_utils.get_single_instance(output_dict[SUPERNET_KEY])
         model_run = artifact_utils.get_single_instance(output_dict[MODEL_RUN_KEY])
         serving_dir = path_utils.serving_model_dir(supernet.uri) if settings.export_supernet else None
-        result = optfusion_train.search(data_source(input_dict, exec_properties), settings, architecture.uri,
-                                        model_run.uri, serving_dir)
-        derived = optfusion_train.read_architecture(architecture.uri)
+        result = training.search(data_source(input_dict, exec_properties), settings, architecture.uri,
+                                 model_run.uri, serving_dir)
+        derived = training.read_architecture(architecture.uri)
         record_search(architecture, derived, result)
         _record_fit(supernet, result)
         supernet.set_int_custom_property("exported", int(serving_dir is not None))
@@ -90,8 +90,8 @@ class RetrainExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        from trainer import optfusion_train
-        from trainer.optfusion_config import RetrainSettings
+        from trainer.optfusion import training
+        from trainer.optfusion.settings import RetrainSettings
 
         self._log_startup(input_dict, output_dict, exec_properties)
         settings = RetrainSettings.from_json(exec_properties[SETTINGS_KEY])
@@ -99,8 +99,8 @@ class RetrainExecutor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         model_run = artifact_utils.get_single_instance(output_dict[MODEL_RUN_KEY])
         serving_dir = path_utils.serving_model_dir(model.uri)
-        result = optfusion_train.retrain(data_source(input_dict, exec_properties), settings, architecture.uri,
-                                         serving_dir, model_run.uri)
+        result = training.retrain(data_source(input_dict, exec_properties), settings, architecture.uri,
+                                  serving_dir, model_run.uri)
         if not os.path.exists(os.path.join(serving_dir, "saved_model.pb")):
             raise RuntimeError(f"OptFusionRetrain wrote no SavedModel to {serving_dir}")
         _record_fit(model, result)

@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from benchmarks import optfusion_throughput as bench
-from trainer.models import optfusion
+from trainer.optfusion import network
 
 
 def test_ceiling_counts_three_multiply_adds_per_non_embedding_weight():
@@ -16,7 +16,7 @@ def test_hard_architecture_keeps_every_connection_and_states_its_ops():
     architecture = bench.hard_architecture()
     assert sum(map(sum, architecture.connections)) == 33
     assert architecture.ops == list(bench.HARD_OPS)
-    assert architecture.live_nodes() == list(range(len(optfusion.node_names())))
+    assert architecture.live_nodes() == list(range(len(network.node_names())))
 
 
 def _phase(speed: float, parameters: int = 241_000_000) -> dict:

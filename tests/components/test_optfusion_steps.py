@@ -17,9 +17,8 @@ from components.optfusion import OptFusionArchitecture, executor
 from pipeline import configs, optfusion_steps
 from pipeline.pipeline import create_pipeline
 from tests.helpers import REPO_ROOT
-from trainer import fit, optfusion_train, optim
-from trainer.models import optfusion
-from trainer.optfusion_config import RetrainSettings, RunSettings, SearchSettings
+from trainer.optfusion import fit, network, optim, training
+from trainer.optfusion.settings import RetrainSettings, RunSettings, SearchSettings
 
 keras = tf.keras
 
@@ -28,7 +27,7 @@ TABLE, FIELDS, DIM = 30, 3, 2  # D = 6
 
 def _supernet(seed: int = 0) -> tuple[keras.Model, keras.Model]:
     keras.utils.set_random_seed(seed)
-    return optfusion_train.build_supernet(optfusion_train.SupernetConfig(TABLE, FIELDS, DIM))
+    return training.build_supernet(training.SupernetConfig(TABLE, FIELDS, DIM))
 
 
 def _batch(rows: int = 8, seed: int = 0) -> tuple[dict, np.ndarray]:
@@ -45,13 +44,13 @@ SETTINGS = {"emb": optim.GroupSettings(1e-2, 1e-3), "nn": optim.GroupSettings(2e
 
 def test_each_group_gets_its_own_adam_with_its_learning_rate():
     model, _ = _supernet()
-    groups = optfusion.variable_groups(model)
+    groups = network.variable_groups(model)
     optimizer = optim.GroupedAdam(groups, SETTINGS)
     assert optimizer.learning_rates() == pytest.approx({"emb": 1e-2, "nn": 2e-3, "arch": 3e-1})
     assert all(o.epsilon == 1e-8 for o in optimizer.optimizers.values())
-    assert [v.name for v in groups["emb"]] == [model.get_layer(optfusion.EMBEDDING_LAYER).embeddings.name]
+    assert [v.name for v in groups["emb"]] == [model.get_layer(network.EMBEDDING_LAYER).embeddings.name]
     arch = {v.name.split("/")[0] for v in groups["arch"]}
-    assert arch == {optfusion.GATE_LAYER} | {f"fuse_{n}" for n in optfusion.node_names()[2:]}  # β and 7 α
+    assert arch == {network.GATE_LAYER} | {f"fuse_{n}" for n in network.node_names()[2:]}  # β and 7 α
     assert len(groups["arch"]) == 8
     assert len(optimizer.variables) == len(model.trainable_variables)
     with pytest.raises(ValueError, match="more than one group"):
@@ -61,7 +60,7 @@ def test_each_group_gets_its_own_adam_with_its_learning_rate():
 def test_one_step_moves_each_group_by_its_own_learning_rate():
     """Adam's first step moves every weight with a non-zero gradient by about lr·sign(g) (PyTorch and Keras)."""
     model, _ = _supernet()
-    groups = optfusion.variable_groups(model)
+    groups = network.variable_groups(model)
     step = optim.make_train_step(model, groups, {k: optim.GroupSettings(s.learning_rate) for k, s in SETTINGS.items()})
     before = {k: [v.numpy() for v in vs] for k, vs in groups.items()}
     features, labels = _batch()
@@ -115,7 +114,7 @@ def test_grouped_adam_is_pytorch_adam_with_coupled_l2(sparse, l2_mode):
 
 def test_coupled_l2_gradient_is_lambda_times_w():
     model, _ = _supernet()
-    groups = optfusion.variable_groups(model)
+    groups = network.variable_groups(model)
     optimizer = optim.GroupedAdam(groups, SETTINGS)
     table = groups["emb"][0]
     zero_loss_gradients = [tf.IndexedSlices(tf.zeros([2, DIM]), tf.constant([1, 4]), tf.shape(table))
@@ -147,7 +146,7 @@ def test_lazy_l2_touches_only_the_rows_in_the_batch():
 @pytest.mark.parametrize("l2_mode, untouched_rows_move", [("lazy", False), ("dense", True)])
 def test_lazy_l2_step_leaves_rows_outside_the_batch_alone(l2_mode, untouched_rows_move):
     model, _ = _supernet()
-    groups = optfusion.variable_groups(model)
+    groups = network.variable_groups(model)
     step = optim.make_train_step(model, groups, SETTINGS, l2_mode=l2_mode)
     table = groups["emb"][0]
     before = table.numpy()
@@ -165,7 +164,7 @@ def test_mixed_precision_and_xla_train_steps_keep_float32_variables_and_loss(pre
         model, _ = _supernet()
     assert keras.mixed_precision.global_policy().name == "float32"  # restored
     assert all(v.dtype == tf.float32 for v in model.variables)
-    step = optim.make_train_step(model, optfusion.variable_groups(model), SETTINGS, precision=precision,
+    step = optim.make_train_step(model, network.variable_groups(model), SETTINGS, precision=precision,
                                  jit_compile=jit)
     features, labels = _batch()
     done, loss, _ = step.run(iter(tf.data.Dataset.from_tensors((features, labels)).repeat(2)), 4)
@@ -189,7 +188,7 @@ def test_float16_loss_scaling_skips_a_non_finite_step():
 
 def test_fit_stops_at_the_first_non_improving_epoch_and_keeps_the_best():
     model, _ = _supernet()
-    groups = optfusion.variable_groups(model)
+    groups = network.variable_groups(model)
     frozen = {k: optim.GroupSettings(0.0) for k in groups}  # lr 0: every epoch has the same validation AUC
     step = optim.make_train_step(model, groups, frozen)
     features, labels = _batch(rows=64)
@@ -206,7 +205,7 @@ def test_fit_reports_epoch_0_but_keeps_the_best_trained_epoch():
     """The reference's retrain logs its evaluation before training and keeps the best *trained* epoch: epoch 0 is
     in the history, but neither a candidate for the kept weights nor the yardstick of early stopping."""
     model, _ = _supernet()
-    groups = optfusion.variable_groups(model)
+    groups = network.variable_groups(model)
     frozen = {k: optim.GroupSettings(0.0) for k in groups}  # lr 0: epochs 0, 1, 2 have the same validation AUC
     step = optim.make_train_step(model, groups, frozen)
     features, labels = _batch(rows=64)
@@ -225,13 +224,13 @@ def test_fit_reports_epoch_0_but_keeps_the_best_trained_epoch():
 
 def test_architecture_artifact_round_trip(tmp_path):
     model, _ = _supernet()
-    beta = model.get_layer(optfusion.GATE_LAYER).beta
+    beta = model.get_layer(network.GATE_LAYER).beta
     beta.assign(tf.tensor_scatter_nd_update(beta, [[4, 0], [8, 3]], [-0.1, -0.2]))  # prune two connections
-    config = optfusion_train.SupernetConfig(TABLE, FIELDS, DIM)
-    architecture = optfusion.Architecture.derive(model, best_val_auc=0.625)
+    config = training.SupernetConfig(TABLE, FIELDS, DIM)
+    architecture = network.Architecture.derive(model, best_val_auc=0.625)
     artifact = OptFusionArchitecture()
     artifact.uri = str(tmp_path / "architecture")
-    optfusion_train.write_architecture_dir(artifact.uri, architecture, model, config, {"best_epoch": 2})
+    training.write_architecture_dir(artifact.uri, architecture, model, config, {"best_epoch": 2})
     executor.record_search(artifact, architecture, {"best_val_auc": 0.625, "best_epoch": 2, "epochs_run": 3})
 
     # Through MLMD's representation and back: the same type, the same properties.
@@ -241,20 +240,20 @@ def test_architecture_artifact_round_trip(tmp_path):
     assert restored.get_string_custom_property("ops") == ",".join(architecture.ops)
     assert restored.get_int_custom_property("kept_connections") == 31
 
-    loaded = optfusion_train.read_architecture(restored.uri)
+    loaded = training.read_architecture(restored.uri)
     assert loaded == architecture
     assert loaded.connections[4][0] == 0 and loaded.connections[8][3] == 0
-    with open(tmp_path / "architecture" / optfusion_train.ARCHITECTURE_FILE) as f:
+    with open(tmp_path / "architecture" / training.ARCHITECTURE_FILE) as f:
         assert json.load(f)["best_val_auc"] == 0.625  # human-readable JSON
-    assert optfusion_train.read_supernet_config(restored.uri) == config
-    supernet = optfusion_train.load_supernet(restored.uri)
+    assert training.read_supernet_config(restored.uri) == config
+    supernet = training.load_supernet(restored.uri)
     features, _ = _batch()
     np.testing.assert_array_equal(supernet(features).numpy(), model(features).numpy())
 
     # The retrain model built from the artifact inherits the supernet's weights.
-    logit_model, probability_model = optfusion_train.build_retrain(loaded, config, "soft")
-    inherited = optfusion.inherit_weights(supernet, logit_model)
-    assert optfusion.EMBEDDING_LAYER in inherited
+    logit_model, probability_model = training.build_retrain(loaded, config, "soft")
+    inherited = network.inherit_weights(supernet, logit_model)
+    assert network.EMBEDDING_LAYER in inherited
     np.testing.assert_allclose(tf.sigmoid(logit_model(features)).numpy(), probability_model(features).numpy(),
                                rtol=1e-6)
 
@@ -368,17 +367,17 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 # Adam's normalised step turns that rounding in a near-zero gradient (an op weight α) into a visible difference.
 tf.config.experimental.enable_op_determinism()
 from tests.components.test_optfusion_steps import SETTINGS, TABLE, FIELDS, DIM, _batch
-from trainer import fit, optfusion_train, optim
-from trainer.models import optfusion
+from trainer.optfusion import fit, optim, training
+from trainer.optfusion import network
 
 def train(strategy, precision, initial):
     with optim.precision_policy(precision), strategy.scope():
-        model, _ = optfusion_train.build_supernet(optfusion_train.SupernetConfig(TABLE, FIELDS, DIM))
+        model, _ = training.build_supernet(training.SupernetConfig(TABLE, FIELDS, DIM))
     if initial is None:
         initial = [v.numpy() for v in model.variables]
     for v, value in zip(model.variables, initial):
         v.assign(value)
-    step = optim.make_train_step(model, optfusion.variable_groups(model), SETTINGS, precision=precision,
+    step = optim.make_train_step(model, network.variable_groups(model), SETTINGS, precision=precision,
                                  strategy=strategy)
     features, labels = _batch(rows=48, seed=3)
     data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
@@ -485,7 +484,7 @@ def test_search_train_step_with_the_folded_l2_trains_as_the_separate_pass(monkey
     for fold in (True, False):
         with optim.precision_policy(precision):
             model, _ = _supernet()
-        groups = optfusion.variable_groups(model)
+        groups = network.variable_groups(model)
         optimizer = optim.GroupedAdam(groups, SETTINGS, fold_l2=fold)
         optimizer.build()
         step = optim.TrainStep(model, optimizer)

@@ -17,8 +17,8 @@ import local_runner
 from pipeline import lineage
 from tests.e2e import checks
 from tests.e2e.conftest import PipelineRun, write_generated_input
-from trainer import optfusion_train
-from trainer.models.optfusion import Architecture
+from trainer.optfusion import training
+from trainer.optfusion.network import Architecture
 
 pytestmark = pytest.mark.e2e
 
@@ -70,14 +70,14 @@ def test_architecture_lineage_search_produces_retrain_consumes(optfusion_run):
 def test_architecture_json_reloads_to_the_same_derived_graph(optfusion_run):
     store = lineage.open_store(optfusion_run.metadata_path)
     artifact = _architecture_artifact(store)
-    with open(os.path.join(artifact.uri, optfusion_train.ARCHITECTURE_FILE)) as f:
+    with open(os.path.join(artifact.uri, training.ARCHITECTURE_FILE)) as f:
         text = f.read()
     architecture = Architecture.from_json(text)
     assert json.loads(text)["ops"] == artifact.custom_properties["ops"].string_value.split(",")
     assert Architecture.from_json(architecture.to_json()) == architecture
     # Rebuilt from the JSON, the Hard network has exactly the pushed model's layers and weight shapes.
-    config = optfusion_train.read_supernet_config(artifact.uri)
-    _, rebuilt = optfusion_train.build_retrain(architecture, config, "hard")
+    config = training.read_supernet_config(artifact.uri)
+    _, rebuilt = training.build_retrain(architecture, config, "hard")
     pushed = tf.keras.models.load_model(glob.glob(os.path.join(optfusion_run.serving_model_dir, "*"))[0])
 
     def graph(model):
@@ -90,7 +90,7 @@ def test_architecture_json_reloads_to_the_same_derived_graph(optfusion_run):
 def test_both_steps_record_the_best_validation_auc(optfusion_run):
     store = lineage.open_store(optfusion_run.metadata_path)
     artifact = _architecture_artifact(store)
-    with open(os.path.join(artifact.uri, optfusion_train.ARCHITECTURE_FILE)) as f:
+    with open(os.path.join(artifact.uri, training.ARCHITECTURE_FILE)) as f:
         searched_auc = json.load(f)["best_val_auc"]
     assert artifact.custom_properties["best_val_auc"].double_value == pytest.approx(searched_auc)
     assert 0.5 < searched_auc <= 1.0
@@ -98,7 +98,7 @@ def test_both_steps_record_the_best_validation_auc(optfusion_run):
     assert 0.5 < model.custom_properties["best_val_auc"].double_value <= 1.0
     assert model.custom_properties["mode"].string_value == "hard"
     with open(os.path.join(lineage.latest_output(store, "OptFusionRetrain", "model_run").uri,
-                           optfusion_train.RESULT_FILE)) as f:
+                           training.RESULT_FILE)) as f:
         result = json.load(f)
     assert result["best_val_auc"] == pytest.approx(model.custom_properties["best_val_auc"].double_value)
     assert result["best_epoch"] == 1  # one trained epoch (the test preset); epoch 0 is reported, never kept

@@ -15,15 +15,15 @@ from trainer.layers.cross import CrossLayer
 from trainer.layers.deep import DeepLayer
 from trainer.layers.fusion_node import FusionNode
 from trainer.layers.fusion_ops import OPERATIONS
-from trainer.models import optfusion
-from trainer.models.optfusion import Architecture
+from trainer.optfusion import network
+from trainer.optfusion.network import Architecture
 
 keras = tf.keras
 
 TABLE, FIELDS, DIM = 20, 2, 2  # D = 4
 IDS = np.array([[0, 11], [3, 15], [7, 19], [5, 10]], np.int64)
 
-# β entries pushed below 0 (consumer row, producer column), see optfusion.node_names for the indices:
+# β entries pushed below 0 (consumer row, producer column), see network.node_names for the indices:
 PRUNED = [
     (1, 0),  # cross_0 <- emb: cross_0 sees a zero input (all of its candidates pruned)
     (4, 0),  # cross_2 <- emb
@@ -52,16 +52,16 @@ def _randomize(model: keras.Model, seed: int = 0) -> None:
 
 def _searched_supernet(alpha_scale: float = 1.0, fusion_mode: str = "search") -> keras.Model:
     """A tiny supernet with PRUNED gates off and α peaked (by alpha_scale) on OPS."""
-    supernet = optfusion.build_supernet(TABLE, FIELDS, DIM, fusion_mode=fusion_mode)
+    supernet = network.build_supernet(TABLE, FIELDS, DIM, fusion_mode=fusion_mode)
     _randomize(supernet)
-    gate = supernet.get_layer(optfusion.GATE_LAYER)
+    gate = supernet.get_layer(network.GATE_LAYER)
     beta = gate.beta.numpy()
     for row, col in PRUNED:
         beta[row, col] = -0.25
     gate.beta.assign(beta)
     if fusion_mode == "search":
-        names = optfusion.node_names()
-        for row, op in zip(optfusion.op_rows(), OPS):
+        names = network.node_names()
+        for row, op in zip(network.op_rows(), OPS):
             logits = np.zeros((1, 4), np.float32)
             logits[0, OPERATIONS.index(op)] = alpha_scale
             supernet.get_layer(f"fuse_{names[row]}").alpha.assign(logits)
@@ -86,28 +86,28 @@ def arch(searched: keras.Model) -> Architecture:
 # --- topology ---------------------------------------------------------------------------------------------------
 
 def test_topology_matches_the_candidate_table():
-    assert optfusion.node_names() == ("emb", "cross_0", "cross_1", "deep_1", "cross_2", "deep_2", "cross_3",
-                                      "deep_3", "output")
-    assert optfusion.candidate_inputs(1) == (0,)
-    assert optfusion.candidate_inputs(2) == optfusion.candidate_inputs(3) == (0, 1)
-    assert optfusion.candidate_inputs(4) == optfusion.candidate_inputs(5) == (0, 1, 2, 3)
-    assert optfusion.candidate_inputs(6) == optfusion.candidate_inputs(7) == (0, 1, 2, 3, 4, 5)
-    assert optfusion.candidate_inputs(8) == tuple(range(8))
-    assert optfusion.candidate_mask().sum() == 33  # 1 + 2·2 + 2·4 + 2·6 + 8
-    assert optfusion.op_rows() == (2, 3, 4, 5, 6, 7, 8)  # 7 operation choices
+    assert network.node_names() == ("emb", "cross_0", "cross_1", "deep_1", "cross_2", "deep_2", "cross_3",
+                                    "deep_3", "output")
+    assert network.candidate_inputs(1) == (0,)
+    assert network.candidate_inputs(2) == network.candidate_inputs(3) == (0, 1)
+    assert network.candidate_inputs(4) == network.candidate_inputs(5) == (0, 1, 2, 3)
+    assert network.candidate_inputs(6) == network.candidate_inputs(7) == (0, 1, 2, 3, 4, 5)
+    assert network.candidate_inputs(8) == tuple(range(8))
+    assert network.candidate_mask().sum() == 33  # 1 + 2·2 + 2·4 + 2·6 + 8
+    assert network.op_rows() == (2, 3, 4, 5, 6, 7, 8)  # 7 operation choices
 
 
 def test_supernet_structure_and_variable_groups():
-    supernet = optfusion.build_supernet(TABLE, FIELDS, DIM)
+    supernet = network.build_supernet(TABLE, FIELDS, DIM)
     gate = supernet.get_layer("connection_gate")
     np.testing.assert_array_equal(gate.beta.numpy(), np.full((9, 9), 0.5))
     nodes = [layer for layer in supernet.layers if isinstance(layer, FusionNode)]
-    assert [n.name for n in nodes if n.mode == "search"] == [f"fuse_{name}" for name in optfusion.node_names()[2:]]
+    assert [n.name for n in nodes if n.mode == "search"] == [f"fuse_{name}" for name in network.node_names()[2:]]
     assert supernet.get_layer("fuse_cross_0").mode == "sum"  # cross_0 has no operation choice
     assert [n.attention.num_inputs for n in nodes if n.mode == "search"] == [2, 2, 4, 4, 6, 6, 8]
     logit = _predict(supernet)
     assert logit.shape == (4, 1) and logit.dtype == np.float32
-    groups = optfusion.variable_groups(supernet)
+    groups = network.variable_groups(supernet)
     assert [v.name for v in groups["emb"]] == ["embedding/embeddings:0"]
     assert [v.name for v in groups["arch"]] == ["connection_gate/beta:0"] + [f"{n.name}/alpha:0" for n in nodes[1:]]
     assert len(groups["nn"]) == 4 * 2 + 3 * 2 + 7 * 5 + 2  # cross (w, b), deep (W, b), concat + attention, output
@@ -118,10 +118,10 @@ def test_supernet_gradient_reaches_every_candidate_gate_and_alpha(searched):
     supernet = searched
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(keras.losses.binary_crossentropy(tf.ones([4, 1]), supernet(IDS), from_logits=True))
-    groups = optfusion.variable_groups(supernet)
+    groups = network.variable_groups(supernet)
     grads = tape.gradient(loss, groups["arch"])
     beta_grad = grads[0].numpy()
-    mask = optfusion.candidate_mask()
+    mask = network.candidate_mask()
     assert (beta_grad[mask == 0] == 0).all()  # the unused entries of the 9 × 9 matrix get nothing
     # deep_3 (row 7) only feeds the output through a closed gate, so nothing flows back into its input gates;
     # every other candidate gate gets a gradient, the closed ones too (the straight-through backward is identity).
@@ -137,7 +137,7 @@ def test_supernet_parameter_counts_at_criteo_dimensions():
     # Criteo: 39 fields × 40 = D 1560; a 10-row table so that only the network counts. Built in a graph, so the
     # 241M weights are declared but never initialised.
     with tf.Graph().as_default():
-        supernet = optfusion.build_supernet(10, 39, 40)
+        supernet = network.build_supernet(10, 39, 40)
         counts = {"cross_deep_fc": 0, "concat": 0, "attention": 0, "arch": 0}
         for layer in supernet.layers:
             if isinstance(layer, (CrossLayer, DeepLayer, keras.layers.Dense)):
@@ -170,7 +170,7 @@ def test_supernet_parameter_counts_at_criteo_dimensions():
 
 def test_derive_prunes_gates_pushed_below_zero_and_takes_argmax_ops(searched):
     arch = Architecture.derive(searched, best_val_auc=0.8)
-    expected = optfusion.candidate_mask()
+    expected = network.candidate_mask()
     for row, col in PRUNED:
         expected[row, col] = 0
     np.testing.assert_array_equal(arch.connections, expected)
@@ -178,8 +178,8 @@ def test_derive_prunes_gates_pushed_below_zero_and_takes_argmax_ops(searched):
     assert arch.op_logits[0] == [0.0, 0.0, 0.0, 1.0]
     assert arch.best_val_auc == 0.8
     assert arch.live_nodes() == [0, 1, 2, 3, 4, 5, 6, 8]  # deep_3 (7) feeds nothing kept
-    untouched = Architecture.derive(optfusion.build_supernet(TABLE, FIELDS, DIM))
-    np.testing.assert_array_equal(untouched.connections, optfusion.candidate_mask())  # β = 0.5: all kept
+    untouched = Architecture.derive(network.build_supernet(TABLE, FIELDS, DIM))
+    np.testing.assert_array_equal(untouched.connections, network.candidate_mask())  # β = 0.5: all kept
 
 
 def test_architecture_validation(arch):
@@ -198,8 +198,8 @@ def test_architecture_validation(arch):
 def test_soft_retrain_inherits_the_supernet_exactly(searched, arch):
     # Soft = frozen softmax(α) mixture with the same gates: with inherited weights it is the supernet itself.
     supernet = searched
-    soft = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "soft")
-    copied = optfusion.inherit_weights(supernet, soft)
+    soft = network.build_retrain_model(arch, TABLE, FIELDS, DIM, "soft")
+    copied = network.inherit_weights(supernet, soft)
     assert "deep_3" not in copied and "fuse_deep_3" not in [layer.name for layer in soft.layers]
     assert all("alpha" not in v.name and "beta" not in v.name for v in soft.weights)
     np.testing.assert_allclose(_predict(soft), _predict(supernet), rtol=1e-5, atol=1e-6)
@@ -209,8 +209,8 @@ def test_hard_retrain_builds_only_what_it_uses_and_matches_a_one_hot_supernet():
     # With α = 60·onehot the supernet mixture is the chosen op up to e^-60; Hard retrain keeps only that op.
     supernet = _searched_supernet(alpha_scale=60.0)
     arch = Architecture.derive(supernet)
-    hard = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "hard")
-    optfusion.inherit_weights(supernet, hard)
+    hard = network.build_retrain_model(arch, TABLE, FIELDS, DIM, "hard")
+    network.inherit_weights(supernet, hard)
     names = {layer.name for layer in hard.layers}
     assert "deep_3" not in names and "fuse_deep_3" not in names and "connection_gate" not in names
     assert hard.get_layer("fuse_cross_2").weights == []  # "sum"
@@ -227,8 +227,8 @@ def test_sum_retrain_matches_sum_supernet():
     supernet = _searched_supernet(fusion_mode="sum")
     arch = Architecture.derive(supernet)
     assert arch.ops == ["sum"] * 7
-    model = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "sum")
-    optfusion.inherit_weights(supernet, model)
+    model = network.build_retrain_model(arch, TABLE, FIELDS, DIM, "sum")
+    network.inherit_weights(supernet, model)
     assert not [layer for layer in model.layers if isinstance(layer, FusionNode) and layer.weights]
     np.testing.assert_allclose(_predict(model), _predict(supernet), rtol=1e-5, atol=1e-6)
 
@@ -239,13 +239,13 @@ def test_architecture_json_round_trip_reproduces_the_derived_model(searched):
     restored = Architecture.from_json(arch.to_json())
     assert restored == arch
     for mode in ("hard", "soft"):
-        first = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, mode)
-        second = optfusion.build_retrain_model(restored, TABLE, FIELDS, DIM, mode)
+        first = network.build_retrain_model(arch, TABLE, FIELDS, DIM, mode)
+        second = network.build_retrain_model(restored, TABLE, FIELDS, DIM, mode)
         assert [(layer.name, type(layer)) for layer in first.layers] == [
             (layer.name, type(layer)) for layer in second.layers]
         assert [w.shape for w in first.weights] == [w.shape for w in second.weights]
-        optfusion.inherit_weights(supernet, first)
-        optfusion.inherit_weights(supernet, second)
+        network.inherit_weights(supernet, first)
+        network.inherit_weights(supernet, second)
         np.testing.assert_array_equal(_predict(first), _predict(second))
 
 
@@ -256,8 +256,8 @@ def test_architecture_json_round_trip_reproduces_the_derived_model(searched):
 def test_save_and_load_give_identical_predictions(kind, save_traces, searched, arch, tmp_path):
     model = searched
     if kind != "supernet":
-        model = optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, kind)
-        optfusion.inherit_weights(searched, model)
+        model = network.build_retrain_model(arch, TABLE, FIELDS, DIM, kind)
+        network.inherit_weights(searched, model)
     expected = _predict(model)
     model.save(str(tmp_path / kind), save_format="tf", save_traces=save_traces)
     loaded = keras.models.load_model(str(tmp_path / kind))
@@ -272,9 +272,9 @@ def test_save_and_load_give_identical_predictions(kind, save_traces, searched, a
 def test_mixed_precision_models_output_float32(policy, searched, arch):
     reference = searched
     keras.mixed_precision.set_global_policy(policy)
-    for model in (optfusion.build_supernet(TABLE, FIELDS, DIM),
-                  optfusion.build_retrain_model(arch, TABLE, FIELDS, DIM, "soft")):
-        optfusion.inherit_weights(reference, model)  # supernet -> supernet also copies β and α
+    for model in (network.build_supernet(TABLE, FIELDS, DIM),
+                  network.build_retrain_model(arch, TABLE, FIELDS, DIM, "soft")):
+        network.inherit_weights(reference, model)  # supernet -> supernet also copies β and α
         logit = model(IDS)
         assert logit.dtype == tf.float32
         assert model.get_layer("output").compute_dtype != "float32"
@@ -304,16 +304,16 @@ def test_derived_networks_compute_the_searched_supernet_on_real_rows_with_a_full
     """Search briefly on real Frappe rows (the reference's TFRecords), prune every input of cross_2 while deep_2,
     cross_3 and the output still read it, then derive: Soft (frozen mixture) is the supernet itself, and Hard is
     the supernet whose α is one-hot (no product at a node with a pruned input, where Hard differs by design)."""
-    from trainer import fit, optim
+    from trainer.optfusion import fit, optim
     ids, labels = _frappe_tfrecords("train", 512)
     table = 5263  # max id + 1 (optfusion_tfrecords/frappe/meta.json)
     keras.utils.set_random_seed(3)
-    supernet = optfusion.build_supernet(table, 10, 4)  # D = 40
-    groups = optfusion.variable_groups(supernet)
+    supernet = network.build_supernet(table, 10, 4)  # D = 40
+    groups = network.variable_groups(supernet)
     settings = {"emb": optim.GroupSettings(1e-2), "nn": optim.GroupSettings(1e-2), "arch": optim.GroupSettings(1e-1)}
     data = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(64)
     fit.fit(optim.make_train_step(supernet, groups, settings), data, data.take(2), epochs=1, verbose=0)
-    gate = supernet.get_layer(optfusion.GATE_LAYER)
+    gate = supernet.get_layer(network.GATE_LAYER)
     beta = gate.beta.numpy()
     beta[4, :4] = -0.25  # cross_2 <- emb, cross_0, cross_1, deep_1: all pruned
     beta[5, :4] = np.abs(beta[5, :4]) + 0.1  # deep_2 keeps its inputs
@@ -323,17 +323,17 @@ def test_derived_networks_compute_the_searched_supernet_on_real_rows_with_a_full
 
     arch = Architecture.derive(supernet)
     assert arch.node_connections(4) == [0, 0, 0, 0] and 4 in arch.live_nodes()
-    soft = optfusion.build_retrain_model(arch, table, 10, 4, "soft")
-    optfusion.inherit_weights(supernet, soft)
+    soft = network.build_retrain_model(arch, table, 10, 4, "soft")
+    network.inherit_weights(supernet, soft)
     np.testing.assert_allclose(soft(rows).numpy(), supernet(rows).numpy(), rtol=1e-4, atol=1e-5)
 
-    names = optfusion.node_names()
-    for row, op in zip(optfusion.op_rows(), ["attention", "sum", "concat", "concat", "attention", "sum", "concat"]):
+    names = network.node_names()
+    for row, op in zip(network.op_rows(), ["attention", "sum", "concat", "concat", "attention", "sum", "concat"]):
         logits = np.zeros((1, 4), np.float32)
         logits[0, OPERATIONS.index(op)] = 60.0  # softmax = one-hot up to e^-60
         supernet.get_layer(f"fuse_{names[row]}").alpha.assign(logits)
     arch = Architecture.derive(supernet)
-    hard = optfusion.build_retrain_model(arch, table, 10, 4, "hard")
-    optfusion.inherit_weights(supernet, hard)
+    hard = network.build_retrain_model(arch, table, 10, 4, "hard")
+    network.inherit_weights(supernet, hard)
     assert [w.name.split("/")[-1] for w in hard.get_layer("fuse_cross_2").weights] == ["pruned_bias:0"]
     np.testing.assert_allclose(hard(rows).numpy(), supernet(rows).numpy(), rtol=1e-4, atol=1e-5)

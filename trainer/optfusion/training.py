@@ -1,6 +1,6 @@
 """The OptFusion search and retrain steps, on Transform's output (used by components/optfusion's executors).
 
-search: builds the supernet (trainer.models.optfusion) under the chosen precision and device strategy, trains it
+search: builds the supernet (trainer.optfusion.network) under the chosen precision and device strategy, trains it
     with the grouped Adam (emb / nn / arch, one gradient per batch) with early stopping on validation AUC, derives
     the architecture from the best epoch and writes it, with the supernet's weights, into an architecture folder
     (`write_architecture_dir`); optionally exports the supernet for serving.
@@ -25,10 +25,10 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import data, export, fit, optim
-from trainer.models import optfusion
-from trainer.models.optfusion import Architecture
-from trainer.optfusion_config import RetrainSettings, RunSettings, SearchSettings
+from trainer import data, export
+from trainer.optfusion import fit, network, optim
+from trainer.optfusion.network import Architecture
+from trainer.optfusion.settings import RetrainSettings, RunSettings, SearchSettings
 from transform import features
 
 keras = tf.keras
@@ -49,7 +49,7 @@ class SupernetConfig:
     table_size: int
     num_fields: int
     embedding_dim: int
-    num_blocks: int = optfusion.NUM_BLOCKS
+    num_blocks: int = network.NUM_BLOCKS
     beta_init: float = 0.5
     emb_init_std: float = 0.01
     fusion_mode: str = "search"
@@ -78,9 +78,9 @@ def _wrap(ids: tf.Tensor, logit: tf.Tensor, name: str) -> tuple[tf.keras.Model, 
 def build_supernet(config: SupernetConfig) -> tuple[tf.keras.Model, tf.keras.Model]:
     """The search supernet as (logit model, probability model); layer regularisers off (the optimiser does L2)."""
     ids = keras.Input(shape=(config.num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
-    logit = optfusion.supernet_logit(ids, config.table_size, config.embedding_dim, num_blocks=config.num_blocks,
-                                     fusion_mode=config.fusion_mode, beta_init=config.beta_init,
-                                     emb_init_std=config.emb_init_std)
+    logit = network.supernet_logit(ids, config.table_size, config.embedding_dim, num_blocks=config.num_blocks,
+                                   fusion_mode=config.fusion_mode, beta_init=config.beta_init,
+                                   emb_init_std=config.emb_init_std)
     return _wrap(ids, logit, "optfusion_supernet")
 
 
@@ -88,8 +88,8 @@ def build_retrain(architecture: Architecture, config: SupernetConfig, mode: str
                   ) -> tuple[tf.keras.Model, tf.keras.Model]:
     """The derived network as (logit model, probability model): only the modules the architecture uses."""
     ids = keras.Input(shape=(config.num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
-    logit = optfusion.retrain_logit(ids, config.table_size, config.embedding_dim, architecture, mode,
-                                    emb_init_std=config.emb_init_std)
+    logit = network.retrain_logit(ids, config.table_size, config.embedding_dim, architecture, mode,
+                                  emb_init_std=config.emb_init_std)
     return _wrap(ids, logit, f"optfusion_{mode}")
 
 
@@ -181,12 +181,12 @@ def search(source: DataSource, settings: SearchSettings, architecture_dir: str, 
         logit_model, probability_model = build_supernet(config)
     logit_model.summary(print_fn=logging.info)
     train, evaluation = _datasets(source, tft_output, run)
-    result = _train("search", logit_model, optfusion.variable_groups(logit_model), settings.groups(), run, strategy,
+    result = _train("search", logit_model, network.variable_groups(logit_model), settings.groups(), run, strategy,
                     train, evaluation, log_dir=model_run_dir)
     architecture = Architecture.derive(logit_model, best_val_auc=result.best_val_auc)
     summary = {**result.to_dict(), "ops": architecture.ops,
                "kept_connections": int(sum(map(sum, architecture.connections))),
-               "live_nodes": [optfusion.node_names(architecture.num_blocks)[i] for i in architecture.live_nodes()],
+               "live_nodes": [network.node_names(architecture.num_blocks)[i] for i in architecture.live_nodes()],
                "supernet_parameters": int(logit_model.count_params())}
     write_architecture_dir(architecture_dir, architecture, logit_model, config, summary)
     _write_json(os.path.join(model_run_dir, SEARCH_RESULT_FILE), summary)
@@ -221,11 +221,11 @@ def retrain(source: DataSource, settings: RetrainSettings, architecture_dir: str
     inherited: list[str] = []
     if settings.inherit_weights:
         supernet = load_supernet(architecture_dir)
-        inherited = optfusion.inherit_weights(supernet, logit_model)
+        inherited = network.inherit_weights(supernet, logit_model)
         del supernet
     logit_model.summary(print_fn=logging.info)
     train, evaluation = _datasets(source, tft_output, run)
-    groups = optfusion.variable_groups(logit_model)
+    groups = network.variable_groups(logit_model)
     if groups["arch"]:
         raise AssertionError(f"a retrain model has no architecture parameters, got {[v.name for v in groups['arch']]}")
     result = _train(f"retrain-{settings.mode}", logit_model, {"emb": groups["emb"], "nn": groups["nn"]},

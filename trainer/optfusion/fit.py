@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import metrics
-from trainer.optim import TrainStep
+from trainer.optfusion.optim import TrainStep
 
 keras = tf.keras
 

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar, cast
 
-from trainer import optim
+from trainer.optfusion import optim
 
 RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
 
