@@ -8,7 +8,8 @@ The reference figure (shared/data/README.md, algorithms.md §3): a LightGBM with
 features reaches test AUC ≈ .965 on Frappe's 8:1:1 split. Both libraries here read the same rows of
 `optfusion_tfrecords/<dataset>` (train / validation / test files), every id column categorical, early stopping on
 the validation split; each library's setting is chosen by validation AUC and scored once on the test split. The
-TF-DF settings are `trainer.gbdt.GbdtParams`: the project default (what the ResFusion stage and the "TF-DF GBDT"
+TF-DF settings are `trainer.resfusion.gbdt.GbdtParams`: the project default (what the ResFusion stage and the
+"TF-DF GBDT"
 row of the quality table use) and LightGBM-like variants (leaf-wise growth, smaller steps, the second-order
 (hessian) split gain and categorical L2 that LightGBM uses by default).
 Fit seconds are wall time in this process (data already in memory for LightGBM; TF-DF reads a tf.data pipeline,
@@ -48,7 +49,7 @@ LIGHTGBM_GRID: dict[str, dict[str, Any]] = {
     "127 leaves, lr .05, cat_l2 1, min_data_per_group 20": {"learning_rate": 0.05, "num_leaves": 127,
                                                             "cat_l2": 1.0, "min_data_per_group": 20},
 }
-# TF-DF: overrides of trainer.gbdt.GbdtParams.
+# TF-DF: overrides of trainer.resfusion.gbdt.GbdtParams.
 TFDF_GRID: dict[str, dict[str, Any]] = {
     "project default (depth 6, lr .1)": {},
     # YDF applies l2_categorical_regularization in its hessian gain only: without it, cat L2 10 changes nothing.
@@ -99,7 +100,7 @@ def read_ids(files: Sequence[str]) -> tuple[Any, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from trainer import gbdt
+    from trainer.resfusion import gbdt
     from transform import features
     ids, labels = [], []
     for serialized in gbdt.read_records(files).batch(8192):
@@ -137,7 +138,8 @@ def fit_tfdf(files: dict[str, list[str]], data: dict[str, tuple[Any, Any]], sett
              seed: int) -> Fit:
     """The project's GbdtLearner (TF-DF) with GbdtParams overridden, as the pipeline's GBDT stage trains it.
     data: read_ids of the same files, whose labels (same order) score the validation and test logits."""
-    from trainer import gbdt, metrics
+    from trainer import metrics
+    from trainer.resfusion import gbdt
     from transform import features
     inputs = gbdt.GbdtInputs.from_files(features.get_dataset("tfrecord"), files["train"])
     params = dataclasses.replace(gbdt.GbdtParams(seed=seed), **overrides)

@@ -15,7 +15,7 @@ How it runs (one pipeline run per dataset, then in-process cells):
    `prep-*.json`; later runs reuse them and never re-run the pipeline (so code edits do not re-run Transform).
 2. Cells: one per (row, training seed). A cell builds the pipeline of its row (`--model`, `--seed`, the row's
    flags), takes the training component(s) from it (the stock Trainer with `trainer.train.run_fn` or
-   `trainer.residual.run_fn`, OptFusionSearch, OptFusionRetrain) and runs their executor in this process on the
+   `trainer.resfusion.run.run_fn`, OptFusionSearch, OptFusionRetrain) and runs their executor in this process on the
    prepared artifacts: the same step code and settings as the pipeline. It then scores the exported SavedModel's
    `serving_default` on the test split (for these folders, the reference's test rows), and writes
    `<work>/<dataset>/cells/<row>/seed-<seed>.json` when it finishes. A re-run skips cells whose JSON exists
@@ -76,7 +76,7 @@ class Row:
 
     kind: "keras" (stock Trainer, trainer.train.run_fn), "search" (OptFusionSearch: the supernet), "retrain"
         (OptFusionRetrain on the same seed's search), "gbdt" (GbdtResidual's model, deterministic), "residual"
-        (the ResFusion family's Trainer, trainer.residual.run_fn, on GbdtResidual's examples), "raw" (the whole
+        (the ResFusion family's Trainer, trainer.resfusion.run.run_fn, on GbdtResidual's examples), "raw" (the whole
         pipeline on a raw sample, in a child process), "derived" (no training of its own: the prefix K = `rounds`
         of the stages of the `source` row's fit, scored through its `stage_logits`).
     only_on: the datasets the row applies to (empty: all).
@@ -740,16 +740,14 @@ class Runner:
 
     def score_rounds(self, dataset: str, model_run: str, model_dir: str, history: dict[str, Any]
                      ) -> dict[str, dict[str, Any]]:
-        """Test AUC / logloss of every prefix K of a ResFusion fit (trainer.residual.logits_by_rounds), with the
-        eval metrics and epochs the fit recorded for it."""
+        """Test AUC / logloss of every prefix K of a ResFusion fit (trainer.resfusion.export.logits_by_rounds), with
+        the eval metrics and epochs the fit recorded for it."""
         import numpy as np
 
         from serving import batch_score
-        from trainer import residual
-        if not hasattr(residual, "logits_by_rounds"):
-            raise NotImplementedError("trainer.residual has no logits_by_rounds (every K's logits of one fit)")
+        from trainer.resfusion import export
         serialized, labels = self.test_examples(dataset)
-        by_rounds = residual.logits_by_rounds(model_run, model_dir, serialized)
+        by_rounds = export.logits_by_rounds(model_run, model_dir, serialized)
         stages = {s.get("rounds", s.get("index")): s for s in history.get("stages", [])}
         first_deep = next((s for s in history.get("stages", []) if s.get("kind") == "nn"), {})
         out = {}
@@ -874,7 +872,7 @@ class ExportTimer:
     """Measures the seconds spent exporting SavedModels while a step runs (so that training throughput leaves the
     export out): wraps the project's export functions for the duration; behaviour is unchanged."""
 
-    TARGETS = (("trainer.export", "export_serving_model"), ("trainer.residual", "save_model"))
+    TARGETS = (("trainer.export", "export_serving_model"), ("trainer.resfusion.export", "save_model"))
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -1024,7 +1022,7 @@ def saved_model_weights(model_dir: str) -> Optional[int]:
 
 def gbdt_trees(model_uri: str) -> Optional[int]:
     try:
-        from trainer import gbdt
+        from trainer.resfusion import gbdt
         return int(gbdt.GbdtModel.load(serving_dir(model_uri)).num_trees)
     except Exception:  # noqa: BLE001 - the tree count is informative only
         return None
@@ -1419,7 +1417,7 @@ def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     A field is added with the default that keeps the earlier behaviour (`use_hessian_gain=False` is YDF's own
     default), so a cell trained before it was added is not stale for its lack; any recorded value is kept.
     """
-    from trainer.gbdt import GbdtParams
+    from trainer.resfusion.gbdt import GbdtParams
 
     node = settings.get("GbdtResidual")
     if not node or "gbdt_params" not in node:
@@ -1447,7 +1445,8 @@ def render(work_dir: str, datasets: Sequence[str], command: str, stale: Sequence
              "(`--dataset tfrecord`); the test split is the reference's test rows, never used for training, early "
              "stopping or choices. One pipeline run per dataset produces the transformed examples (and the stage-0 "
              "GBDT of GbdtResidual); every cell then runs the pipeline's own training step (stock Trainer with "
-             "`trainer.train.run_fn` / `trainer.residual.run_fn`, OptFusionSearch, OptFusionRetrain) in-process on "
+             "`trainer.train.run_fn` / `trainer.resfusion.run.run_fn`, OptFusionSearch, OptFusionRetrain) "
+             "in-process on "
              "those artifacts, with the settings `local_runner.py --dataset tfrecord --model <m> --seed <s>` builds "
              "(the folder's meta.json gives its settings layout).",
              "- Settings: batch 256, at most 5 epochs, stop at the first epoch whose eval AUC does not improve, best "

@@ -1,7 +1,7 @@
 """The ResFusion family (pipeline.families.FamilySteps): a TF-DF GBDT and residual deep models.
 
     raw Examples -> GbdtResidual (GBDT + k fold models; `gbdt_logit`, out-of-fold on train) -> Transform
-                 -> Trainer (trainer.residual.run_fn: the residual stages; one fused SavedModel) -> Evaluator
+                 -> Trainer (trainer.resfusion.run.run_fn: the residual stages; one fused SavedModel) -> Evaluator
 
 Models (`--model`):
 - `resfusion`: GBDTRes+NN with K = options.rounds residual rounds (default 2, the paper's best): GBDT,
@@ -12,7 +12,7 @@ Models (`--model`):
   in-sample, as nothing trains on them).
 - `nnres-gbdt`: NNres+GBDT, the reverse order: the deep model, then a GBDT on its residual.
 - `gbdt-lr`, `gbdt2dnn`, `gbdt2deepfm`, `gbdt+deepfm`: the paper's Table 2 fusion comparators
-  (trainer/comparators.py), each on the same stage-0 GBDT.
+  (trainer/resfusion/comparators.py), each on the same stage-0 GBDT.
 
 Every variant runs on raw logs and on OptFusion TFRecords (`--dataset tfrecord`: the GBDT reads the F id
 columns as categorical features).
@@ -27,10 +27,10 @@ from tfx.dsl.components.base import executor_spec
 from components.gbdt_residual import trainer_executor
 from components.gbdt_residual.component import GbdtResidual
 from pipeline import configs
-from trainer.gbdt import GbdtParams
-from trainer.residual_config import ResFusionOptions
+from trainer.resfusion.gbdt import GbdtParams
+from trainer.resfusion.settings import ResFusionOptions
 
-RUN_FN = "trainer.residual.run_fn"
+RUN_FN = "trainer.resfusion.run.run_fn"
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -40,7 +40,7 @@ class Variant:
         summary: what it trains, in a few words (for --help and errors).
         first_stage: "gbdt" (GbdtResidual runs before Transform) or "nn".
         rounds: K; None takes the options' (`--rounds`).
-        comparator: a Table 2 fusion comparator (trainer/comparators.py) rather than residual stages.
+        comparator: a Table 2 fusion comparator (trainer/resfusion/comparators.py) rather than residual stages.
         out_of_fold: the training rows' `gbdt_logit` must be out-of-fold (something trains on it).
     """
 
@@ -72,7 +72,7 @@ _GBDT_PRESETS = {
 
 def default_options(dataset: str, size: str) -> ResFusionOptions:  # noqa: ARG001 - same for every dataset
     """K = 2 with DeepFM; `test`: few trees, 2 folds (the trainer preset gives one short epoch). The GBDT's
-    vocabulary cut follows the input layout (trainer.gbdt.GbdtParams.vocabulary: every id of OptFusion
+    vocabulary cut follows the input layout (trainer.resfusion.gbdt.GbdtParams.vocabulary: every id of OptFusion
     TFRecords is kept), so the same preset serves a raw log and the TFRecords of the same dataset.
 
     Raises:

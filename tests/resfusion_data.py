@@ -24,7 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.gbdt_residual import executor
 from data_gen import optfusion_tfrecords, synthetic_criteo
-from trainer import gbdt
+from trainer.resfusion import gbdt
 from transform import features, parsers
 from transform.spec import Row
 

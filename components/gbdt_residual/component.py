@@ -57,8 +57,8 @@ class GbdtResidual(base_beam_component.BaseBeamComponent):
         folds: k of the k-fold out-of-fold logits of the training split (>= 2); 0 writes in-sample
             training logits (only for the GBDT alone, never for a residual model).
         fold_seed: key of the deterministic fold hash.
-        params: the GBDT's hyper-parameters, a dataclass (trainer.gbdt.GbdtParams; None: its defaults), passed to
-            the executor as JSON (its fields are the keyword arguments of GbdtParams).
+        params: the GBDT's hyper-parameters, a dataclass (trainer.resfusion.gbdt.GbdtParams; None: its defaults),
+            passed to the executor as JSON (its fields are the keyword arguments of GbdtParams).
         train_split / eval_split: the split trained on, and the one early stopping watches.
         code_fingerprint: digest of the project code.
     """

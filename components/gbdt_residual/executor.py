@@ -1,10 +1,10 @@
 """Beam executor of GbdtResidual.
 
 1. Train the GBDT on every training row (early stopping on the eval split) -> `model/Format-Serving`.
-   Its inputs (trainer.gbdt.GbdtInputs): a raw log's fields, or the F id columns of an OptFusion TFRecord
+   Its inputs (trainer.resfusion.gbdt.GbdtInputs): a raw log's fields, or the F id columns of an OptFusion TFRecord
    (`feature` int64[F], each column a categorical feature; F read from the first training record).
 2. Train k fold models, fold j on the training rows outside fold j -> `model/fold_models/fold-<j>`.
-   A row's fold is a keyed hash of its serialized bytes (trainer.gbdt.assign_folds): deterministic,
+   A row's fold is a keyed hash of its serialized bytes (trainer.resfusion.gbdt.assign_folds): deterministic,
    independent of file order and runner, and recorded in each example as `gbdt_fold`.
 3. Score every split in a Beam pipeline (streaming, batched): a training row gets the logit of the fold
    model that did not see it; eval/test rows get the full model's logit. Each raw tf.Example is written
@@ -90,7 +90,7 @@ class _ScoreBatch(beam.DoFn):
         self._split = split
 
     def setup(self) -> None:
-        from trainer import gbdt
+        from trainer.resfusion import gbdt
         self._assign_folds = gbdt.assign_folds
         if self._out_of_fold:
             self._models = [gbdt.GbdtModel.load(d) for d in self._fold_model_dirs]
@@ -110,10 +110,10 @@ class _ScoreBatch(beam.DoFn):
             for j, model in enumerate(self._models):
                 rows = folds == j
                 if rows.any():
-                    logits[rows] = model._predict({k: tf.boolean_mask(v, rows) for k, v in inputs.items()})
+                    logits[rows] = model.predict_logits({k: tf.boolean_mask(v, rows) for k, v in inputs.items()})
         else:
             folds = np.full([len(batch)], NO_FOLD, np.int64)
-            logits = self._models[0]._predict(inputs)
+            logits = self._models[0].predict_logits(inputs)
         for row, logit, fold, label in zip(batch, logits, folds, labels):
             yield add_residual_features(row, float(logit), int(fold))
             if label.size and label[0] in (0, 1):
@@ -133,7 +133,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        from trainer import gbdt, metrics
+        from trainer import metrics
+        from trainer.resfusion import gbdt
 
         self._log_startup(input_dict, output_dict, exec_properties)
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])

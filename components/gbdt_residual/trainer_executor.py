@@ -1,6 +1,6 @@
 """The ResFusion family's Trainer executor: TFX's GenericExecutor, then the run's result into MLMD.
 
-trainer.residual.run_fn writes `result.json` into the `model_run` artifact (which K was served, every stage's
+trainer.resfusion.run.run_fn writes `result.json` into the `model_run` artifact (which K was served, every stage's
 eval AUC / logloss). A run_fn cannot reach the output artifacts, so this executor (the Trainer's
 `custom_executor_spec`, pipeline/resfusion_steps.py) copies the result onto the `model` artifact as custom
 properties after the run (record_result), where MLMD queries and the lineage helpers see them:
@@ -26,7 +26,7 @@ from tfx.types import artifact_utils
 
 
 def record_result(model: types.Artifact, result: dict[str, Any]) -> None:
-    """Sets the custom properties above on `model` from a result.json dict (trainer.residual.summarize)."""
+    """Sets the custom properties above on `model` from a result.json dict (trainer.resfusion.export.summarize)."""
     model.set_string_custom_property("variant", str(result["variant"]))
     model.set_float_custom_property("eval_auc", float(result["eval_auc"]))
     model.set_float_custom_property("eval_logloss", float(result["eval_logloss"]))
@@ -41,13 +41,13 @@ def record_result(model: types.Artifact, result: dict[str, Any]) -> None:
 
 
 class Executor(trainer_executor.GenericExecutor):
-    """GenericExecutor (runs trainer.residual.run_fn), then record_result from model_run/result.json."""
+    """GenericExecutor (runs trainer.resfusion.run.run_fn), then record_result from model_run/result.json."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
         super().Do(input_dict, output_dict, exec_properties)
-        from trainer import residual
+        from trainer.resfusion import export
         model_run = artifact_utils.get_single_instance(output_dict["model_run"])
-        with tf.io.gfile.GFile(os.path.join(model_run.uri, residual.RESULT_FILE)) as f:
+        with tf.io.gfile.GFile(os.path.join(model_run.uri, export.RESULT_FILE)) as f:
             result = json.load(f)
         record_result(artifact_utils.get_single_instance(output_dict["model"]), result)

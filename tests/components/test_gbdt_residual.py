@@ -16,7 +16,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.gbdt_residual import executor
 from components.gbdt_residual.component import GbdtResidual
 from tests import helpers, resfusion_data
-from trainer import gbdt, metrics
+from trainer import metrics
+from trainer.resfusion import gbdt
 from transform import features
 
 FOLDS = resfusion_data.FOLDS

@@ -88,7 +88,7 @@ def test_trainer_fits_gbdtres_nn_with_two_residual_rounds(resfusion_run):
 def test_the_served_k_has_the_lowest_eval_logloss_and_every_k_is_reported(resfusion_run):
     """result.json lists K = 0, 1, 2 with their eval metrics; the pushed model holds exactly the served prefix,
     and the Model artifact carries the served K and the stage metrics (MLMD)."""
-    from trainer import residual
+    from trainer.resfusion import residual
     result = _result(resfusion_run)
     stages = result["stages"]
     assert [s["rounds"] for s in stages] == [0, 1, 2] and result["fitted_rounds"] == 2

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline import configs, families, resfusion_steps
 from pipeline.pipeline import create_pipeline
-from trainer.residual_config import ResFusionOptions
+from trainer.resfusion.settings import ResFusionOptions
 
 
 def _config(tmp_path, model: str, size: str = "test", dataset: str = "criteo"):

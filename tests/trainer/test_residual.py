@@ -18,10 +18,11 @@ import pytest
 import tensorflow as tf
 
 from tests import helpers, resfusion_data
-from trainer import comparators, gbdt, metrics, residual
+from trainer import metrics
 from trainer.config import ModelConfig, TrainConfig, TrainerConfig
-from trainer.models import residual as residual_models
-from trainer.residual_config import ResFusionOptions
+from trainer.resfusion import comparators, export, gbdt, residual
+from trainer.resfusion import models as residual_models
+from trainer.resfusion.settings import ResFusionOptions
 from transform import features
 
 TINY_GBDT = resfusion_data.TINY_GBDT
@@ -94,7 +95,7 @@ def test_logitboost_stage_decreases_training_logloss_against_the_offset_alone(tm
     }
     for name, make_offsets in cases.items():
         offsets = {s.name: make_offsets(s) for s in (train, valid)}
-        model = residual._fit_gbdt(ctx, train, valid, offsets, rows=None)
+        model = residual.fit_gbdt(ctx, train, valid, offsets, rows=None)
         for split in (train, valid):
             before = metrics.logloss(split.labels, offsets[split.name])
             after = metrics.logloss(split.labels, offsets[split.name] + split.gbdt_logits(model))
@@ -157,7 +158,7 @@ def k3(layouts, tmp_path_factory):
     exports = {}
     for rounds in (1, 2, 3):
         exports[rounds] = str(tmp_path_factory.mktemp(f"export_k{rounds}"))
-        residual.export_model(stages[:rounds + 1], encoder, rows["train"].inputs, exports[rounds])
+        export.export_model(stages[:rounds + 1], encoder, rows["train"].inputs, exports[rounds])
     return stages, exports
 
 
@@ -175,14 +176,14 @@ def tfrecord_fitted(layouts, tmp_path_factory):
         export_dir = None
         if name == "nnres-gbdt":
             export_dir = str(tmp_path_factory.mktemp(f"tfrecord_{name}"))
-            residual.export_model(stages, encoder, inputs, export_dir)
+            export.export_model(stages, encoder, inputs, export_dir)
         out[name] = (stages, stages[-1].record, export_dir)
     ctx = residual.FitContext(inputs, _options(0), TINY_TRAINER, encoder)
     for variant in comparators.COMPARATORS:
         model, record = comparators.fit_comparator(variant, ctx, rows["train"], rows["eval"],
                                                    gbdt.GbdtModel.load(produced.full_model_dir))
         export_dir = str(tmp_path_factory.mktemp(variant.replace("+", "_plus_")))
-        residual.save_model(model, encoder, inputs, export_dir)
+        export.save_model(model, encoder, inputs, export_dir)
         out[variant] = (None, record, export_dir)
     return out
 
@@ -275,7 +276,7 @@ def test_a_stage_that_worsens_the_eval_logloss_is_not_served_and_every_k_is_repo
               residual.Stage("gbdt", None, _record(2, "gbdt", 0.702, 0.629, num_trees=12))]
     served = residual.select_served(stages)
     assert [s.kind for s in served] == ["gbdt"]
-    result = residual.summarize("resfusion", _options(2), [s.record for s in stages])
+    result = export.summarize("resfusion", _options(2), [s.record for s in stages])
     assert result["served_rounds"] == 0 and result["fitted_rounds"] == 2
     assert (result["eval_auc"], result["eval_logloss"]) == (0.685, 0.539)
     assert result["best_epoch"] == 2  # the first deep stage's
@@ -292,7 +293,7 @@ def test_run_result_is_recorded_on_the_model_artifact():
               residual.Stage("nn", None, _record(1, "nn", 0.75, 0.45, best_epoch=1))]
     residual.select_served(stages)
     model = standard_artifacts.Model()
-    trainer_executor.record_result(model, residual.summarize("resfusion", _options(1), [s.record for s in stages]))
+    trainer_executor.record_result(model, export.summarize("resfusion", _options(1), [s.record for s in stages]))
     assert model.get_int_custom_property("served_rounds") == 1
     assert model.get_int_custom_property("fitted_rounds") == 1
     assert model.get_float_custom_property("eval_logloss") == pytest.approx(0.45)
@@ -307,10 +308,10 @@ def test_every_k_can_be_scored_from_the_run(k3, k3_test_logits, layouts, tmp_pat
     model_run = tmp_path / "model_run"
     model_run.mkdir()
     records = [dict(s.record, served=s.record["rounds"] <= 1) for s in stages]
-    result = {**residual.summarize("resfusion", _options(3), records), "all_stages_model": "../all"}
-    (model_run / residual.RESULT_FILE).write_text(json.dumps(result))
+    result = {**export.summarize("resfusion", _options(3), records), "all_stages_model": "../all"}
+    (model_run / export.RESULT_FILE).write_text(json.dumps(result))
     os.symlink(exports[3], tmp_path / "all")
-    by_rounds = residual.logits_by_rounds(str(model_run), exports[1], _serialized(test))
+    by_rounds = export.logits_by_rounds(str(model_run), exports[1], _serialized(test))
     assert sorted(by_rounds) == [0, 1, 2, 3]
     for rounds, logits in by_rounds.items():
         np.testing.assert_allclose(logits, sum(k3_test_logits[:rounds + 1]), rtol=1e-5, atol=1e-5)
@@ -356,7 +357,7 @@ def test_with_zero_deep_weights_the_probability_is_the_gbdts_own(layouts, k3, tm
     deep = tf.keras.models.clone_model(stages[1].model)
     deep.set_weights([np.zeros_like(w) for w in stages[1].model.get_weights()])
     zeroed = [stages[0], residual.Stage("nn", deep, {})]
-    residual.export_model(zeroed, encoder, rows["train"].inputs, str(tmp_path / "zeroed"))
+    export.export_model(zeroed, encoder, rows["train"].inputs, str(tmp_path / "zeroed"))
     examples = tf.constant(_serialized(rows["test"]))
     fused = tf.saved_model.load(str(tmp_path / "zeroed")).signatures["serving_default"](examples=examples)
     own = tf.saved_model.load(produced.full_model_dir).signatures["serving_default"](examples=examples)

@@ -1,7 +1,7 @@
 """ResFusion's Table 2 fusion comparators, as the paper defines them (shared/design/algorithms.md §2.5).
 
 Each starts from the stage-0 GBDT of components/gbdt_residual (TF-DF) and exports one fused
-SavedModel with the same signatures as ResFusion (trainer.residual.make_signatures):
+SavedModel with the same signatures as ResFusion (trainer.resfusion.export.make_signatures):
 
 - `gbdt-lr` (GBDT+LR, He et al. 2014): the index of the active leaf of every tree, one-hot, into a logistic
   regression (one weight per (tree, leaf), Adam on BCE, early stopping on eval AUC). The leaves come from the
@@ -13,11 +13,11 @@ SavedModel with the same signatures as ResFusion (trainer.residual.make_signatur
 - `gbdt+deepfm` (prediction fusion): the GBDT and a DeepFM trained independently, combined as
   sigmoid(a * y_gbdt + b * y_D + c); (a, b, c) is a logistic regression fitted on the TRAINING rows'
   out-of-fold logits: the GBDT's recorded by components/gbdt_residual, the DeepFM's from k fold fits on the
-  same folds (trainer.residual.out_of_fold_logits). Neither logit was fitted on the row it scores, so the
+  same folds (trainer.resfusion.residual.out_of_fold_logits). Neither logit was fitted on the row it scores, so the
   weights are not tilted towards the in-sample DeepFM, and the eval split that early-stops and blesses the
   model never fits them. Serving uses the GBDT and the DeepFM fitted on every training row.
 
-Every comparator reads the dataset's layout as the ResFusion stages do (trainer.gbdt.GbdtInputs): a raw
+Every comparator reads the dataset's layout as the ResFusion stages do (trainer.resfusion.gbdt.GbdtInputs): a raw
 log's fields, or the F id columns of OptFusion TFRecords as categorical features.
 """
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from trainer import gbdt, metrics
-from trainer import residual as res
-from trainer.models import residual as residual_models
+from trainer import metrics
+from trainer.resfusion import gbdt, residual
+from trainer.resfusion import models as residual_models
 
 keras = tf.keras
 
@@ -38,7 +38,7 @@ COMPARATORS = ("gbdt-lr", "gbdt2dnn", "gbdt2deepfm", "gbdt+deepfm")
 NUM_GBDT_BUCKETS = 32
 
 
-def _metrics(record: dict[str, Any], train: res.SplitRows, valid: res.SplitRows, train_logits: np.ndarray,
+def _metrics(record: dict[str, Any], train: residual.SplitRows, valid: residual.SplitRows, train_logits: np.ndarray,
              valid_logits: np.ndarray) -> dict[str, Any]:
     record.update(eval_auc=metrics.auc(valid.labels, valid_logits),
                   eval_logloss=metrics.logloss(valid.labels, valid_logits),
@@ -60,12 +60,12 @@ def bucketize(logits: np.ndarray, boundaries: list[float]) -> np.ndarray:
     return np.digitize(np.asarray(logits, np.float32), np.asarray(boundaries, np.float32)).astype(np.int64)
 
 
-def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel
+def fit_gbdt_lr(ctx: residual.FitContext, train: residual.SplitRows, valid: residual.SplitRows, first: gbdt.GbdtModel
                 ) -> tuple[tf.keras.Model, dict[str, Any]]:
     from trainer.layers.first_order import FirstOrder
     num_trees = first.num_trees
     max_leaves = ctx.options.gbdt.max_leaves
-    leaves = {s.name: res._gbdt_leaves_rows(s, first) + np.arange(num_trees)[None, :] * max_leaves
+    leaves = {s.name: residual.gbdt_leaves_rows(s, first) + np.arange(num_trees)[None, :] * max_leaves
               for s in (train, valid)}
     cfg = ctx.trainer.train
     keras.utils.set_random_seed(cfg.seed)
@@ -73,9 +73,9 @@ def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
     lr_logit = keras.Model(leaf_ids, FirstOrder(num_trees * max_leaves, cfg.l2_embedding, name="lr")(leaf_ids),
                            name="gbdt_lr_logit")
     model = keras.Model(leaf_ids, keras.layers.Activation("sigmoid", dtype="float32")(lr_logit(leaf_ids)))
-    res._compile(model, cfg.learning_rate)
+    residual.compile_stage(model, cfg.learning_rate)
 
-    def dataset(split: res.SplitRows, shuffle: bool) -> tf.data.Dataset:
+    def dataset(split: residual.SplitRows, shuffle: bool) -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices((leaves[split.name], split.labels[:, None]))
         if shuffle:
             ds = ds.shuffle(min(len(split), 100_000), seed=cfg.seed, reshuffle_each_iteration=True)
@@ -86,22 +86,23 @@ def fit_gbdt_lr(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
                                                                  restore_best_weights=True,
                                                                  patience=cfg.early_stopping_patience)])
     record = {"variant": "gbdt-lr", "num_trees": num_trees, "max_leaves_per_tree": max_leaves,
-              **res.history_record(history)}
+              **residual.history_record(history)}
     fused = residual_models.build_gbdt_lr_model(first.keras_model, lr_logit, num_trees, max_leaves,
                                                 ctx.inputs.input_signature())
-    def predict(split: res.SplitRows) -> np.ndarray:
-        return res._predict(lr_logit, tf.data.Dataset.from_tensor_slices(leaves[split.name]).batch(cfg.batch_size))
+    def predict(split: residual.SplitRows) -> np.ndarray:
+        batches = tf.data.Dataset.from_tensor_slices(leaves[split.name]).batch(cfg.batch_size)
+        return residual.predict_logits(lr_logit, batches)
 
     return fused, _metrics(record, train, valid, predict(train), predict(valid))
 
 
-def fit_feature_fusion(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel,
-                       network: str) -> tuple[tf.keras.Model, dict[str, Any]]:
+def fit_feature_fusion(ctx: residual.FitContext, train: residual.SplitRows, valid: residual.SplitRows,
+                       first: gbdt.GbdtModel, network: str) -> tuple[tf.keras.Model, dict[str, Any]]:
     boundaries = quantile_boundaries(train.gbdt_logit)
     buckets = {s.name: bucketize(s.gbdt_logit, boundaries)[:, None] + ctx.ids.table_size
                for s in (train, valid)}
     zero = {s.name: np.zeros(len(s), np.float32) for s in (train, valid)}
-    logit_model, record = res._fit_nn(ctx, train, valid, zero, rows=None, name=f"gbdt2{network}_network",
+    logit_model, record = residual.fit_nn(ctx, train, valid, zero, rows=None, name=f"gbdt2{network}_network",
                                       seed=ctx.trainer.train.seed, network=network, extra_ids=buckets,
                                       extra_table=len(boundaries) + 1)
     record.update(variant=f"gbdt2{network}", gbdt_buckets=len(boundaries) + 1,
@@ -126,7 +127,7 @@ def ensemble_weights(gbdt_logits: np.ndarray, deep_logits: np.ndarray, labels: n
     return [float(w) for w in combiner.coef_[0]], float(combiner.intercept_[0])
 
 
-def fit_ensemble(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows, first: gbdt.GbdtModel
+def fit_ensemble(ctx: residual.FitContext, train: residual.SplitRows, valid: residual.SplitRows, first: gbdt.GbdtModel
                  ) -> tuple[tf.keras.Model, dict[str, Any]]:
     """GBDT+DeepFM: weights fitted on the training rows' out-of-fold logits of both models (module docstring).
 
@@ -138,11 +139,11 @@ def fit_ensemble(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows
                          "folds >= 2")
     zero = {s.name: np.zeros(len(s), np.float32) for s in (train, valid)}
     seed = ctx.trainer.train.seed
-    logit_model, record = res._fit_nn(ctx, train, valid, zero, rows=None, name="deep_alone", seed=seed)
-    fold_ids = res.training_folds(ctx.options, train)
-    deep_oof, fold_models = res.out_of_fold_logits(
+    logit_model, record = residual.fit_nn(ctx, train, valid, zero, rows=None, name="deep_alone", seed=seed)
+    fold_ids = residual.training_folds(ctx.options, train)
+    deep_oof, fold_models = residual.out_of_fold_logits(
         train, fold_ids,
-        lambda rows, j: res._fit_nn(ctx, train, valid, zero, rows=rows, name=f"deep_alone_fold_{j}",
+        lambda rows, j: residual.fit_nn(ctx, train, valid, zero, rows=rows, name=f"deep_alone_fold_{j}",
                                     seed=seed + 1000 * (j + 1))[0],
         lambda m, rows: train.nn_logits(m, rows=rows))
     weights, bias = ensemble_weights(train.gbdt_logit, deep_oof, train.labels)
@@ -156,7 +157,7 @@ def fit_ensemble(ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows
     return fused, _metrics(record, train, valid, combined_train, combined_valid)
 
 
-def fit_comparator(variant: str, ctx: res.FitContext, train: res.SplitRows, valid: res.SplitRows,
+def fit_comparator(variant: str, ctx: residual.FitContext, train: residual.SplitRows, valid: residual.SplitRows,
                    first: gbdt.GbdtModel) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Fits a Table 2 comparator; returns the fused serving model and its record for history.json."""
     if variant == "gbdt-lr":

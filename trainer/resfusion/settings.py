@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from trainer.gbdt import GbdtParams
+from trainer.resfusion.gbdt import GbdtParams
 
 STAGE_KINDS = ("gbdt", "nn")
 
@@ -16,7 +16,7 @@ class ResFusionOptions:
     Stage 0 is `first_stage`; then `rounds` (K) residual stages alternate kinds, each fitted with the sum of
     every earlier stage's logit as a fixed offset; the prediction is sigmoid(sum of the stages' logits).
     All K stages are fitted (every K is reported); the exported model is the prefix K' <= K with the lowest
-    eval logloss (trainer.residual.select_served).
+    eval logloss (trainer.resfusion.residual.select_served).
     With first_stage = "gbdt" this is the paper's Table 3: K = 0 the GBDT alone, K = 1 GBDTRes+NN,
     K = 2 adds a GBDT fitted to the residual of GBDT+NN (the `--model resfusion` default), K = 3 another
     deep model, and so on. first_stage = "nn" with K = 1 is NNres+GBDT.
@@ -27,7 +27,7 @@ class ResFusionOptions:
         residual_model: the deep stages' network, a name of trainer.models.registry.LOGIT_BUILDERS.
         folds: k of the k-fold out-of-fold offsets on training rows (>= 2): every stage that feeds a later
             one, GBDT or deep, hands it out-of-fold logits (k extra fits of that stage).
-        fold_seed: key of the fold hash (trainer.gbdt.assign_folds).
+        fold_seed: key of the fold hash (trainer.resfusion.gbdt.assign_folds).
         gbdt: hyper-parameters of every GBDT stage.
         z_max: clip of the LogitBoost working response |z| (Friedman, Hastie & Tibshirani 2000 use 2..4).
     """

@@ -1,73 +1,28 @@
-"""ResFusion (Bao et al., CCIR 2020): stage-wise residual fusion of GBDTs and deep CTR models, and its run_fn.
-
-The model is a sum of stage logits, prediction = sigmoid(sum_s logit_s). Stage 0 is a GBDT (GBDTRes+NN,
-the paper's ResFusion) or a deep model (NNres+GBDT); each later stage has the other kind and is fitted
-with the sum of every earlier stage's logit as a FIXED offset (trainer.residual_config.ResFusionOptions):
-
-- GBDT stage 0: TF-DF binary GBT on the raw fields (or the id columns of OptFusion TFRecords), its raw
-  score (logit, `apply_link_function=False`); trained by components/gbdt_residual, which writes its logit
-  into the examples (`gbdt_logit`), out-of-fold for training rows.
-- deep stage: a registered network y_D(ids) trained with BCE on sigmoid(y_D + offset) (paper Eq. 5,
-  algorithms.md §2.3: the offset is a logit and the deep model learns an additive correction).
-- later GBDT stage: TF-DF has no initial score (LightGBM's `init_score`), so the stage is one LogitBoost /
-  Newton step (Friedman, Hastie & Tibshirani 2000, "Additive logistic regression"): with p = sigmoid(F)
-  for the offset F, a regression GBDT h is fitted by weighted least squares to the working response
-  z = (y - p) / (p (1 - p)), weights w = p (1 - p), and the stage's logit is h. Why this is the right
-  fit: the second-order expansion of the logloss around F is
-      L(F + h) ~= L(F) + sum_i g_i h_i + 1/2 sum_i H_i h_i^2,  g = p - y, H = p (1 - p)
-             = const + 1/2 sum_i w_i (h_i - z_i)^2,
-  so the weighted squared error that the regression GBDT minimises (and early-stops on, on the eval
-  split) is exactly the Newton quadratic model of the logloss with F as fixed offset; for a constant h
-  it gives the Newton step sum(y - p) / sum(p (1 - p)). z is clipped to [-z_max, z_max] (their
-  recommendation, z_max in [2, 4]) so that rows with p near 0 or 1 cannot dominate.
-
-Offsets on training rows: every stage that feeds a later one hands it OUT-OF-FOLD logits on the training
-rows, GBDT or deep (k-fold on the fold ids recorded in the examples; the stage-0 GBDT's are recorded by
-components/gbdt_residual), so no order or K trains on an offset fitted to its own rows. Eval rows (early
-stopping) and serving always use the stage model fitted on every training row. Early stopping on the eval
-split at every stage.
-
-Which K is served: all K stages are fitted and each prefix's eval AUC / logloss recorded (K = 0..rounds);
-the exported model is the prefix with the lowest eval logloss (best_prefix), so a stage that makes the eval
-logloss worse is never served silently. result.json in model_run says which K was served and lists every
-stage's metrics (summarize); all_stages/ holds every stage when a shorter prefix was served, so each K can
-still be scored (logits_by_rounds).
-
-The exported SavedModel holds every served stage: `serving_default` parses serialized raw tf.Examples (a raw
-log's fields, or OptFusion TFRecords' `feature` int64[F]), runs the Transform graph (ids for the deep stages)
-and the GBDT input parser (trainer.gbdt.GbdtInputs), the TF-DF models and the deep models in one graph, and
-returns `probability` float32 [B, 1]; `stage_logits` returns each stage's logit; `transform_features` the
-transformed features. Loading it needs `import tensorflow_decision_forests`
-(the TF-DF ops) and nothing else.
-"""
+"""ResFusion's stages: the rows of a split, the deep and GBDT stage fits, out-of-fold offsets, K rounds, and
+which prefix is served (the method: trainer/resfusion/__init__.py)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from trainer import gbdt
 from trainer.config import TrainerConfig
 from trainer.metrics import auc, logloss
-from trainer.models import residual as residual_models
-from trainer.residual_config import ResFusionOptions
+from trainer.resfusion import gbdt
+from trainer.resfusion import models as residual_models
+from trainer.resfusion.settings import ResFusionOptions
 from transform import features
 
 keras = tf.keras
 
 FOLD_FEATURE = "gbdt_fold"  # written by components/gbdt_residual; -1 outside the training split
 NO_FOLD = -1
-STAGE_LOGITS_SIGNATURE = "stage_logits"
-HISTORY_FILE = "history.json"
 _SHUFFLE_BUFFER = 10_000
 
 
@@ -131,7 +86,7 @@ class SplitRows:
     Args:
         name: the split's name (keys the offsets and the id cache).
         files: its TFRecord files (GZIP when named *.gz).
-        inputs: what the GBDT stages read (trainer.gbdt.GbdtInputs: a raw log's fields, or the F id columns
+        inputs: what the GBDT stages read (trainer.resfusion.gbdt.GbdtInputs: a raw log's fields, or the F id columns
             of OptFusion TFRecords); also says the label's stored type (int64 or float32, 0/1).
         batch_size: rows per batch.
 
@@ -234,7 +189,7 @@ class SplitRows:
         if rows is not None:
             ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(rows))).filter(lambda i, r: r).map(
                 lambda i, r: i)
-        return _predict(logit_model, ds.batch(self.batch_size))
+        return predict_logits(logit_model, ds.batch(self.batch_size))
 
     # GBDT stages: raw fields.
     def gbdt_dataset(self, targets: np.ndarray, weights: np.ndarray, rows: np.ndarray | None = None
@@ -254,7 +209,7 @@ class SplitRows:
         return model.logits(ds)
 
 
-def _gbdt_leaves_rows(split: "SplitRows", model: gbdt.GbdtModel) -> np.ndarray:
+def gbdt_leaves_rows(split: "SplitRows", model: gbdt.GbdtModel) -> np.ndarray:
     """The active leaf of every tree for every row, int64 [n, T] (for GBDT+LR)."""
     inputs = split.inputs
     forest = model.keras_model
@@ -264,7 +219,7 @@ def _gbdt_leaves_rows(split: "SplitRows", model: gbdt.GbdtModel) -> np.ndarray:
     return np.concatenate([leaves(b).numpy() for b in batches]).astype(np.int64)
 
 
-def _predict(logit_model: tf.keras.Model, batches: tf.data.Dataset) -> np.ndarray:
+def predict_logits(logit_model: tf.keras.Model, batches: tf.data.Dataset) -> np.ndarray:
     predict = tf.function(lambda ids: logit_model(ids, training=False), reduce_retracing=True)
     outputs = [predict(ids).numpy().reshape([-1]) for ids in batches]
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros([0], np.float32)
@@ -304,7 +259,7 @@ class FitContext:
     """What every stage fit needs: the GBDT inputs, the options, the deep stages' trainer settings and ids.
 
     Attributes:
-        inputs: what the GBDT stages read (trainer.gbdt.GbdtInputs).
+        inputs: what the GBDT stages read (trainer.resfusion.gbdt.GbdtInputs).
         options: ResFusionOptions.
         trainer: the deep stages' TrainerConfig.
         encoder: serialized examples -> ids for the deep stages (None when there is none).
@@ -329,12 +284,12 @@ class FitContext:
         return self.encoder
 
 
-def _compile(model: tf.keras.Model, learning_rate: float) -> None:
+def compile_stage(model: tf.keras.Model, learning_rate: float) -> None:
     from trainer.train import compile_model
     compile_model(model, learning_rate)
 
 
-def _fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
+def fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
             rows: np.ndarray | None, name: str, seed: int, network: str | None = None,
             extra_ids: dict[str, np.ndarray] | None = None, extra_table: int = 0
             ) -> tuple[tf.keras.Model, dict[str, Any]]:
@@ -350,7 +305,7 @@ def _fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[s
     logit_model = residual_models.build_logit_model(network or ctx.options.residual_model, cfg.model, cfg.train,
                                                     width, ctx.ids.table_size + extra_table, name)
     model = residual_models.build_offset_model(logit_model)
-    _compile(model, cfg.train.learning_rate)
+    compile_stage(model, cfg.train.learning_rate)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", restore_best_weights=True,
                                                patience=cfg.train.early_stopping_patience, verbose=1)]
     if ctx.log_dir:
@@ -369,7 +324,7 @@ def history_record(history: tf.keras.callbacks.History) -> dict[str, Any]:
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
 
 
-def _fit_gbdt(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
+def fit_gbdt(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
               rows: np.ndarray | None) -> gbdt.GbdtModel:
     """One LogitBoost step: a regression GBDT on the working response of the offsets (module docstring)."""
     z_train, w_train = logitboost_targets(train.labels, offsets[train.name], ctx.options.z_max)
@@ -466,22 +421,22 @@ def fit_stages(ctx: FitContext, train: SplitRows, valid: SplitRows,
                 raise ValueError("the examples' eval gbdt_logit does not match the GBDT model "
                                  f"(max |diff| {record['recorded_eval_logit_max_abs_diff']:.3g})")
         elif kind == "gbdt":
-            model = _fit_gbdt(ctx, train, valid, offsets, rows=None)
+            model = fit_gbdt(ctx, train, valid, offsets, rows=None)
             valid_logits = valid.gbdt_logits(model)
             record.update(fitted_by="LogitBoost regression GBDT", num_trees=model.num_trees)
             if has_successor:
                 train_logits, fold_models = out_of_fold_logits(
-                    train, fold_ids, lambda rows, j: _fit_gbdt(ctx, train, valid, offsets, rows=rows),
+                    train, fold_ids, lambda rows, j: fit_gbdt(ctx, train, valid, offsets, rows=rows),
                     lambda m, rows: train.gbdt_logits(m, rows=rows))
         else:
-            model, fit_record = _fit_nn(ctx, train, valid, offsets, rows=None, name=f"nn_{name}", seed=seed + index)
+            model, fit_record = fit_nn(ctx, train, valid, offsets, rows=None, name=f"nn_{name}", seed=seed + index)
             record.update(fit_record)
             valid_logits = valid.nn_logits(model)
             if has_successor:
                 train_logits, fold_models = out_of_fold_logits(
                     train, fold_ids,
                     # Called within this iteration (out_of_fold_logits fits every fold before returning).
-                    lambda rows, j: _fit_nn(ctx, train, valid, offsets, rows=rows,
+                    lambda rows, j: fit_nn(ctx, train, valid, offsets, rows=rows,
                                             name=f"nn_{name}_fold_{j}",  # noqa: B023
                                             seed=seed + 1000 * (j + 1) + index)[0],  # noqa: B023
                     lambda m, rows: train.nn_logits(m, rows=rows))
@@ -525,219 +480,3 @@ def select_served(stages: Sequence[Stage]) -> list[Stage]:
     for i, stage in enumerate(stages):
         stage.record["served"] = i <= best
     return list(stages[:best + 1])
-
-
-RESULT_FILE = "result.json"
-ALL_STAGES_DIR = "all_stages"  # in model_run: the SavedModel with every fitted stage (stage_logits for each K)
-SELECTION_RULE = "lowest eval logloss over the prefixes K = 0..rounds (earliest on a tie)"
-_STAGE_SUMMARY_KEYS = ("index", "rounds", "kind", "name", "eval_auc", "eval_logloss", "train_logloss",
-                       "best_epoch", "epochs_run", "num_trees", "train_offsets", "seconds", "served")
-
-
-def summarize(variant: str, options: ResFusionOptions, records: Sequence[dict[str, Any]],
-              comparator: bool = False) -> dict[str, Any]:
-    """The run's result.json: what was served and every K's eval metrics, for a benchmark table.
-
-    Args:
-        variant: the `--model` name.
-        options: the run's ResFusionOptions.
-        records: one per stage (fit_stages, after select_served), or the comparator's single record.
-        comparator: a Table 2 comparator (one record, no stages to choose from).
-
-    Returns:
-        {"variant", "served_rounds" (K of the exported model; None for a comparator), "fitted_rounds",
-        "selection", "eval_auc", "eval_logloss" (the served model's), "best_epoch" (first deep stage's
-        best eval-AUC epoch, None without one), "stages": [{index, rounds, kind, name, eval_auc, eval_logloss,
-        train_logloss, best_epoch, epochs_run, num_trees, train_offsets, seconds, served}], "options"}.
-    """
-    if comparator:
-        record = records[0]
-        return {"variant": variant, "served_rounds": None, "fitted_rounds": None, "selection": None,
-                "eval_auc": record["eval_auc"], "eval_logloss": record["eval_logloss"],
-                "best_epoch": record.get("best_epoch"), "stages": [], "options": options.to_dict()}
-    served = [r for r in records if r.get("served")]
-    if not served:
-        raise ValueError("no stage is marked served: call select_served first")
-    best = served[-1]
-    deep = [r for r in records if r["kind"] == "nn" and r.get("best_epoch")]
-    return {"variant": variant, "served_rounds": best["index"], "fitted_rounds": len(records) - 1,
-            "selection": SELECTION_RULE, "eval_auc": best["eval_auc"], "eval_logloss": best["eval_logloss"],
-            "best_epoch": deep[0]["best_epoch"] if deep else None,
-            "stages": [{k: r.get(k) for k in _STAGE_SUMMARY_KEYS} for r in records], "options": options.to_dict()}
-
-
-# --- the fused model and its export -----------------------------------------------------------------------------
-
-def build_serving_model(stages: Sequence[Stage], inputs: gbdt.GbdtInputs, num_fields: int) -> tf.keras.Model:
-    return residual_models.build_fused_model([(s.kind, s.keras_model) for s in stages], num_fields,
-                                             inputs.input_signature())
-
-
-def make_signatures(model: tf.keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs,
-                    tft_output: Any = None) -> dict[str, Any]:
-    """serving_default (-> `probability`), stage_logits, and transform_features when Transform is used.
-
-    Every signature takes `examples`, string [B]: serialized tf.Examples of the dataset's layout (a raw log's
-    fields, or OptFusion's `feature` int64[F]); the GBDT stages parse them with `inputs`, the deep stages
-    with `encoder`.
-    """
-    from trainer import export
-    if model.needs_ids and encoder is None:
-        raise ValueError("the model has deep stages: give the id encoder")
-    if encoder is not None and encoder.trackable is not None:
-        model.id_encoder = encoder.trackable  # tracked, so the exported graph holds it
-
-    def model_inputs(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        values = {}
-        if model.needs_ids:
-            assert encoder is not None  # checked above
-            values[features.FEATURE_KEY] = encoder(examples)
-        if model.needs_gbdt_inputs:
-            values.update(inputs.parse(examples))
-        return values
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {export.OUTPUT_KEY: model(model_inputs(examples))}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def stage_logits(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        return model.stage_logits_model(model_inputs(examples))
-
-    signatures = {export.SERVING_SIGNATURE: serve.get_concrete_function(),
-                  STAGE_LOGITS_SIGNATURE: stage_logits.get_concrete_function()}
-    if tft_output is not None:
-        model.tft_layer_eval = tft_output.transform_features_layer()
-        eval_spec = tft_output.raw_feature_spec()
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-            return model.tft_layer_eval(tf.io.parse_example(examples, eval_spec))
-
-        signatures[export.TRANSFORM_SIGNATURE] = transform_features.get_concrete_function()
-    return signatures
-
-
-def export_model(stages: Sequence[Stage], encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,
-                 tft_output: Any = None) -> tf.keras.Model:
-    """Saves the fused model of the stages with its signatures as one SavedModel (TF-DF models inside)."""
-    num_fields = encoder.num_fields if encoder is not None else 1
-    model = build_serving_model(stages, inputs, num_fields)
-    save_model(model, encoder, inputs, export_dir, tft_output)
-    return model
-
-
-def save_model(model: tf.keras.Model, encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,
-               tft_output: Any = None) -> None:
-    """Saves a fused model (residual_models.build_* : `needs_ids`, `needs_gbdt_inputs`, `stage_logits_model`)."""
-    model.save(export_dir, save_format="tf", signatures=make_signatures(model, encoder, inputs, tft_output))
-
-
-def logits_by_rounds(model_run_dir: str, serving_model_dir: str, serialized: Sequence[bytes]
-                     ) -> dict[int, np.ndarray]:
-    """Every fitted K's logits on serialized tf.Examples, from one ResFusion run (e.g. the test split, for a
-    table of K = 0..rounds): {K: float32 [n] = sum of the logits of stages 0..K}.
-
-    Reads result.json in model_run_dir; the stages come from model_run_dir/all_stages when the run served a
-    shorter prefix, else from the served model (serving_model_dir, the Model artifact's Format-Serving).
-    Needs `import tensorflow_decision_forests` (done here).
-
-    Raises:
-        ValueError: the run is a comparator (no stages).
-    """
-    import tensorflow_decision_forests  # noqa: F401 - the TF-DF ops
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, RESULT_FILE)) as f:
-        result = json.load(f)
-    if not result["stages"]:
-        raise ValueError(f"{result['variant']} is a comparator: it has no residual stages")
-    path = os.path.join(model_run_dir, result["all_stages_model"]) if result.get("all_stages_model") \
-        else serving_model_dir
-    outputs = tf.saved_model.load(path).signatures[STAGE_LOGITS_SIGNATURE](examples=tf.constant(list(serialized)))
-    total = np.zeros(len(serialized), np.float32)
-    by_rounds = {}
-    for stage in result["stages"]:
-        total = total + outputs[stage["name"]].numpy().reshape([-1])
-        by_rounds[stage["rounds"]] = total
-    return by_rounds
-
-
-# --- TFX entry point --------------------------------------------------------------------------------------------
-
-def _expand(patterns: Sequence[str]) -> list[str]:
-    files = sorted({f for pattern in patterns for f in tf.io.gfile.glob(pattern)})
-    return [f for f in files if not os.path.basename(f).startswith((".", "_"))]
-
-
-def _write_json(path: str, value: Any) -> None:
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(value, f, indent=1, default=str)
-
-
-def run_fn(fn_args: Any) -> None:
-    """TFX Trainer entry point of the ResFusion family.
-
-    Trainer inputs: `examples` = the examples with `gbdt_logit`/`gbdt_fold` (components/gbdt_residual) or
-    plain examples (a deep first stage), raw-log or OptFusion TFRecord layout; `transform_graph`;
-    `base_model` = the stage-0 GBDT Model (a GBDT first stage). custom_config: TrainerConfig fields,
-    `resfusion` (ResFusionOptions), `dataset`, `variant`.
-
-    Outputs: the served model in fn_args.serving_model_dir: the prefix of stages with the lowest eval
-    logloss (select_served; a comparator's one model); in fn_args.model_run_dir: result.json (summarize),
-    history.json (the same plus every stage's full record and per-epoch history), all_stages/ (every fitted
-    stage, only when the served prefix is shorter), TensorBoard logs.
-    """
-    import tensorflow_transform as tft
-    custom = dict(fn_args.custom_config or {})
-    options = ResFusionOptions.from_dict(custom.pop("resfusion"))
-    spec = features.get_dataset(custom.pop("dataset"))
-    variant = custom.pop("variant", "resfusion")
-    config = TrainerConfig.from_custom_config({k: custom[k] for k in ("model", "train") if k in custom})
-    keras.utils.set_random_seed(config.train.seed)
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    from trainer import comparators
-    comparator = variant in comparators.COMPARATORS
-    encoder = TransformIdEncoder(tft_output) if "nn" in options.stage_kinds or comparator else None
-    train_files, eval_files = _expand(fn_args.train_files), _expand(fn_args.eval_files)
-    first_gbdt = None
-    if options.stage_kinds[0] == "gbdt":
-        if not fn_args.base_model:
-            raise ValueError("a GBDT first stage needs the GBDT Model as the Trainer's base_model")
-        first_gbdt = gbdt.GbdtModel.load(fn_args.base_model)
-        inputs = first_gbdt.inputs
-    else:
-        inputs = gbdt.GbdtInputs.from_files(spec, train_files)
-    logging.info("ResFusion: stages %s, deep network %s, %s", options.stage_kinds, options.residual_model, options)
-    batch = config.train.batch_size
-    train = SplitRows("train", train_files, inputs, batch)
-    valid = SplitRows("eval", eval_files, inputs, batch)
-    cache_dir = tempfile.mkdtemp(prefix="resfusion_ids_")
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
-    try:
-        if encoder is not None:
-            train.cache_ids(encoder, cache_dir)
-            valid.cache_ids(encoder, cache_dir)
-        ctx = FitContext(inputs, options, config, encoder, log_dir=fn_args.model_run_dir)
-        if comparator:
-            if first_gbdt is None:
-                raise ValueError(f"the {variant} comparator needs the stage-0 GBDT (GbdtResidual's model)")
-            model, record = comparators.fit_comparator(variant, ctx, train, valid, first_gbdt)
-            save_model(model, encoder, inputs, fn_args.serving_model_dir, tft_output)
-            records = [record]
-            result = summarize(variant, options, records, comparator=True)
-        else:
-            stages = fit_stages(ctx, train, valid, first_gbdt)
-            served = select_served(stages)
-            export_model(served, encoder, inputs, fn_args.serving_model_dir, tft_output)
-            records = [s.record for s in stages]
-            result = summarize(variant, options, records)
-            result["all_stages_model"] = None
-            if len(served) < len(stages):
-                logging.warning("ResFusion: serving K = %d of %d (eval logloss %s)", len(served) - 1,
-                                len(stages) - 1, [round(r["eval_logloss"], 4) for r in records])
-                export_model(stages, encoder, inputs, os.path.join(fn_args.model_run_dir, ALL_STAGES_DIR),
-                             tft_output)
-                result["all_stages_model"] = ALL_STAGES_DIR
-    finally:
-        shutil.rmtree(cache_dir, ignore_errors=True)
-    _write_json(os.path.join(fn_args.model_run_dir, RESULT_FILE), result)
-    _write_json(os.path.join(fn_args.model_run_dir, HISTORY_FILE), {**result, "stages": records})

@@ -22,7 +22,7 @@ Tasks:
   (the logit, log-odds) that ResFusion adds to the deep model's logit before the sigmoid
   (shared/design/algorithms.md §2.3).
 - "regression": squared error with example weights; ResFusion uses it for the LogitBoost step (a GBDT
-  fitted to the working response of a fixed logit offset, see trainer/residual.py).
+  fitted to the working response of a fixed logit offset, see trainer/resfusion/).
 
 Training is TF-DF's contract: one pass over a dataset of (features, label[, weight]) batches, no
 shuffle, no repeat; early stopping (LOSS_INCREASE) on the validation dataset when one is given.
@@ -293,19 +293,20 @@ class GbdtModel:
         outputs = []
         for batch in dataset:
             inputs = batch[0] if isinstance(batch, tuple) else batch
-            outputs.append(self._predict(inputs))
+            outputs.append(self.predict_logits(inputs))
         return np.concatenate(outputs) if outputs else np.zeros([0], np.float32)
 
     def logits_of_examples(self, serialized: Sequence[bytes] | tf.Tensor) -> np.ndarray:
         """Raw scores float32 [n] of serialized tf.Examples [n] (one batch)."""
-        return self._predict(self.inputs.parse(tf.constant(serialized) if not tf.is_tensor(serialized)
-                                               else serialized))
+        return self.predict_logits(self.inputs.parse(tf.constant(serialized) if not tf.is_tensor(serialized)
+                                                     else serialized))
 
     @tf.function(reduce_retracing=True)
     def _predict_graph(self, inputs):
         return self.keras_model(inputs)
 
-    def _predict(self, inputs: Mapping[str, tf.Tensor]) -> np.ndarray:
+    def predict_logits(self, inputs: Mapping[str, tf.Tensor]) -> np.ndarray:
+        """Raw scores float32 [B] of parsed GBDT inputs {name: [B]} (GbdtInputs.parse / from_parsed)."""
         return self._predict_graph(dict(inputs)).numpy().reshape([-1]).astype(np.float32)
 
     @property

@@ -57,7 +57,7 @@ def build_fused_model(stages: Sequence[tuple[str, tf.keras.Model]], num_fields: 
 
     Args:
         stages: (kind, model) in stage order; kind "nn": a logit model over ids, kind "gbdt": a TF-DF model
-            over raw GBDT inputs (trainer.gbdt) returning its raw score.
+            over raw GBDT inputs (trainer.resfusion.gbdt) returning its raw score.
         num_fields: F, the width of the id vector.
         gbdt_signature: the GBDT inputs {name: TensorSpec([None], dtype)}.
 
@@ -91,7 +91,7 @@ def build_fused_model(stages: Sequence[tuple[str, tf.keras.Model]], num_fields: 
     return fused
 
 
-# --- Table 2 comparators (trainer/comparators.py) --------------------------------------------------------------
+# --- Table 2 comparators (trainer/resfusion/comparators.py) ------------------------------------------------------
 
 @keras.utils.register_keras_serializable(package="fusionctr")
 class GbdtLeafIds(tf.keras.layers.Layer):
