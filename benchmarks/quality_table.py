@@ -603,15 +603,15 @@ class Runner:
             config = self.config(cell.dataset, Row("prep", "prep", "residual", "resfusion"), None)
         return self.nodes(config)
 
-    def current_digest(self, cell: Cell) -> Optional[str]:
-        """The settings digest a cell would have now (None for raw rows or when its family is unavailable)."""
+    def current_settings(self, cell: Cell) -> Optional[dict[str, Any]]:
+        """The settings a cell would train with now (None for raw rows or when its family is unavailable)."""
         if cell.row.kind == "raw":
             return None
         try:
             nodes = self.cell_nodes(cell, self.config(cell.dataset, cell.row, cell.seed))
         except NotImplementedError:
             return None
-        return settings_digest(node_settings(nodes, cell.row.kind))
+        return node_settings(nodes, cell.row.kind)
 
     def _trainer(self, cell: Cell, nodes: dict[str, Any], out_dir: str, kind: str, score: bool) -> dict[str, Any]:
         node = nodes.get("Trainer")
@@ -1402,13 +1402,23 @@ def stale_cells(runner: Runner, cells: Iterable[Cell]) -> list[Cell]:
         result = read_cell(cell.path(runner.work_dir))
         if result is None or cell.row.kind == "raw":
             continue
-        digest = runner.current_digest(cell)
-        recorded = result.get("settings_digest")
+        current = runner.current_settings(cell)
+        if current is None:
+            continue
         if "settings" in result:
-            recorded = settings_digest(with_current_defaults(result["settings"]))
-        if digest is not None and digest != recorded:
+            stale_settings = (settings_digest(comparable(with_current_defaults(result["settings"])))
+                              != settings_digest(comparable(current)))
+        else:
+            stale_settings = result.get("settings_digest") != settings_digest(current)
+        if stale_settings:
             stale.append(cell)
     return stale
+
+
+def comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings without the dotted path of the Trainer's run_fn: where the code lives, not what it trains with
+    (`trainer.residual.run_fn` became `trainer.resfusion.run.run_fn` with no change of behaviour)."""
+    return {node: {k: v for k, v in properties.items() if k != "run_fn"} for node, properties in settings.items()}
 
 
 def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:

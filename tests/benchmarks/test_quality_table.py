@@ -201,3 +201,10 @@ def test_a_gbdt_field_added_after_a_cell_ran_takes_its_default_and_recorded_valu
     assert params["use_hessian_gain"] is False and params["max_depth"] == 6  # GbdtParams' defaults
     assert (params["num_trees"], params["shrinkage"]) == (300, 0.05)  # what the cell ran with
     assert qt.with_current_defaults({"Trainer": {"x": 1}}) == {"Trainer": {"x": 1}}
+
+
+def test_where_the_run_fn_lives_is_not_a_setting():
+    before = {"Trainer": {"run_fn": "trainer.residual.run_fn", "custom_config": "{}"}}
+    after = {"Trainer": {"run_fn": "trainer.resfusion.run.run_fn", "custom_config": "{}"}}
+    assert qt.comparable(before) == qt.comparable(after) == {"Trainer": {"custom_config": "{}"}}
+    assert qt.comparable({"Trainer": {"custom_config": "{\"a\": 1}"}}) != qt.comparable(after)
