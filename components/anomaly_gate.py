@@ -23,6 +23,11 @@ class DataAnomalyError(RuntimeError):
 
 
 def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
+    """{split name: Anomalies} from each split's SchemaDiff.pb in an ExampleAnomalies artifact.
+
+    Raises:
+        tf.errors.NotFoundError: a split has no SchemaDiff.pb.
+    """
     result = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
         anomalies = anomalies_pb2.Anomalies()

@@ -42,6 +42,11 @@ class DatasetConfig:
 
     @property
     def spec(self) -> features.DatasetSpec:
+        """The layout's DatasetSpec (transform.features.DATASETS[name]).
+
+        Raises:
+            ValueError: an unknown layout name.
+        """
         return features.get_dataset(self.name)
 
 

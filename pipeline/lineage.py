@@ -14,6 +14,11 @@ _STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
 def open_store(sqlite_path: str) -> metadata_store.MetadataStore:
+    """A read-only MetadataStore over the pipeline's MLMD SQLite file (PipelineConfig.metadata_path).
+
+    Raises:
+        RuntimeError: the file cannot be opened (ml_metadata: "Cannot connect sqlite3 database").
+    """
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = sqlite_path
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
@@ -47,6 +52,11 @@ def output_artifacts(store: metadata_store.MetadataStore, node: str, key: str) -
 
 
 def latest_output(store: metadata_store.MetadataStore, node: str, key: str) -> metadata_store_pb2.Artifact:
+    """The newest artifact (highest id) that component `node` published under output `key`.
+
+    Raises:
+        LookupError: it published none, or an execution in the store has no node context.
+    """
     artifacts = output_artifacts(store, node, key)
     if not artifacts:
         raise LookupError(f"{node} has published no {key!r} artifact")

@@ -75,6 +75,9 @@ class OptFusionOptions:
     export_supernet: bool = True
 
     def run_settings(self, train: TrainConfig) -> RunSettings:
+        """The RunSettings shared by search and retrain; batch size and epochs fall back to `train` (the pipeline's
+        TrainConfig: the preset, --batch-size, --epochs).
+        """
         return RunSettings(batch_size=self.batch_size or train.batch_size, epochs=self.epochs or train.epochs,
                            early_stopping_patience=self.early_stopping_patience,
                            max_steps_per_epoch=self.max_steps_per_epoch, steps_per_execution=self.steps_per_execution,
@@ -82,12 +85,23 @@ class OptFusionOptions:
                            seed=self.seed)
 
     def search_settings(self, train: TrainConfig) -> SearchSettings:
+        """The search stage's SearchSettings (algorithms.md §1.4, §1.8): embedding E, blocks, the three groups' learning
+        rates, the embedding and network L2, export_supernet, and run_settings(train).
+        """
         return SearchSettings(embedding_dim=self.embedding_dim, num_blocks=self.num_blocks,
                               lr_emb=self.search_lr_emb, lr_nn=self.search_lr_nn, arch_lr=self.search_arch_lr,
                               l2_emb=self.search_l2_emb, l2_nn=self.search_l2_nn,
                               export_supernet=self.export_supernet, run=self.run_settings(train))
 
     def retrain_settings(self, mode: str, train: TrainConfig) -> RetrainSettings:
+        """The retrain stage's RetrainSettings for `mode` "hard" or "soft" (algorithms.md §1.5).
+
+        Both variable groups take the Hard row's learning rate and L2, or retrain.sh's Soft ones when `mode` is "soft"
+        and soft_rates is "reference".
+
+        Raises:
+            ValueError: an unknown mode or soft_rates.
+        """
         if mode not in RETRAIN_MODES:
             raise ValueError(f"mode must be one of {RETRAIN_MODES}, got {mode!r}")
         if self.soft_rates not in SOFT_RATES:
@@ -125,15 +139,26 @@ def preset(dataset: str, size: str = "small") -> OptFusionOptions:
 # --- the family interface (pipeline.families.FamilySteps) -------------------------------------------------------------
 
 def default_options(dataset: str, size: str) -> OptFusionOptions:
+    """The family interface: `preset(dataset, size)`.
+
+    Raises:
+        ValueError: an unknown dataset or preset size.
+    """
     return preset(dataset, size)
 
 
 def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
                   ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+    """The family interface: no steps before Transform (keras_steps.pre_transform): Transform reads `examples`."""
     return keras_steps.pre_transform(config, examples)
 
 
 def mode_of(config: configs.PipelineConfig, options: OptFusionOptions) -> str:
+    """The retrain mode, "hard" or "soft": options.mode when set, else the --model name's (MODEL_MODES).
+
+    Raises:
+        ValueError: options.mode is None and --model is not an OptFusion model.
+    """
     if options.mode is not None:
         return options.mode
     try:

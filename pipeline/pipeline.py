@@ -23,6 +23,10 @@ TFRECORD_SPLIT_PATTERNS = {"train": "train*.tfrecord*", "eval": "validation*.tfr
 
 
 def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.types.BaseNode:
+    """The ExampleGen of `dataset`: ImportExampleGen over the train/validation/test TFRecord files
+    (TFRECORD_SPLIT_PATTERNS) for prebuilt ids (OptFusion TFRecords, algorithms.md §1.7), else RawLogExampleGen,
+    which parses the text log and splits it by hash buckets.
+    """
     if dataset.spec.prebuilt_ids:
         return tfx.components.ImportExampleGen(
             input_base=dataset.input_base,
@@ -41,6 +45,7 @@ def analyze_all_splits(dataset: configs.DatasetConfig) -> bool:
 
 
 def schema_component(dataset: configs.DatasetConfig, statistics: tfx.dsl.Channel) -> tfx.types.BaseNode:
+    """ImportSchemaGen of the pinned curated schema (`dataset.schema_path`), else SchemaGen over `statistics`."""
     if dataset.schema_path:
         return tfx.components.ImportSchemaGen(schema_file=dataset.schema_path)
     # Raw fields stay variable-length (any may be absent, in the log and at serving time), except the
@@ -50,6 +55,11 @@ def schema_component(dataset: configs.DatasetConfig, statistics: tfx.dsl.Channel
 
 def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channel, schema: tfx.dsl.Channel
                         ) -> tfx.components.Transform:
+    """Transform with transform.preprocessing.preprocessing_fn (the rules of algorithms.md §1.7) over every split.
+
+    Vocabularies are analysed on the train split, or on all splits when `analyze_all_splits`; custom_config passes
+    the dataset name and the code fingerprint.
+    """
     return tfx.components.Transform(
         examples=examples,
         schema=schema,
@@ -92,6 +102,15 @@ def eval_config(min_auc: float) -> tfma.EvalConfig:
 
 
 def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
+    """The pipeline graph of the module docstring for `config`; nothing runs.
+
+    The model family of --model (pipeline.families) supplies the steps before Transform and the training steps; all
+    of them wait for the AnomalyGate.
+
+    Raises:
+        ValueError: an unknown dataset or --model name, or invalid family options.
+        TypeError: model_options of another family.
+    """
     dataset = config.dataset
     spec = dataset.spec
     gen = example_gen(dataset, config.code_fingerprint)

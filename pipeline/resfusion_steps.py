@@ -118,6 +118,14 @@ def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
 
 def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
           ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+    """The family interface: one Trainer running trainer.resfusion.run.run_fn (the residual stages, algorithms.md
+    §2.3-§2.5) on the examples Transform read, with the stage-0 GBDT's Model as base_model (none for an "nn" first
+    stage); returns the Trainer's Model channel. The GBDT alone (K = 0, no comparator) has no Trainer: GbdtResidual's
+    Model is returned.
+
+    Raises:
+        ValueError, TypeError: as resolve_options.
+    """
     options = resolve_options(config)
     examples = transform.inputs["examples"]  # what pre_transform returned: GbdtResidual's examples, or the raw ones
     gbdt_model = None

@@ -21,6 +21,12 @@ CURATED_DATASETS = features.text_layouts()  # every layout read from text (TFRec
 
 
 def curated_schema(spec: features.DatasetSpec) -> schema_pb2.Schema:
+    """The curated Schema of a text layout: the label INT in {0, 1}, always present; each raw field one value,
+    INT (integer fields, Avazu's hour) or BYTES, always present if required, else optional.
+
+    Raises:
+        ValueError: a TFRecord layout (prebuilt ids), whose schema is inferred.
+    """
     if spec.prebuilt_ids:
         raise ValueError("TFRecord inputs carry a fixed-length `feature` whose length comes from the data; "
                          "use the inferred schema")
@@ -40,6 +46,7 @@ def curated_schema(spec: features.DatasetSpec) -> schema_pb2.Schema:
 
 
 def write_all(folder: str) -> list[str]:
+    """Writes <folder>/<layout>.pbtxt for every text layout (creating `folder`); returns the paths written."""
     os.makedirs(folder, exist_ok=True)
     paths = []
     for name in CURATED_DATASETS:

@@ -52,6 +52,9 @@ def integer_tokens(x: Tensor) -> tf.Tensor:
 
 
 def category_tokens(x: Tensor) -> tf.Tensor:
+    """Categorical field -> [batch] string tokens; absent and empty values become MISSING_TOKEN, a category of its
+    own (the reference counts NaN as a value, algorithms.md §1.7).
+    """
     values = _dense(x, MISSING_TOKEN)
     return tf.where(values == "", MISSING_TOKEN, values)
 

@@ -103,4 +103,5 @@ class DatasetSpec:
         return self.settings_of or self.name
 
     def is_integer(self, field: str) -> bool:
+        """Whether raw field `field` is int64 in the log: an integer field (Criteo) or the hour field (YYMMDDHH)."""
         return field in self.integer_fields or field == self.hour_field

@@ -31,6 +31,9 @@ from components.gbdt_residual import executor
 
 
 class GbdtResidualSpec(types.ComponentSpec):
+    """GbdtResidual's parameters (gbdt_params: GbdtParams as JSON), its `examples` input and its
+    `residual_examples` and `model` outputs; the keys are the executor's constants.
+    """
     PARAMETERS = {
         executor.DATASET_KEY: ExecutionParameter(type=str),
         executor.FOLDS_KEY: ExecutionParameter(type=int),

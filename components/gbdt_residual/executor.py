@@ -55,10 +55,16 @@ _LOGIT_CLIP = 30.0  # for the logloss summary only
 
 
 def fold_model_dir(model_uri: str, fold: int) -> str:
+    """Where fold model `fold` is saved in the Model artifact: <model_uri>/fold_models/fold-<fold>."""
     return os.path.join(model_uri, FOLD_MODELS_DIR, f"fold-{fold}")
 
 
 def split_files(examples: types.Artifact, split: str) -> list[str]:
+    """The data files of split `split` of an Examples artifact, sorted; hidden and underscore-prefixed files skipped.
+
+    Raises:
+        FileNotFoundError: the split holds no data file.
+    """
     pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
     files = sorted(f for f in tf.io.gfile.glob(pattern) if not os.path.basename(f).startswith((".", "_")))
     if not files:
@@ -133,6 +139,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        """Reads `examples` (the train and eval splits are required); writes the GBDT, its fold models and
+        gbdt_metrics.json to `model`, and every split with `gbdt_logit` and `gbdt_fold` to `residual_examples`, each
+        artifact with the custom properties of the module docstring (algorithms.md §2.3-§2.5).
+
+        Raises:
+            ValueError: the train or eval split is missing.
+            FileNotFoundError: the train or eval split holds no data file.
+        """
         from trainer import metrics
         from trainer.resfusion import gbdt
 

@@ -45,6 +45,7 @@ class Executor(trainer_executor.GenericExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        """Runs the Trainer (GenericExecutor.Do), then sets `model`'s custom properties from model_run/result.json."""
         super().Do(input_dict, output_dict, exec_properties)
         from trainer.resfusion import export
         model_run = artifact_utils.get_single_instance(output_dict["model_run"])

@@ -43,6 +43,9 @@ _DATA_INPUTS = {
 
 
 class OptFusionSearchSpec(types.ComponentSpec):
+    """OptFusionSearch's parameters (train/eval args, settings JSON, code fingerprint), inputs (examples, transform
+    graph) and outputs (architecture, supernet, model_run).
+    """
     PARAMETERS = _COMMON_PARAMETERS
     INPUTS = _DATA_INPUTS
     OUTPUTS = {
@@ -53,6 +56,9 @@ class OptFusionSearchSpec(types.ComponentSpec):
 
 
 class OptFusionRetrainSpec(types.ComponentSpec):
+    """OptFusionRetrain's parameters (as OptFusionSearchSpec), inputs (examples, transform graph, architecture) and
+    outputs (model, model_run).
+    """
     PARAMETERS = _COMMON_PARAMETERS
     INPUTS = {**_DATA_INPUTS, executor.ARCHITECTURE_KEY: ChannelParameter(type=OptFusionArchitecture)}
     OUTPUTS = {

@@ -65,6 +65,10 @@ class SearchExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        """Reads the examples, the transform graph and the SearchSettings JSON; runs training.search (algorithms.md
+        §1.4) and writes `architecture`, `supernet` (Format-Serving when export_supernet) and `model_run`, recording the
+        best eval AUC, the epochs and the derived architecture as custom properties.
+        """
         from trainer.optfusion import training
         from trainer.optfusion.settings import SearchSettings
 
@@ -90,6 +94,12 @@ class RetrainExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        """Reads the examples, the transform graph, `architecture` and the RetrainSettings JSON; runs training.retrain
+        (algorithms.md §1.5) into `model` (Format-Serving) and `model_run`, recording the fit, mode and parameter count.
+
+        Raises:
+            RuntimeError: the retrain wrote no SavedModel.
+        """
         from trainer.optfusion import training
         from trainer.optfusion.settings import RetrainSettings
 

@@ -17,6 +17,9 @@ from components.raw_log_example_gen import executor
 
 
 class RawLogExampleGenSpec(types.ComponentSpec):
+    """FileBasedExampleGen's parameters plus log_format, split_seed, max_rejected_fraction and code_fingerprint; no
+    inputs; FileBasedExampleGen's `examples` output.
+    """
     PARAMETERS = {
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
         executor.LOG_FORMAT_KEY: ExecutionParameter(type=str),

@@ -119,10 +119,25 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Reads the text files of a click log and writes gzipped tf.Example TFRecords per split."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        """Not used: Do splits and writes the examples itself.
+
+        Raises:
+            NotImplementedError: always.
+        """
         raise NotImplementedError("RawLogExampleGen splits and writes in Do; it has no per-split PTransform")
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
+        """Parses the log files matching the one input pattern line by line, hash-splits each row by its position
+        (split_index) and writes Split-<name>/data_tfrecord-*.gz; malformed rows go to rejected_rows.tsv. The row
+        count of every split and of the rejected rows become custom properties of `examples`.
+
+        Raises:
+            ValueError: not one input pattern, no output split, an unknown log format, or an output file format other
+                than gzipped TFRecords.
+            FileNotFoundError: no input file matches.
+            TooManyRejectedRowsError: more rows rejected than max_rejected_fraction allows.
+        """
         self._log_startup(input_dict, output_dict, exec_properties)
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)

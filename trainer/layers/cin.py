@@ -48,6 +48,11 @@ class CompressedInteraction(tf.keras.layers.Layer):
         self._regularizer = torch_init.l2_regularizer(l2)
 
     def build(self, input_shape: tf.TensorShape) -> None:
+        """Creates, per layer k, kernel_k (H_{k-1}·F, H_k) and bias_k (H_k,), both U(±1/sqrt(H_{k-1}·F)).
+
+        Raises:
+            ValueError: the input is not [batch, fields, dim] with a known number of fields.
+        """
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank != 3 or input_shape[1] is None:
             raise ValueError(f"CompressedInteraction needs [batch, fields, dim] with known fields, got {input_shape}")
@@ -81,8 +86,10 @@ class CompressedInteraction(tf.keras.layers.Layer):
         return tf.concat(pooled, axis=1)
 
     def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        """[batch, fields, dim] -> [batch, sum(layer_sizes)]."""
         return tf.TensorShape([input_shape[0], sum(self.layer_sizes)])
 
     def get_config(self) -> dict[str, Any]:
+        """Adds layer_sizes (as a list), activation and l2."""
         return {**super().get_config(), "layer_sizes": list(self.layer_sizes), "activation": self.activation,
                 "l2": self.l2}

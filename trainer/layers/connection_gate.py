@@ -58,6 +58,7 @@ class ConnectionGate(tf.keras.layers.Layer):
         self.init_value = init_value
 
     def build(self, input_shape: Any) -> None:
+        """Creates beta, float32 (num_nodes, num_nodes), every entry `init_value`; input_shape is not used."""
         self.beta = self.add_weight(name="beta", shape=(self.num_nodes, self.num_nodes),
                                     initializer=keras.initializers.Constant(self.init_value),
                                     experimental_autocast=False)
@@ -79,4 +80,5 @@ class ConnectionGate(tf.keras.layers.Layer):
         return [tf.cast(x, self.compute_dtype) * gates[j] for j, x in enumerate(inputs)]
 
     def get_config(self) -> dict[str, Any]:
+        """Adds num_nodes and init_value."""
         return {**super().get_config(), "num_nodes": self.num_nodes, "init_value": self.init_value}

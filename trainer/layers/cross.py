@@ -36,6 +36,11 @@ class CrossLayer(tf.keras.layers.Layer):
         self._regularizer = torch_init.l2_regularizer(l2)
 
     def build(self, input_shape: tf.TensorShape) -> None:
+        """Creates kernel w (D, 1), U(±1/sqrt(D)), and bias b (D,), zeros; D is x0's last dimension.
+
+        Raises:
+            ValueError: the last input dimension is unknown.
+        """
         dim = tf.TensorShape(input_shape)[-1]
         if dim is None:
             raise ValueError(f"CrossLayer needs a known last dimension, got input shape {input_shape}")
@@ -52,4 +57,5 @@ class CrossLayer(tf.keras.layers.Layer):
         return scale * x0 + self.bias + x_in
 
     def get_config(self) -> dict[str, Any]:
+        """Adds l2."""
         return {**super().get_config(), "l2": self.l2}

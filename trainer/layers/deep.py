@@ -34,6 +34,11 @@ class DeepLayer(tf.keras.layers.Layer):
         self._regularizer = torch_init.l2_regularizer(l2)
 
     def build(self, input_shape: tf.TensorShape) -> None:
+        """Creates kernel W (D, H) and bias b (H,), both U(±1/sqrt(D)); H is `units`, or D when None.
+
+        Raises:
+            ValueError: the last input dimension is unknown.
+        """
         fan_in = tf.TensorShape(input_shape)[-1]
         if fan_in is None:
             raise ValueError(f"DeepLayer needs a known last dimension, got input shape {input_shape}")
@@ -50,4 +55,5 @@ class DeepLayer(tf.keras.layers.Layer):
         return tf.nn.relu(tf.matmul(inputs, self.kernel) + self.bias)
 
     def get_config(self) -> dict[str, Any]:
+        """Adds units and l2."""
         return {**super().get_config(), "units": self.units, "l2": self.l2}

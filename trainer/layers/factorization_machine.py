@@ -22,4 +22,5 @@ class FactorizationMachine(tf.keras.layers.Layer):
         return 0.5 * tf.reduce_sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
 
     def get_config(self) -> dict[str, Any]:
+        """The base Layer's config: the layer has no arguments of its own."""
         return super().get_config()

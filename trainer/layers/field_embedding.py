@@ -36,6 +36,7 @@ class FieldEmbedding(tf.keras.layers.Layer):
         self.l2 = l2
 
     def build(self, input_shape: tf.TensorShape) -> None:
+        """Creates embeddings (table_size, embedding_dim), Normal(0, init_std); L2 regulariser λ/2 when l2 > 0."""
         self.embeddings = self.add_weight(
             name="embeddings",
             shape=(self.table_size, self.embedding_dim),
@@ -49,5 +50,6 @@ class FieldEmbedding(tf.keras.layers.Layer):
         return tf.cast(tf.gather(self.embeddings, tf.cast(ids, tf.int32)), self.compute_dtype)
 
     def get_config(self) -> dict[str, Any]:
+        """Adds table_size, embedding_dim, init_std and l2."""
         return {**super().get_config(), "table_size": self.table_size, "embedding_dim": self.embedding_dim,
                 "init_std": self.init_std, "l2": self.l2}

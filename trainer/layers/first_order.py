@@ -23,6 +23,7 @@ class FirstOrder(tf.keras.layers.Layer):
         self.l2 = l2
 
     def build(self, input_shape: tf.TensorShape) -> None:
+        """Creates weights (table_size, 1), zeros, L2 regulariser λ/2 when l2 > 0; bias (1,), zeros, no regulariser."""
         self.weights_per_id = self.add_weight(
             name="weights", shape=(self.table_size, 1), initializer="zeros",
             regularizer=keras.regularizers.L2(self.l2 / 2.0) if self.l2 else None)
@@ -35,4 +36,5 @@ class FirstOrder(tf.keras.layers.Layer):
         return tf.cast(tf.reduce_sum(weights, axis=1) + self.bias, self.compute_dtype)
 
     def get_config(self) -> dict[str, Any]:
+        """Adds table_size and l2."""
         return {**super().get_config(), "table_size": self.table_size, "l2": self.l2}

@@ -39,6 +39,11 @@ class FullRankCross(tfrs.layers.dcn.Cross):
         self.l2 = l2
 
     def build(self, input_shape: tf.TensorShape) -> None:
+        """Sets the bias initialiser to U(±1/sqrt(D)), then TFRS builds its Dense: kernel W (D, D) and bias b (D,).
+
+        Raises:
+            ValueError: the last input dimension is unknown.
+        """
         dim = tf.TensorShape(input_shape)[-1]
         if dim is None:
             raise ValueError(f"FullRankCross needs a known last dimension, got input shape {input_shape}")
@@ -54,5 +59,6 @@ class FullRankCross(tfrs.layers.dcn.Cross):
         return super().call(x0, x)
 
     def get_config(self) -> dict[str, Any]:
+        """The base Layer's config plus l2."""
         # The base Layer's config, not TFRS's: every Cross argument is fixed by `l2`.
         return {**keras.layers.Layer.get_config(self), "l2": self.l2}

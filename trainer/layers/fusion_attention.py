@@ -35,6 +35,13 @@ class AttentionFusion(tf.keras.layers.Layer):
         self._regularizer = torch_init.l2_regularizer(l2)
 
     def build(self, input_shape: Sequence[tf.TensorShape] | tf.TensorShape) -> None:
+        """Creates, for n inputs of width D, hidden_kernel (n, D, D), hidden_bias (n, D) and score_kernel (n, D, D).
+
+        All three are U(±1/sqrt(D)), each input's scorer as PyTorch's nn.Linear(D, D).
+
+        Raises:
+            ValueError: no inputs, or inputs whose last dimensions are unknown or differ.
+        """
         shapes = as_shape_list(input_shape)
         if not shapes or any(s[-1] is None or s[-1] != shapes[0][-1] for s in shapes):
             raise ValueError(f"AttentionFusion needs one or more inputs of equal known width, got {input_shape}")
@@ -72,4 +79,5 @@ class AttentionFusion(tf.keras.layers.Layer):
         return [w[list(indices)] for w in self.get_weights()]
 
     def get_config(self) -> dict[str, Any]:
+        """Adds l2."""
         return {**super().get_config(), "l2": self.l2}

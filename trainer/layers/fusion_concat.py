@@ -32,6 +32,11 @@ class ConcatFusion(tf.keras.layers.Layer):
         self._regularizer = torch_init.l2_regularizer(l2)
 
     def build(self, input_shape: Sequence[tf.TensorShape] | tf.TensorShape) -> None:
+        """Creates, for n inputs of width D, kernel W (n·D, D) and bias b (D,), both U(±1/sqrt(n·D)).
+
+        Raises:
+            ValueError: no inputs, or inputs whose last dimensions are unknown or differ.
+        """
         shapes = as_shape_list(input_shape)
         if not shapes or any(s[-1] is None or s[-1] != shapes[0][-1] for s in shapes):
             raise ValueError(f"ConcatFusion needs one or more inputs of equal known width, got {input_shape}")
@@ -61,4 +66,5 @@ class ConcatFusion(tf.keras.layers.Layer):
         return [blocks[list(indices)].reshape(len(indices) * dim, dim), bias]
 
     def get_config(self) -> dict[str, Any]:
+        """Adds l2."""
         return {**super().get_config(), "l2": self.l2}

@@ -119,6 +119,15 @@ class FusionNode(tf.keras.layers.Layer):
         return OPERATIONS
 
     def build(self, input_shape: Sequence[tf.TensorShape] | tf.TensorShape) -> None:
+        """Creates only what `mode` and `connections` need.
+
+        In "search": alpha, float32 (1, 4), xavier_normal (algorithms.md §1.3). A `ConcatFusion` and an
+        `AttentionFusion` sub-layer over the inputs when `uses` names concat / attention; a fully pruned node that
+        computes concat gets pruned_bias (D,) instead, U(±1/sqrt(n·D)) with n the number of candidates.
+
+        Raises:
+            ValueError: the number of inputs is not the number of kept connections (1 for a fully pruned node).
+        """
         shapes = as_shape_list(input_shape)
         expected = None if self.connections is None else max(sum(self.connections), 1)
         if expected is not None and len(shapes) != expected:
@@ -209,5 +218,6 @@ class FusionNode(tf.keras.layers.Layer):
             self.alpha.assign(source.alpha)
 
     def get_config(self) -> dict[str, Any]:
+        """Adds mode, connections, op_logits, l2 and op (a "hard" node's op as resolved from op_logits)."""
         return {**super().get_config(), "mode": self.mode, "connections": self.connections,
                 "op_logits": self.op_logits, "op": self.op, "l2": self.l2}

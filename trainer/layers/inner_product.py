@@ -25,6 +25,11 @@ class InnerProduct(tf.keras.layers.Layer):
     """
 
     def build(self, input_shape: tf.TensorShape) -> None:
+        """Precomputes the int32 row and column indices of the F·(F-1)/2 field pairs i < j; no weights.
+
+        Raises:
+            ValueError: the input is not [batch, fields >= 2, dim] with a known number of fields.
+        """
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank != 3 or input_shape[1] is None or input_shape[1] < 2:
             raise ValueError(f"InnerProduct needs [batch, fields >= 2, dim], got {input_shape}")
@@ -41,8 +46,10 @@ class InnerProduct(tf.keras.layers.Layer):
         return tf.reduce_sum(left * right, axis=2)
 
     def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        """[batch, F, D] -> [batch, F·(F-1)/2]."""
         num_fields = tf.TensorShape(input_shape)[1]
         return tf.TensorShape([input_shape[0], num_fields * (num_fields - 1) // 2])
 
     def get_config(self) -> dict[str, Any]:
+        """The base Layer's config: the layer has no arguments of its own."""
         return super().get_config()
