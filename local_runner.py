@@ -160,7 +160,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> PipelineConfig:
-    import dataclasses
 
     from data_gen import synthetic_criteo
     from pipeline import configs
@@ -176,11 +175,7 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
                      synthetic_criteo.generate(generated, args.rows))
         input_base, pattern = os.path.dirname(generated), os.path.basename(generated)
     layout = settings_layout(args.dataset, input_base, args.layout)
-    trainer = configs.trainer_preset(layout, args.model, args.preset)
-    train_overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                         ("seed", args.seed)) if v is not None}
-    if train_overrides:
-        trainer = dataclasses.replace(trainer, train=dataclasses.replace(trainer.train, **train_overrides))
+    trainer = trainer_config(args, layout)
     beam_args = [f"--direct_running_mode={args.beam_mode}",
                  "--direct_num_workers=0" if args.beam_mode == "multi_processing" else "--direct_num_workers=1"]
     return configs.PipelineConfig(
@@ -194,7 +189,7 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
             schema_path=os.path.abspath(args.schema) if args.schema else None,
             vocabulary_over_all_splits=args.vocabulary_over_all_splits),
         trainer=trainer,
-        model_options=family_options(args, layout),
+        model_options=family_options(args, layout, trainer.train),
         evaluation=configs.EvalConfig(min_auc=args.min_auc),
         beam_pipeline_args=tuple(beam_args),
         enable_cache=not args.no_cache,
@@ -208,32 +203,63 @@ FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds", "pre
                 "soft_rates": "--soft-rates"}
 
 
-def family_options(args: argparse.Namespace, layout: str | None = None) -> Any:
-    """The model family's default options for `layout` (default: --dataset), with the family flags given
-    (FAMILY_FLAGS) applied, and --seed on every seed the options hold (a `seed` field, and the GBDT's)."""
+def trainer_config(args: argparse.Namespace, layout: str | None = None) -> Any:
+    """The TrainerConfig of the preset for `layout` (default: --dataset) and --model, with --epochs, --batch-size and
+    --seed applied."""
     import dataclasses
 
+    from pipeline import configs
+
+    trainer = configs.trainer_preset(layout or args.dataset, args.model, args.preset)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                   ("seed", args.seed)) if v is not None}
+    if overrides:
+        trainer = dataclasses.replace(trainer, train=dataclasses.replace(trainer.train, **overrides))
+    return trainer
+
+
+def family_options(args: argparse.Namespace, layout: str | None = None, train: Any = None) -> Any:
+    """The model family's settings for `layout` (default: --dataset) and the pipeline's TrainConfig `train`
+    (default: trainer_config's), with each family flag given (FAMILY_FLAGS) set on the field of that name, wherever
+    it is in the settings (OptFusion's precision is in search.run), and --seed on every `seed` field (the GBDT's too).
+
+    Raises:
+        SystemExit: a family flag the model's settings have no field for.
+    """
     from pipeline import families
 
-    options = families.get_family(args.model).steps.default_options(layout or args.dataset, args.preset)
+    dataset = layout or args.dataset
+    train = train if train is not None else trainer_config(args, dataset).train
+    options = families.get_family(args.model).steps.default_options(dataset, args.preset, train)
     overrides = {k: getattr(args, k) for k in FAMILY_FLAGS if getattr(args, k) is not None}
-    if overrides:
-        if not dataclasses.is_dataclass(options) or any(not hasattr(options, k) for k in overrides):
-            raise SystemExit(f"--model {args.model} takes no {', '.join(FAMILY_FLAGS[k] for k in overrides)}")
-        options = _replace(options, **overrides)
-    if getattr(args, "seed", None) is not None and dataclasses.is_dataclass(options):
-        if hasattr(options, "seed"):
-            options = _replace(options, seed=args.seed)
-        gbdt = getattr(options, "gbdt", None)
-        if dataclasses.is_dataclass(gbdt) and hasattr(gbdt, "seed"):
-            options = _replace(options, gbdt=_replace(gbdt, seed=args.seed))
+    missing = []
+    for name, value in overrides.items():
+        options, found = set_fields(options, name, value)
+        if not found:
+            missing.append(FAMILY_FLAGS[name])
+    if missing:
+        raise SystemExit(f"--model {args.model} takes no {', '.join(missing)}")
+    if getattr(args, "seed", None) is not None:
+        options, _ = set_fields(options, "seed", args.seed)
     return options
 
 
-def _replace(options: Any, **changes: Any) -> Any:
-    """dataclasses.replace on a family's options (a frozen dataclass of unknown type)."""
+def set_fields(settings: Any, name: str, value: Any) -> tuple[Any, int]:
+    """(settings with every field called `name` set to `value`, in it and in its nested dataclasses; how many were
+    set). Settings that are not a dataclass (None) are returned unchanged."""
     import dataclasses
-    return dataclasses.replace(options, **changes)
+
+    if not dataclasses.is_dataclass(settings) or isinstance(settings, type):
+        return settings, 0
+    changes, count = {}, 0
+    for field in dataclasses.fields(settings):
+        if field.name == name:
+            changes[name], count = value, count + 1
+            continue
+        nested, found = set_fields(getattr(settings, field.name), name, value)
+        if found:
+            changes[field.name], count = nested, count + found
+    return (dataclasses.replace(settings, **changes) if changes else settings), count
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -744,7 +744,7 @@ class Runner:
         the eval metrics and epochs the fit recorded for it."""
         import numpy as np
 
-        from serving import batch_score
+        from trainer import metrics
         from trainer.resfusion import export
         serialized, labels = self.test_examples(dataset)
         by_rounds = export.logits_by_rounds(model_run, model_dir, serialized)
@@ -753,7 +753,7 @@ class Runner:
         out = {}
         for rounds, logits in sorted(by_rounds.items()):
             probabilities = np.clip(1 / (1 + np.exp(-logits.astype(np.float64))), 1e-7, 1 - 1e-7)
-            auc, logloss = batch_score.auc_and_logloss(labels, probabilities)
+            auc, logloss = metrics.auc(labels, probabilities), metrics.logloss_of_probabilities(labels, probabilities)
             stage = stages.get(rounds, {})
             out[str(rounds)] = {"test_auc": auc, "test_logloss": logloss, "eval_auc": stage.get("eval_auc"),
                                 "eval_logloss": stage.get("eval_logloss"), "served": stage.get("served"),
@@ -993,13 +993,13 @@ def score_saved_model(model_dir: str, serialized: list[bytes], labels: Any, batc
     import tensorflow as tf
     import tensorflow_decision_forests  # noqa: F401 - the TF-DF ops, for models with GBDT stages
 
-    from serving import batch_score
+    from trainer import metrics
     loaded = tf.saved_model.load(model_dir)
     serve = loaded.signatures["serving_default"]
     outputs = [serve(examples=tf.constant(serialized[i:i + batch_size]))["probability"].numpy().reshape([-1])
                for i in range(0, len(serialized), batch_size)]
     probabilities = np.clip(np.concatenate(outputs), 1e-7, 1 - 1e-7)
-    auc, logloss = batch_score.auc_and_logloss(labels, probabilities)
+    auc, logloss = metrics.auc(labels, probabilities), metrics.logloss_of_probabilities(labels, probabilities)
     return {"test_auc": auc, "test_logloss": logloss, "test_rows": len(labels),
             "parameters_saved_model": saved_model_weights(model_dir)}
 

@@ -16,14 +16,16 @@ from typing import Any, Protocol
 from tfx import v1 as tfx
 
 from pipeline import configs, keras_steps, optfusion_steps, resfusion_steps
+from trainer.config import TrainConfig
 from trainer.models import registry
 
 
 class FamilySteps(Protocol):
     """What a family module provides (pipeline/keras_steps.py is the simplest)."""
 
-    def default_options(self, dataset: str, size: str) -> Any:
-        """The family's settings for a dataset and preset size: a frozen dataclass, or None."""
+    def default_options(self, dataset: str, size: str, train: TrainConfig) -> Any:
+        """The family's settings for a dataset, a preset size and the pipeline's TrainConfig (batch size, epochs,
+        seed after the flags): a frozen dataclass passed to the family's steps unchanged, or None."""
 
     def pre_transform(self, config: configs.PipelineConfig, examples: tfx.dsl.Channel
                       ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:

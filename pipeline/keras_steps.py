@@ -10,9 +10,10 @@ from __future__ import annotations
 from tfx import v1 as tfx
 
 from pipeline import configs
+from trainer.config import TrainConfig
 
 
-def default_options(dataset: str, size: str) -> None:  # noqa: ARG001 - the family interface
+def default_options(dataset: str, size: str, train: TrainConfig) -> None:  # noqa: ARG001 - the family interface
     """No settings beyond the pipeline's TrainerConfig (trainer preset)."""
     return None
 

@@ -27,6 +27,7 @@ from tfx.dsl.components.base import executor_spec
 from components.gbdt_residual import trainer_executor
 from components.gbdt_residual.component import GbdtResidual
 from pipeline import configs
+from trainer.config import TrainConfig
 from trainer.resfusion.gbdt import GbdtParams
 from trainer.resfusion.settings import ResFusionOptions
 
@@ -70,7 +71,7 @@ _GBDT_PRESETS = {
 }
 
 
-def default_options(dataset: str, size: str) -> ResFusionOptions:  # noqa: ARG001 - same for every dataset
+def default_options(dataset: str, size: str, train: TrainConfig) -> ResFusionOptions:  # noqa: ARG001
     """K = 2 with DeepFM; `test`: few trees, 2 folds (the trainer preset gives one short epoch). The GBDT's
     vocabulary cut follows the input layout (trainer.resfusion.gbdt.GbdtParams.vocabulary: every id of OptFusion
     TFRecords is kept), so the same preset serves a raw log and the TFRecords of the same dataset.

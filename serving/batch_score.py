@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from trainer import metrics
 from transform import features
 from transform.parsers import RowError, row_to_example
 
@@ -58,11 +59,6 @@ def score(model_dir: str, serialized: list[bytes], batch_size: int = 1024) -> np
     return np.concatenate(outputs)[:, 0] if outputs else np.zeros([0], np.float32)
 
 
-def auc_and_logloss(labels: np.ndarray, probabilities: np.ndarray) -> tuple[float, float]:
-    from sklearn.metrics import log_loss, roc_auc_score
-    return float(roc_auc_score(labels, probabilities)), float(log_loss(labels, probabilities, labels=[0, 1]))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="SavedModel folder or the Pusher's base folder")
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     probabilities = score(args.model, serialized)
     if args.output:
         np.savetxt(args.output, probabilities, fmt="%.7f")
-    auc, logloss = auc_and_logloss(labels, probabilities)
+    auc, logloss = metrics.auc(labels, probabilities), metrics.logloss_of_probabilities(labels, probabilities)
     print(f"examples={len(labels)} auc={auc:.4f} logloss={logloss:.4f} model={latest_version(args.model)}")
 
 

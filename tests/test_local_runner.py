@@ -1,4 +1,5 @@
 """local_runner: the settings layout of OptFusion TFRecords and the training seed flag."""
+import dataclasses
 import json
 
 import pytest
@@ -25,8 +26,8 @@ def test_a_tfrecord_folder_takes_the_settings_of_the_dataset_its_meta_json_names
     config = _config(["--dataset", "tfrecord", "--data", folder, "--model", "optfusion-hard",
                       "--output-dir", str(tmp_path / "out")])
     # Frappe runs with Avazu's reference settings (shared/data/README.md), not Criteo's.
-    assert config.model_options == optfusion_steps.default_options("frappe", "small")
-    assert config.model_options.search_arch_lr == avazu.REFERENCE.optfusion.arch_lr != \
+    assert config.model_options == optfusion_steps.preset("frappe", "small")
+    assert config.model_options.search.arch_lr == avazu.REFERENCE.optfusion.arch_lr != \
         criteo.REFERENCE.optfusion.arch_lr
     assert config.trainer == configs.trainer_preset("frappe", "optfusion-hard", "small")
     assert config.dataset.name == "tfrecord"  # the layout changes settings only, not how the data are read
@@ -55,13 +56,18 @@ def test_seed_sets_every_training_seed(tmp_path, model):
     config = _config(["--model", model, "--seed", "7", "--preset", "test", "--output-dir", str(tmp_path),
                       "--rows", "50"])
     assert config.trainer.train.seed == 7
-    options = config.model_options
-    if hasattr(options, "seed"):
-        assert options.seed == 7
-    if hasattr(options, "gbdt"):
-        assert options.gbdt.seed == 7
+    seeds = _values_of(config.model_options, "seed")  # every seed the family's settings hold, nested ones too
+    assert seeds == ([] if model == "deepfm" else [7] * len(seeds)) and (model == "deepfm" or seeds)
     default = _config(["--model", model, "--preset", "test", "--output-dir", str(tmp_path), "--rows", "50"])
     assert default.trainer.train.seed == 2024  # the reference's seed
+
+
+def _values_of(settings, name: str) -> list:
+    """Every value of a field called `name` in a (nested) settings dataclass."""
+    if not dataclasses.is_dataclass(settings):
+        return []
+    return [v for f in dataclasses.fields(settings) for v in (
+        [getattr(settings, f.name)] if f.name == name else _values_of(getattr(settings, f.name), name))]
 
 
 def test_a_mistyped_model_fails_before_anything_runs_and_lists_the_choices(capsys):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from trainer import contract
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -41,7 +43,7 @@ class TrainConfig:
     learning_rate: float = 3e-4
     l2_embedding: float = 1e-6
     l2_dense: float = 1e-6
-    early_stopping_patience: int = 1
+    early_stopping_patience: int = contract.REFERENCE_PATIENCE
     seed: int = 2024
 
 

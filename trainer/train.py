@@ -10,20 +10,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from trainer import data, export
+from trainer import contract, data, export
 from trainer.config import TrainerConfig
 from trainer.models import registry
 
 keras = tf.keras
-
-
-def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
-    model.compile(
-        # epsilon 1e-8 as PyTorch's Adam (Keras' default is 1e-7).
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryCrossentropy(name="logloss")],
-    )
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -39,7 +30,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     evaluation = data.make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                                    config.train.batch_size, shuffle=False)
     model = registry.build_model(config.model, config.train, num_fields, table_size)
-    compile_model(model, config.train.learning_rate)
+    contract.compile_model(model, config.train.learning_rate)
     model.summary(print_fn=logging.info)
     history = model.fit(
         train,
@@ -47,12 +38,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         epochs=config.train.epochs,
         verbose=1 if sys.stdout.isatty() else 2,
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.train.early_stopping_patience,
-                                          restore_best_weights=True, verbose=1),
+            contract.EarlyStopping(config.train.early_stopping_patience).keras_callback(),
             keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
         ],
     )
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "history.json"), "w") as f:
-        json.dump({"epochs_run": len(history.history["loss"]), "history": history.history}, f, indent=1)
+        json.dump(contract.history_record(history), f, indent=1)
     export.export_serving_model(model, tft_output, fn_args.serving_model_dir)

@@ -17,8 +17,9 @@ from components.optfusion import OptFusionArchitecture, executor
 from pipeline import configs, optfusion_steps
 from pipeline.pipeline import create_pipeline
 from tests.helpers import REPO_ROOT
+from trainer.config import TrainConfig
 from trainer.optfusion import fit, network, optim, training
-from trainer.optfusion.settings import RetrainSettings, RunSettings, SearchSettings
+from trainer.optfusion.settings import RetrainRates, RetrainSettings, RunSettings, SearchSettings
 
 keras = tf.keras
 
@@ -274,19 +275,24 @@ def test_settings_json_round_trip_and_validation():
 
 
 def test_presets_follow_the_reference_table():
-    criteo = optfusion_steps.default_options("criteo", "small")
-    assert (criteo.embedding_dim, criteo.search_lr_emb, criteo.search_arch_lr, criteo.search_l2_nn) == (40, 3e-4, 3e-1,
-                                                                                                         3e-6)
-    assert (criteo.retrain_lr_hard, criteo.retrain_l2_hard) == (3e-4, 3e-6)
-    avazu = optfusion_steps.default_options("avazu", "full")
-    assert (avazu.search_lr_nn, avazu.search_arch_lr, avazu.retrain_lr_hard) == (1e-3, 1e-1, 1e-3)
-    assert optfusion_steps.default_options("frappe", "full") == avazu
-    kdd = optfusion_steps.default_options("kdd12", "small")
-    assert (kdd.embedding_dim, kdd.search_lr_emb, kdd.retrain_lr_hard) == (16, 3e-3, 2e-3)
-    test = optfusion_steps.default_options("criteo", "test")
-    assert test.embedding_dim == 4 and test.max_steps_per_epoch <= 300
-    run = test.run_settings(configs.trainer_preset("criteo", "optfusion-hard", "test").train)
-    assert run.epochs == 1
+    criteo = optfusion_steps.preset("criteo", "small").search
+    assert (criteo.embedding_dim, criteo.lr_emb, criteo.arch_lr, criteo.l2_nn) == (40, 3e-4, 3e-1, 3e-6)
+    assert optfusion_steps.preset("criteo", "small").hard == RetrainRates(3e-4, 3e-6)
+    avazu = optfusion_steps.preset("avazu", "full")
+    assert (avazu.search.lr_nn, avazu.search.arch_lr, avazu.hard.learning_rate) == (1e-3, 1e-1, 1e-3)
+    assert (avazu.search.run.batch_size, avazu.search.run.epochs) == (4096, 5)
+    assert optfusion_steps.preset("frappe", "full") == avazu
+    kdd = optfusion_steps.preset("kdd12", "small")
+    assert (kdd.search.embedding_dim, kdd.search.lr_emb, kdd.hard.learning_rate) == (16, 3e-3, 2e-3)
+    test = optfusion_steps.preset("criteo", "test").search
+    assert test.embedding_dim == 4 and test.run.max_steps_per_epoch <= 300 and test.run.epochs == 1
+
+
+def test_the_pipeline_train_config_sets_batch_size_epochs_and_seed_of_both_steps():
+    train = TrainConfig(batch_size=512, epochs=3, seed=7)
+    settings = optfusion_steps.default_options("criteo", "small", train)
+    assert (settings.search.run.batch_size, settings.search.run.epochs, settings.search.run.seed) == (512, 3, 7)
+    assert settings.retrain("hard").run == settings.search.run
 
 
 @pytest.mark.parametrize("dataset, reference_rate", [("criteo", 3e-4), ("avazu", 1e-7), ("frappe", 1e-7),
@@ -294,15 +300,14 @@ def test_presets_follow_the_reference_table():
 def test_soft_retrains_at_the_hard_rate_unless_the_reference_rate_is_asked_for(dataset, reference_rate):
     """retrain.sh's Soft rates (1e-7 Avazu, 3e-8 KDD12) turn retraining into evaluation (algorithms.md §1.5,
     problem 3): the default is the Hard row's rate; the reference's stays a named option."""
-    options = optfusion_steps.default_options(dataset, "full")
-    train = configs.trainer_preset(dataset, "optfusion-soft", "full").train
-    hard, soft = options.retrain_settings("hard", train), options.retrain_settings("soft", train)
+    options = optfusion_steps.preset(dataset, "full")
+    hard, soft = options.retrain("hard"), options.retrain("soft")
     assert (soft.lr_emb, soft.lr_nn, soft.l2_nn) == (hard.lr_emb, hard.lr_nn, hard.l2_nn)
-    reference = dataclasses.replace(options, soft_rates="reference").retrain_settings("soft", train)
+    reference = dataclasses.replace(options, soft_rates="reference").retrain("soft")
     assert reference.lr_emb == reference.lr_nn == reference_rate
-    assert dataclasses.replace(options, soft_rates="reference").retrain_settings("hard", train) == hard
+    assert dataclasses.replace(options, soft_rates="reference").retrain("hard") == hard
     with pytest.raises(ValueError, match="soft_rates must be one of"):
-        dataclasses.replace(options, soft_rates="tiny").retrain_settings("soft", train)
+        dataclasses.replace(options, soft_rates="tiny")
 
 
 def test_runner_flags_set_precision_xla_l2_and_inheritance():
@@ -310,12 +315,12 @@ def test_runner_flags_set_precision_xla_l2_and_inheritance():
     args = local_runner.parse_args(["--model", "optfusion-soft", "--preset", "test", "--precision", "mixed_bfloat16",
                                     "--jit-compile", "--l2-mode", "lazy", "--from-scratch"])
     options = local_runner.family_options(args)
-    assert (options.precision, options.jit_compile, options.l2_mode, options.inherit_weights) == (
+    run = options.search.run
+    assert (run.precision, run.jit_compile, run.l2_mode, options.inherit_weights) == (
         "mixed_bfloat16", True, "lazy", False)
-    run = options.run_settings(configs.trainer_preset("criteo", "optfusion-soft", "test").train)
-    assert (run.precision, run.jit_compile, run.l2_mode) == ("mixed_bfloat16", True, "lazy")
+    assert options.retrain("soft").run == run and not options.retrain("soft").inherit_weights
     assert local_runner.family_options(local_runner.parse_args(["--model", "optfusion-hard"])) == (
-        optfusion_steps.default_options("criteo", "small"))  # no flag: the preset untouched
+        optfusion_steps.preset("criteo", "small"))  # no flag: the preset untouched
     with pytest.raises(SystemExit, match="takes no --precision, --from-scratch"):
         local_runner.family_options(local_runner.parse_args(["--model", "dcn", "--precision", "float32",
                                                              "--from-scratch"]))
@@ -327,7 +332,7 @@ def _pipeline(tmp_path, model: str, **options):
         pipeline_root=str(tmp_path / "root"), metadata_path=str(tmp_path / "m.sqlite"),
         serving_model_dir=str(tmp_path / "serving"),
         dataset=configs.DatasetConfig(name="criteo", input_base="/nonexistent/input"), trainer=train,
-        model_options=dataclasses.replace(optfusion_steps.default_options("criteo", "test"), **options),
+        model_options=dataclasses.replace(optfusion_steps.preset("criteo", "test"), **options),
         code_fingerprint="abc123"))
 
 

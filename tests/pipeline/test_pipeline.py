@@ -5,6 +5,7 @@ import pytest
 
 from pipeline import configs, families, keras_steps, optfusion_steps, resfusion_steps
 from pipeline.pipeline import create_pipeline
+from trainer.config import TrainConfig
 
 
 def _config(tmp_path, **dataset):
@@ -54,7 +55,7 @@ def test_tfrecord_input_uses_import_example_gen_with_the_reference_file_names(tm
 
 def test_plain_keras_models_use_the_default_family():
     assert families.get_family("deepfm").steps is keras_steps
-    assert keras_steps.default_options("criteo", "small") is None
+    assert keras_steps.default_options("criteo", "small", TrainConfig()) is None
 
 
 def test_every_model_name_has_one_family_and_a_typo_lists_the_choices():

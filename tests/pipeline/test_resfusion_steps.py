@@ -5,6 +5,7 @@ import pytest
 
 from pipeline import configs, families, resfusion_steps
 from pipeline.pipeline import create_pipeline
+from trainer.config import TrainConfig
 from trainer.resfusion.settings import ResFusionOptions
 
 
@@ -14,7 +15,7 @@ def _config(tmp_path, model: str, size: str = "test", dataset: str = "criteo"):
         serving_model_dir=str(tmp_path / "serving"),
         dataset=configs.DatasetConfig(name=dataset, input_base="/nonexistent/input"),
         trainer=configs.trainer_preset(dataset, model, size),
-        model_options=families.get_family(model).steps.default_options(dataset, size))
+        model_options=families.get_family(model).steps.default_options(dataset, size, TrainConfig()))
 
 
 def _nodes(pipeline):
@@ -52,10 +53,10 @@ def test_nnres_gbdt_starts_with_the_deep_model(tmp_path):
 
 
 def test_presets():
-    assert resfusion_steps.default_options("criteo", "small").folds == 5
-    assert resfusion_steps.default_options("criteo", "test").gbdt.num_trees <= 20
+    assert resfusion_steps.default_options("criteo", "small", TrainConfig()).folds == 5
+    assert resfusion_steps.default_options("criteo", "test", TrainConfig()).gbdt.num_trees <= 20
     with pytest.raises(ValueError):
-        resfusion_steps.default_options("criteo", "huge")
+        resfusion_steps.default_options("criteo", "huge", TrainConfig())
 
 
 def test_runner_flags_pick_the_residual_model_and_k():

@@ -5,6 +5,7 @@ from typing import Callable
 
 import tensorflow as tf
 
+from trainer import contract
 from trainer.config import ModelConfig, TrainConfig
 from trainer.models import dcn, dcnv2, deepfm, dnn, fm, ipnn, lr, xdeepfm
 from transform import features
@@ -33,5 +34,4 @@ def build_model(model: ModelConfig, train: TrainConfig, num_fields: int, table_s
         raise ValueError(f"unknown model {model.name!r}; choose one of {', '.join(LOGIT_BUILDERS)}") from None
     ids = keras.Input(shape=(num_fields,), dtype=tf.int64, name=features.FEATURE_KEY)
     logit = builder(ids, table_size, model, train)
-    probability = keras.layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
-    return keras.Model(inputs={features.FEATURE_KEY: ids}, outputs=probability, name=model.name)
+    return keras.Model(inputs={features.FEATURE_KEY: ids}, outputs=contract.probability_output(logit), name=model.name)

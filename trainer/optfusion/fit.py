@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-from trainer import metrics
+from trainer import contract, metrics
 from trainer.optfusion.optim import TrainStep
 
 keras = tf.keras
@@ -53,13 +53,15 @@ class FitResult:
 
 
 def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *, epochs: int,
-        patience: int = 1, max_steps_per_epoch: int | None = None, steps_per_execution: int = 16,
+        patience: int = contract.REFERENCE_PATIENCE, max_steps_per_epoch: int | None = None,
+        steps_per_execution: int = 16,
         evaluate_before_training: bool = False, verbose: int | None = None, log_dir: str | None = None,
         name: str = "train", on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
     """Trains `step.model` on `train` for up to `epochs`, validating on `evaluation` after each.
 
-    Stops at the `patience`-th epoch in a row that does not improve the validation AUC and restores the weights of
-    the best epoch. Progress is printed Keras-style (a progress bar on a terminal, one line per epoch otherwise).
+    Early stopping is the project's one policy (trainer.contract.EarlyStopping): stops at the `patience`-th epoch in
+    a row that does not improve the validation AUC and restores the weights of the best epoch. Progress is printed
+    Keras-style (a progress bar on a terminal, one line per epoch otherwise).
 
     Args:
         step: the TrainStep (model, grouped optimiser, strategy).
@@ -76,6 +78,7 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
         on_epoch_end: called with each epoch's history entry.
     """
     verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+    stopping = contract.EarlyStopping(patience)
     writer = tf.summary.create_file_writer(log_dir) if log_dir else None
     strategy = step.strategy
     model = step.model
@@ -101,7 +104,7 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
     def consider(entry: dict[str, Any]) -> bool:
         """Keeps the weights if this epoch is the best so far; True when it improved."""
         auc = entry["val_auc"]
-        if np.isfinite(auc) and auc > best["auc"]:
+        if stopping.is_improvement(auc, best["auc"]):
             best.update(auc=auc, logloss=entry["val_logloss"], epoch=entry["epoch"], weights=model.get_weights())
             return True
         if best["weights"] is None:  # a single-class validation split: keep the latest weights
@@ -152,7 +155,7 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
             stale = 0
         else:
             stale += 1
-            if stale >= patience:
+            if stopping.should_stop(stale):
                 if verbose:
                     print(f"{name}: val_auc did not improve on {best['auc']:.5f} (epoch {best['epoch']}); "
                           "stopping, keeping the best epoch", flush=True)

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar, cast
 
+from trainer import contract
 from trainer.optfusion import optim
 
 RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
@@ -44,7 +45,7 @@ class RunSettings:
 
     batch_size: int = 256
     epochs: int = 5
-    early_stopping_patience: int = 1
+    early_stopping_patience: int = contract.REFERENCE_PATIENCE
     max_steps_per_epoch: int | None = None
     steps_per_execution: int = 16
     l2_mode: str = "dense"
@@ -55,8 +56,7 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.epochs <= 0 or self.steps_per_execution <= 0:
             raise ValueError(f"batch_size, epochs and steps_per_execution must be positive: {self}")
-        if self.early_stopping_patience < 1:
-            raise ValueError(f"early_stopping_patience must be >= 1, got {self.early_stopping_patience}")
+        contract.EarlyStopping(self.early_stopping_patience)  # raises ValueError on a patience < 1
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch <= 0:
             raise ValueError(f"max_steps_per_epoch must be positive or None, got {self.max_steps_per_epoch}")
         if self.l2_mode not in optim.L2_MODES:
@@ -140,6 +140,56 @@ class RetrainSettings:
     @classmethod
     def from_json(cls, text: str) -> "RetrainSettings":
         return from_dict(cls, json.loads(text))
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainRates:
+    """The Adam learning rate and coupled L2 of both retrain groups (embedding and network; algorithms.md §1.8)."""
+
+    learning_rate: float = 3e-4
+    l2: float = 3e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class OptFusionSettings:
+    """Everything an OptFusion run (`--model optfusion-hard | optfusion-soft`) is set by; the pipeline passes
+    `search` to the search step unchanged and `retrain(mode)` to the retrain step.
+
+    Attributes:
+        search: the search's settings; its `run` (batch size, epochs, precision, seed, ...) is the retrain's too.
+        hard: the Hard retrain's learning rate and L2 (algorithms.md §1.8), also the Soft retrain's by default.
+        soft_reference: retrain.sh's Soft rate (1e-7 on Avazu/Frappe, 3e-8 on KDD12), used when soft_rates is
+            "reference": at that rate the retrain is an evaluation of the supernet (algorithms.md §1.5 problem 3).
+        soft_rates: which rates the Soft retrain takes, "hard" or "reference" (SOFT_RATES).
+        mode: "hard" or "soft"; None: the --model name's.
+        inherit_weights: retrain from the supernet's weights (the reference default) or from scratch.
+
+    Raises:
+        ValueError: an unknown soft_rates or mode.
+    """
+
+    search: SearchSettings = SearchSettings()
+    hard: RetrainRates = RetrainRates()
+    soft_reference: RetrainRates = RetrainRates()
+    soft_rates: str = "hard"
+    mode: str | None = None
+    inherit_weights: bool = True
+
+    def __post_init__(self) -> None:
+        if self.soft_rates not in SOFT_RATES:
+            raise ValueError(f"soft_rates must be one of {SOFT_RATES}, got {self.soft_rates!r}")
+        if self.mode is not None and self.mode not in RETRAIN_MODES:
+            raise ValueError(f"mode must be one of {RETRAIN_MODES} or None, got {self.mode!r}")
+
+    def retrain(self, mode: str) -> RetrainSettings:
+        """The retrain step's settings for `mode` ("hard" or "soft"), on the search's run settings.
+
+        Raises:
+            ValueError: an unknown mode.
+        """
+        rates = self.soft_reference if mode == "soft" and self.soft_rates == "reference" else self.hard
+        return RetrainSettings(mode=mode, inherit_weights=self.inherit_weights, lr_emb=rates.learning_rate,
+                               lr_nn=rates.learning_rate, l2_emb=rates.l2, l2_nn=rates.l2, run=self.search.run)
 
 
 def to_json(settings: Any) -> str:

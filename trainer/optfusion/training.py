@@ -25,7 +25,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import data, export
+from trainer import contract, data, export
 from trainer.optfusion import fit, network, optim
 from trainer.optfusion.network import Architecture
 from trainer.optfusion.settings import RetrainSettings, RunSettings, SearchSettings
@@ -39,7 +39,6 @@ SUPERNET_CONFIG_FILE = "config.json"
 SUPERNET_WEIGHTS = "weights"
 SEARCH_RESULT_FILE = "search_result.json"
 RESULT_FILE = "result.json"
-PROBABILITY_LAYER = "probability"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +69,7 @@ class DataSource:
 
 def _wrap(ids: tf.Tensor, logit: tf.Tensor, name: str) -> tuple[tf.keras.Model, tf.keras.Model]:
     """(logit model for training, probability model for serving) over the same layers, both on {`feature`: ids}."""
-    probability = keras.layers.Activation("sigmoid", dtype="float32", name=PROBABILITY_LAYER)(logit)
+    probability = contract.probability_output(logit)
     inputs = {features.FEATURE_KEY: ids}
     return keras.Model(inputs, logit, name=f"{name}_logit"), keras.Model(inputs, probability, name=name)
 

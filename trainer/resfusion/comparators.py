@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from trainer import metrics
+from trainer import contract, metrics
 from trainer.resfusion import gbdt, residual
 from trainer.resfusion import models as residual_models
 
@@ -72,8 +72,8 @@ def fit_gbdt_lr(ctx: residual.FitContext, train: residual.SplitRows, valid: resi
     leaf_ids = keras.Input(shape=(num_trees,), dtype=tf.int64, name="leaf_ids")
     lr_logit = keras.Model(leaf_ids, FirstOrder(num_trees * max_leaves, cfg.l2_embedding, name="lr")(leaf_ids),
                            name="gbdt_lr_logit")
-    model = keras.Model(leaf_ids, keras.layers.Activation("sigmoid", dtype="float32")(lr_logit(leaf_ids)))
-    residual.compile_stage(model, cfg.learning_rate)
+    model = keras.Model(leaf_ids, contract.probability_output(lr_logit(leaf_ids)))
+    contract.compile_model(model, cfg.learning_rate)
 
     def dataset(split: residual.SplitRows, shuffle: bool) -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices((leaves[split.name], split.labels[:, None]))
@@ -82,11 +82,9 @@ def fit_gbdt_lr(ctx: residual.FitContext, train: residual.SplitRows, valid: resi
         return ds.batch(cfg.batch_size)
 
     history = model.fit(dataset(train, True), validation_data=dataset(valid, False), epochs=cfg.epochs, verbose=2,
-                        callbacks=[keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
-                                                                 restore_best_weights=True,
-                                                                 patience=cfg.early_stopping_patience)])
+                        callbacks=[contract.EarlyStopping(cfg.early_stopping_patience).keras_callback()])
     record = {"variant": "gbdt-lr", "num_trees": num_trees, "max_leaves_per_tree": max_leaves,
-              **residual.history_record(history)}
+              **contract.history_record(history)}
     fused = residual_models.build_gbdt_lr_model(first.keras_model, lr_logit, num_trees, max_leaves,
                                                 ctx.inputs.input_signature())
     def predict(split: residual.SplitRows) -> np.ndarray:

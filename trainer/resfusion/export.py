@@ -87,26 +87,9 @@ def make_signatures(model: tf.keras.Model, encoder: IdEncoder | None, inputs: gb
             values.update(inputs.parse(examples))
         return values
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {export.OUTPUT_KEY: model(model_inputs(examples))}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def stage_logits(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        return model.stage_logits_model(model_inputs(examples))
-
-    signatures = {export.SERVING_SIGNATURE: serve.get_concrete_function(),
-                  STAGE_LOGITS_SIGNATURE: stage_logits.get_concrete_function()}
-    if tft_output is not None:
-        model.tft_layer_eval = tft_output.transform_features_layer()
-        eval_spec = tft_output.raw_feature_spec()
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-            return model.tft_layer_eval(tf.io.parse_example(examples, eval_spec))
-
-        signatures[export.TRANSFORM_SIGNATURE] = transform_features.get_concrete_function()
-    return signatures
+    return export.example_signatures(
+        model, lambda examples: model(model_inputs(examples)), tft_output,
+        extra={STAGE_LOGITS_SIGNATURE: lambda examples: model.stage_logits_model(model_inputs(examples))})
 
 
 def export_model(stages: Sequence[Stage], encoder: IdEncoder | None, inputs: gbdt.GbdtInputs, export_dir: str,

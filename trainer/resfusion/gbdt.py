@@ -330,18 +330,16 @@ class GbdtModel:
             json.dump({**self.inputs.to_dict(), "task": self.task, "backend": "tensorflow_decision_forests"}, f)
 
     def serving_signatures(self) -> dict[str, Any]:
+        """`serving_default` (-> `probability` float32 [batch, 1]) and `logit` (-> `logit` float32 [batch, 1]), both
+        on serialized tf.Examples of the dataset's layout (trainer.export.example_signatures)."""
+        from trainer import export
         model, inputs = self.keras_model, self.inputs
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-            logit = tf.reshape(tf.cast(model(inputs.parse(examples)), tf.float32), [-1, 1])
-            return {"probability": tf.sigmoid(logit)}
+        def logit(examples: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(tf.cast(model(inputs.parse(examples)), tf.float32), [-1, 1])
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        def logit(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {"logit": tf.reshape(tf.cast(model(inputs.parse(examples)), tf.float32), [-1, 1])}
-
-        return {"serving_default": serve.get_concrete_function(), "logit": logit.get_concrete_function()}
+        return export.example_signatures(model, lambda examples: tf.sigmoid(logit(examples)),
+                                         extra={"logit": lambda examples: {"logit": logit(examples)}})
 
     @staticmethod
     def is_saved_model(path: str) -> bool:

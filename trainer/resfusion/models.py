@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
+from trainer import contract
 from trainer.config import ModelConfig, TrainConfig
 from trainer.models import registry
 from transform import features
@@ -42,9 +43,8 @@ def build_offset_model(logit_model: tf.keras.Model) -> tf.keras.Model:
     ids = keras.Input(shape=logit_model.input_shape[1:], dtype=tf.int64, name=features.FEATURE_KEY)
     offset = keras.Input(shape=(1,), dtype=tf.float32, name=OFFSET_KEY)
     logit = keras.layers.Add(name="logit_plus_offset")([logit_model(ids), offset])
-    probability = keras.layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
-    return keras.Model(inputs={features.FEATURE_KEY: ids, OFFSET_KEY: offset}, outputs=probability,
-                       name=f"{logit_model.name}_with_offset")
+    return keras.Model(inputs={features.FEATURE_KEY: ids, OFFSET_KEY: offset},
+                       outputs=contract.probability_output(logit), name=f"{logit_model.name}_with_offset")
 
 
 def stage_name(index: int, kind: str) -> str:
@@ -83,8 +83,7 @@ def build_fused_model(stages: Sequence[tuple[str, tf.keras.Model]], num_fields: 
         output = keras.layers.Reshape((1,), name=f"{name}_reshape")(output)
         logits[name] = keras.layers.Activation("linear", dtype="float32", name=name)(output)
     total = keras.layers.Add(name="logit")(list(logits.values())) if len(logits) > 1 else next(iter(logits.values()))
-    probability = keras.layers.Activation("sigmoid", dtype="float32", name="probability")(total)
-    fused = keras.Model(inputs=inputs, outputs=probability, name="resfusion")
+    fused = keras.Model(inputs=inputs, outputs=contract.probability_output(total), name="resfusion")
     fused.stage_logits_model = keras.Model(inputs=inputs, outputs=logits, name="resfusion_stage_logits")
     fused.needs_ids = ids is not None
     fused.needs_gbdt_inputs = raw is not None
@@ -120,8 +119,7 @@ def _raw_inputs(gbdt_signature: Mapping[str, tf.TensorSpec]) -> dict[str, tf.ker
 
 
 def _finish(inputs, logits: dict, total, name: str, needs_ids: bool) -> tf.keras.Model:
-    probability = keras.layers.Activation("sigmoid", dtype="float32", name="probability")(total)
-    model = keras.Model(inputs=inputs, outputs=probability, name=name)
+    model = keras.Model(inputs=inputs, outputs=contract.probability_output(total), name=name)
     model.stage_logits_model = keras.Model(inputs=inputs, outputs=logits, name=f"{name}_stage_logits")
     model.needs_ids = needs_ids
     model.needs_gbdt_inputs = True

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from trainer import contract
 from trainer.config import TrainerConfig
 from trainer.metrics import auc, logloss
 from trainer.resfusion import gbdt
@@ -284,11 +285,6 @@ class FitContext:
         return self.encoder
 
 
-def compile_stage(model: tf.keras.Model, learning_rate: float) -> None:
-    from trainer.train import compile_model
-    compile_model(model, learning_rate)
-
-
 def fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
             rows: np.ndarray | None, name: str, seed: int, network: str | None = None,
             extra_ids: dict[str, np.ndarray] | None = None, extra_table: int = 0
@@ -305,23 +301,15 @@ def fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[st
     logit_model = residual_models.build_logit_model(network or ctx.options.residual_model, cfg.model, cfg.train,
                                                     width, ctx.ids.table_size + extra_table, name)
     model = residual_models.build_offset_model(logit_model)
-    compile_stage(model, cfg.train.learning_rate)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", restore_best_weights=True,
-                                               patience=cfg.train.early_stopping_patience, verbose=1)]
+    contract.compile_model(model, cfg.train.learning_rate)
+    callbacks = [contract.EarlyStopping(cfg.train.early_stopping_patience).keras_callback()]
     if ctx.log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(ctx.log_dir, name)))
     history = model.fit(
         train.nn_dataset(offsets[train.name], rows, shuffle_seed=seed, extra_ids=extra_ids.get(train.name)),
         validation_data=valid.nn_dataset(offsets[valid.name], extra_ids=extra_ids.get(valid.name)),
         epochs=cfg.train.epochs, verbose=1 if sys.stdout.isatty() else 2, callbacks=callbacks)
-    return logit_model, history_record(history)
-
-
-def history_record(history: tf.keras.callbacks.History) -> dict[str, Any]:
-    val_auc = history.history.get("val_auc", [])
-    return {"epochs_run": len(history.history["loss"]),
-            "best_epoch": int(np.nanargmax(val_auc)) + 1 if val_auc else None,
-            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+    return logit_model, contract.history_record(history)
 
 
 def fit_gbdt(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
