@@ -5,6 +5,7 @@ import dataclasses
 from typing import Any, Mapping
 
 from trainer import contract
+from trainer.layers.field_embedding import REFERENCE_INIT_STD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ModelConfig:
     name: str = "deepfm"
     embedding_dim: int = 16
     hidden_units: tuple[int, ...] = (400, 400, 400)
-    embedding_init_std: float = 0.01
+    embedding_init_std: float = REFERENCE_INIT_STD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,19 +45,27 @@ class TrainConfig:
     l2_embedding: float = 1e-6
     l2_dense: float = 1e-6
     early_stopping_patience: int = contract.REFERENCE_PATIENCE
-    seed: int = 2024
+    seed: int = contract.REFERENCE_SEED
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
+    """Every trainer setting: the model's shape and its optimisation; travels as the Trainer's `custom_config`."""
+
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
 
     def to_custom_config(self) -> dict[str, Any]:
+        """The JSON-able nested dict ({"model": {...}, "train": {...}}) the pipeline passes as `custom_config`."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_custom_config(cls, config: Mapping[str, Any] | None) -> "TrainerConfig":
+        """Inverse of `to_custom_config`; a missing section or field (or a None config) takes its default.
+
+        Raises:
+            TypeError: an unknown field.
+        """
         config = dict(config or {})
         model = dict(config.get("model", {}))
         if "hidden_units" in model:

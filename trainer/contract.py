@@ -23,6 +23,7 @@ keras = tf.keras
 PROBABILITY_KEY = "probability"
 MONITOR = "val_auc"  # the eval-split metric that early stopping and model selection maximise
 REFERENCE_PATIENCE = 1  # the reference stops at the first epoch that does not beat the best (algorithms.md §1.4)
+REFERENCE_SEED = 2024  # the reference runs' seed (initialisation, shuffling, the GBDT)
 
 
 def probability_output(logit: tf.Tensor, name: str = PROBABILITY_KEY) -> tf.Tensor:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from transform.layouts import avazu, criteo, frappe, kdd12, tfrecord
 from transform.parsers import RowError
-from transform.spec import FEATURE_KEY, GBDT_LOGIT_KEY, LABEL_KEY, DatasetSpec, Row
+from transform.spec import FEATURE_KEY, FOLD_FEATURE, GBDT_LOGIT_KEY, LABEL_KEY, NO_FOLD, DatasetSpec, Row
 
-__all__ = ["DATASETS", "FEATURE_KEY", "GBDT_LOGIT_KEY", "LABEL_KEY", "DatasetSpec", "get_dataset", "is_header",
-           "parse_line", "text_layouts", "vocabulary_name"]
+__all__ = ["DATASETS", "FEATURE_KEY", "FOLD_FEATURE", "GBDT_LOGIT_KEY", "LABEL_KEY", "NO_FOLD", "DatasetSpec",
+           "get_dataset", "is_header", "parse_line", "text_layouts", "vocabulary_name"]
 
 DATASETS: dict[str, DatasetSpec] = {
     layout.LAYOUT.name: layout.LAYOUT for layout in (criteo, avazu, kdd12, frappe, tfrecord)

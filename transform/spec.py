@@ -11,6 +11,8 @@ from typing import Callable, Mapping, Optional, Union
 LABEL_KEY = "label"
 FEATURE_KEY = "feature"  # transformed: int64 [num_fields] global ids
 GBDT_LOGIT_KEY = "gbdt_logit"  # ResFusion: the tree stage's logit, passed through Transform unchanged
+FOLD_FEATURE = "gbdt_fold"  # ResFusion: a training row's out-of-fold GBDT fold, written with GBDT_LOGIT_KEY
+NO_FOLD = -1  # FOLD_FEATURE of eval/test rows, and of every row when the GBDT stage has no folds
 
 Value = Union[int, str, None]
 Row = dict[str, Value]

@@ -47,8 +47,6 @@ GBDT_PARAMS_KEY = "gbdt_params"
 TRAIN_SPLIT_KEY = "train_split"
 EVAL_SPLIT_KEY = "eval_split"
 
-FOLD_FEATURE = "gbdt_fold"
-NO_FOLD = -1  # eval/test rows, and every row when folds = 0
 FOLD_MODELS_DIR = "fold_models"
 METRICS_FILE = "gbdt_metrics.json"
 _LOGIT_CLIP = 30.0  # for the logloss summary only
@@ -77,7 +75,7 @@ def add_residual_features(serialized: bytes, logit: float, fold: int) -> bytes:
     example = tf.train.Example.FromString(serialized)
     feature = example.features.feature
     feature[features.GBDT_LOGIT_KEY].float_list.value[:] = [logit]
-    feature[FOLD_FEATURE].int64_list.value[:] = [fold]
+    feature[features.FOLD_FEATURE].int64_list.value[:] = [fold]
     return example.SerializeToString()
 
 
@@ -118,7 +116,7 @@ class _ScoreBatch(beam.DoFn):
                 if rows.any():
                     logits[rows] = model.predict_logits({k: tf.boolean_mask(v, rows) for k, v in inputs.items()})
         else:
-            folds = np.full([len(batch)], NO_FOLD, np.int64)
+            folds = np.full([len(batch)], features.NO_FOLD, np.int64)
             logits = self._models[0].predict_logits(inputs)
         for row, logit, fold, label in zip(batch, logits, folds, labels):
             yield add_residual_features(row, float(logit), int(fold))
@@ -234,7 +232,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         residual.set_int_custom_property("gbdt_fold_seed", fold_seed)
         residual.set_string_custom_property("gbdt_fold_rule", gbdt.FOLD_RULE)
         residual.set_string_custom_property("gbdt_logit_feature", features.GBDT_LOGIT_KEY)
-        residual.set_string_custom_property("gbdt_fold_feature", FOLD_FEATURE)
+        residual.set_string_custom_property("gbdt_fold_feature", features.FOLD_FEATURE)
         residual.set_string_custom_property("gbdt_train_logits", summary["train_logits"])
         examples_utils.set_payload_format(residual, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(residual, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))

@@ -29,7 +29,7 @@ def _key(example: tf.train.Example) -> tuple:
     """A row's content without the residual features (to match output rows with input rows)."""
     feature = example.features.feature
     return tuple(sorted((name, feature[name].SerializeToString()) for name in feature
-                        if name not in (features.GBDT_LOGIT_KEY, executor.FOLD_FEATURE)))
+                        if name not in (features.GBDT_LOGIT_KEY, features.FOLD_FEATURE)))
 
 
 @pytest.fixture(scope="module", params=resfusion_data.LAYOUTS)
@@ -55,15 +55,15 @@ def test_every_row_of_every_split_gets_a_logit_and_a_fold(produced):
         for example in written:
             feature = example.features.feature
             assert len(feature[features.GBDT_LOGIT_KEY].float_list.value) == 1
-            fold = feature[executor.FOLD_FEATURE].int64_list.value[0]
-            assert fold in (range(FOLDS) if split == "train" else (executor.NO_FOLD,))
+            fold = feature[features.FOLD_FEATURE].int64_list.value[0]
+            assert fold in (range(FOLDS) if split == "train" else (features.NO_FOLD,))
 
 
 def test_recorded_folds_are_the_deterministic_hash_of_the_raw_row(produced):
     raw = produced["raw"]["train"]
     expected = dict(zip((_key(tf.train.Example.FromString(s)) for s in raw),
                         gbdt.assign_folds(tf.constant(raw), FOLDS, SEED).numpy()))
-    recorded = {_key(e): e.features.feature[executor.FOLD_FEATURE].int64_list.value[0]
+    recorded = {_key(e): e.features.feature[features.FOLD_FEATURE].int64_list.value[0]
                 for e in produced["written"]["train"]}
     assert recorded == expected
     sizes = np.bincount(list(recorded.values()), minlength=FOLDS)
@@ -76,7 +76,7 @@ def test_training_logits_are_out_of_fold(produced):
     fold_models = [gbdt.GbdtModel.load(executor.fold_model_dir(model_uri, j)) for j in range(FOLDS)]
     full = gbdt.GbdtModel.load(os.path.join(model_uri, "Format-Serving"))
     written = produced["written"]["train"]
-    folds = np.array([e.features.feature[executor.FOLD_FEATURE].int64_list.value[0] for e in written])
+    folds = np.array([e.features.feature[features.FOLD_FEATURE].int64_list.value[0] for e in written])
     recorded = np.array([e.features.feature[features.GBDT_LOGIT_KEY].float_list.value[0] for e in written])
     serialized = [e.SerializeToString() for e in written]
     for j, model in enumerate(fold_models):

@@ -61,8 +61,8 @@ def test_residual_targets_are_in_every_split_with_out_of_fold_training_logits(re
     for split in checks.SPLITS:
         examples = helpers.read_examples(os.path.join(residual.uri, f"Split-{split}"))
         assert len(examples) == counts[split]
-        folds = {e.features.feature[gbdt_residual.FOLD_FEATURE].int64_list.value[0] for e in examples}
-        assert folds == ({0, 1} if split == "train" else {gbdt_residual.NO_FOLD})
+        folds = {e.features.feature[features.FOLD_FEATURE].int64_list.value[0] for e in examples}
+        assert folds == ({0, 1} if split == "train" else {features.NO_FOLD})
         assert all(len(e.features.feature[features.GBDT_LOGIT_KEY].float_list.value) == 1 for e in examples)
 
 
@@ -124,7 +124,7 @@ def test_pushed_model_holds_its_stages_in_one_graph(resfusion_run):
     recorded = np.array([e.features.feature[features.GBDT_LOGIT_KEY].float_list.value[0] for e in examples])
     raw = []
     for example in examples:  # what a client sends: the raw fields only
-        for name in (features.LABEL_KEY, features.GBDT_LOGIT_KEY, gbdt_residual.FOLD_FEATURE):
+        for name in (features.LABEL_KEY, features.GBDT_LOGIT_KEY, features.FOLD_FEATURE):
             del example.features.feature[name]
         raw.append(example.SerializeToString())
     model = tf.saved_model.load(glob.glob(os.path.join(resfusion_run.serving_model_dir, "*"))[0])

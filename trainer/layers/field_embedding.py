@@ -8,6 +8,9 @@ import tensorflow as tf
 keras = tf.keras
 
 
+REFERENCE_INIT_STD = 0.01  # the reference's emb_std: embeddings start as Normal(0, 0.01)
+
+
 @keras.utils.register_keras_serializable(package="fusionctr")
 class FieldEmbedding(tf.keras.layers.Layer):
     """Looks up global feature ids in one table: ids [batch, fields] -> [batch, fields, dim].
@@ -25,7 +28,7 @@ class FieldEmbedding(tf.keras.layers.Layer):
             Defaults to 0.
     """
 
-    def __init__(self, table_size: int, embedding_dim: int, init_std: float = 0.01, l2: float = 0.0,
+    def __init__(self, table_size: int, embedding_dim: int, init_std: float = REFERENCE_INIT_STD, l2: float = 0.0,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if table_size <= 0 or embedding_dim <= 0:

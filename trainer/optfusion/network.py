@@ -31,7 +31,7 @@ from trainer.layers import torch_init
 from trainer.layers.connection_gate import ConnectionGate, binarize_connections
 from trainer.layers.cross import CrossLayer
 from trainer.layers.deep import DeepLayer
-from trainer.layers.field_embedding import FieldEmbedding
+from trainer.layers.field_embedding import REFERENCE_INIT_STD, FieldEmbedding
 from trainer.layers.fusion_node import FusionNode
 from trainer.layers.fusion_ops import OPERATIONS
 
@@ -220,7 +220,7 @@ def _node_layer(name: str, l2_nn: float) -> tf.keras.layers.Layer:
 
 
 def supernet_logit(ids: tf.Tensor, table_size: int, embedding_dim: int, *, num_blocks: int = NUM_BLOCKS,
-                   fusion_mode: str = "search", beta_init: float = 0.5, emb_init_std: float = 0.01,
+                   fusion_mode: str = "search", beta_init: float = 0.5, emb_init_std: float = REFERENCE_INIT_STD,
                    l2_emb: float = 0.0, l2_nn: float = 0.0) -> tf.Tensor:
     """The search supernet on symbolic ids int [batch, F] -> logit float32 [batch, 1].
 
@@ -253,7 +253,7 @@ def supernet_logit(ids: tf.Tensor, table_size: int, embedding_dim: int, *, num_b
 
 
 def retrain_logit(ids: tf.Tensor, table_size: int, embedding_dim: int, architecture: Architecture,
-                  mode: str = "hard", *, emb_init_std: float = 0.01, l2_emb: float = 0.0,
+                  mode: str = "hard", *, emb_init_std: float = REFERENCE_INIT_STD, l2_emb: float = 0.0,
                   l2_nn: float = 0.0) -> tf.Tensor:
     """The derived (retrain) network on symbolic ids int [batch, F] -> logit float32 [batch, 1].
 
@@ -293,7 +293,7 @@ def retrain_logit(ids: tf.Tensor, table_size: int, embedding_dim: int, architect
 
 
 def build_supernet(table_size: int, num_fields: int, embedding_dim: int, *, num_blocks: int = NUM_BLOCKS,
-                   fusion_mode: str = "search", beta_init: float = 0.5, emb_init_std: float = 0.01,
+                   fusion_mode: str = "search", beta_init: float = 0.5, emb_init_std: float = REFERENCE_INIT_STD,
                    l2_emb: float = 0.0, l2_nn: float = 0.0, input_name: str = "feature",
                    name: str = "optfusion_supernet") -> tf.keras.Model:
     """A functional model ids int64 [batch, num_fields] -> logit float32 [batch, 1]; see `supernet_logit`."""
@@ -304,8 +304,8 @@ def build_supernet(table_size: int, num_fields: int, embedding_dim: int, *, num_
 
 
 def build_retrain_model(architecture: Architecture, table_size: int, num_fields: int, embedding_dim: int,
-                        mode: str = "hard", *, emb_init_std: float = 0.01, l2_emb: float = 0.0, l2_nn: float = 0.0,
-                        input_name: str = "feature", name: str | None = None) -> tf.keras.Model:
+                        mode: str = "hard", *, emb_init_std: float = REFERENCE_INIT_STD, l2_emb: float = 0.0,
+                        l2_nn: float = 0.0, input_name: str = "feature", name: str | None = None) -> tf.keras.Model:
     """A functional model ids int64 [batch, num_fields] -> logit float32 [batch, 1]; see `retrain_logit`."""
     ids = keras.Input(shape=(num_fields,), dtype=tf.int64, name=input_name)
     logit = retrain_logit(ids, table_size, embedding_dim, architecture, mode, emb_init_std=emb_init_std,

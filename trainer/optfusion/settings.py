@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar, cast
 
 from trainer import contract
+from trainer.layers.field_embedding import REFERENCE_INIT_STD
 from trainer.optfusion import optim
 
 RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
@@ -51,7 +52,7 @@ class RunSettings:
     l2_mode: str = "dense"
     precision: str = "float32"
     jit_compile: bool = False
-    seed: int = 2024
+    seed: int = contract.REFERENCE_SEED
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.epochs <= 0 or self.steps_per_execution <= 0:
@@ -89,7 +90,7 @@ class SearchSettings:
     l2_emb: float = 3e-6
     l2_nn: float = 3e-6
     beta_init: float = 0.5
-    emb_init_std: float = 0.01
+    emb_init_std: float = REFERENCE_INIT_STD
     export_supernet: bool = True
     run: RunSettings = RunSettings()
 

@@ -26,6 +26,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer import contract, data, export
+from trainer.layers.field_embedding import REFERENCE_INIT_STD
 from trainer.optfusion import fit, network, optim
 from trainer.optfusion.network import Architecture
 from trainer.optfusion.settings import RetrainSettings, RunSettings, SearchSettings
@@ -50,7 +51,7 @@ class SupernetConfig:
     embedding_dim: int
     num_blocks: int = network.NUM_BLOCKS
     beta_init: float = 0.5
-    emb_init_std: float = 0.01
+    emb_init_std: float = REFERENCE_INIT_STD
     fusion_mode: str = "search"
 
 

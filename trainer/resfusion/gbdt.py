@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from trainer import contract
 from transform import features
 
 keras = tf.keras
@@ -91,7 +92,7 @@ class GbdtParams:
     max_num_nodes: int = 63
     subsample: float = 1.0
     use_hessian_gain: bool = False
-    seed: int = 2024
+    seed: int = contract.REFERENCE_SEED
     batch_size: int = 2048
 
     @property

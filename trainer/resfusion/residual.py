@@ -22,8 +22,6 @@ from transform import features
 
 keras = tf.keras
 
-FOLD_FEATURE = "gbdt_fold"  # written by components/gbdt_residual; -1 outside the training split
-NO_FOLD = -1
 _SHUFFLE_BUFFER = 10_000
 
 
@@ -105,17 +103,17 @@ class SplitRows:
         self.batch_size = batch_size
         parse_spec = {**gbdt.label_parse_spec(inputs),
                       features.GBDT_LOGIT_KEY: tf.io.VarLenFeature(tf.float32),
-                      FOLD_FEATURE: tf.io.VarLenFeature(tf.int64)}
+                      features.FOLD_FEATURE: tf.io.VarLenFeature(tf.int64)}
 
         def parse(serialized):
             parsed = tf.io.parse_example(serialized, parse_spec)
             logit = tf.sparse.to_dense(parsed[features.GBDT_LOGIT_KEY], default_value=np.nan)
-            fold = tf.sparse.to_dense(parsed[FOLD_FEATURE], default_value=NO_FOLD)
+            fold = tf.sparse.to_dense(parsed[features.FOLD_FEATURE], default_value=features.NO_FOLD)
             def first(x: tf.Tensor, default: Any) -> tf.Tensor:  # the first value of each row, or `default`
                 return tf.concat([x, tf.fill([tf.shape(x)[0], 1], tf.constant(default, x.dtype))], 1)[:, 0]
 
             return (tf.cast(parsed[features.LABEL_KEY][:, 0], tf.float32), first(logit, np.nan),
-                    first(fold, NO_FOLD))
+                    first(fold, features.NO_FOLD))
 
         labels, logits, folds = [], [], []
         for label, logit, fold in self.records().batch(batch_size).map(parse):
@@ -145,7 +143,7 @@ class SplitRows:
 
     def assign_missing_folds(self, folds: int, seed: int) -> None:
         """Rows without a recorded fold get the same hash fold as components/gbdt_residual would give them."""
-        missing = self.folds == NO_FOLD
+        missing = self.folds == features.NO_FOLD
         if missing.any():
             computed = np.concatenate([gbdt.assign_folds(batch, folds, seed).numpy()
                                        for batch in self.records().batch(self.batch_size)])
