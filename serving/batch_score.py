@@ -60,6 +60,12 @@ def score(model_dir: str, serialized: list[bytes], batch_size: int = 1024) -> np
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command-line entry (flags: the module docstring, --help): scores the --data log with --model, writes the
+    probabilities to --output if given, and prints the example count, AUC, logloss and the SavedModel used.
+
+    Raises:
+        ValueError: a malformed row; FileNotFoundError: no SavedModel at --model. Bad flags exit (argparse).
+    """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="SavedModel folder or the Pusher's base folder")
     parser.add_argument("--dataset", required=True, choices=sorted(features.text_layouts()))

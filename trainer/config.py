@@ -61,7 +61,8 @@ class TrainerConfig:
 
     @classmethod
     def from_custom_config(cls, config: Mapping[str, Any] | None) -> "TrainerConfig":
-        """Inverse of `to_custom_config`; a missing section or field (or a None config) takes its default.
+        """Inverse of `to_custom_config`; a missing section or field (or a None config) takes its default;
+        hidden_units comes back from a JSON list as a tuple.
 
         Raises:
             TypeError: an unknown field.

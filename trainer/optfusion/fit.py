@@ -48,6 +48,8 @@ class FitResult:
         return next((h["val_auc"] for h in self.history if h["epoch"] == 0), None)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields plus the two derived figures (train_examples_per_second, val_auc_before_training), for the
+        steps' result files."""
         return {**dataclasses.asdict(self), "train_examples_per_second": self.train_examples_per_second,
                 "val_auc_before_training": self.val_auc_before_training}
 

@@ -130,6 +130,7 @@ class Architecture:
 
     @property
     def num_blocks(self) -> int:
+        """Number of (cross, deep) block pairs: the matrix has N = 2·blocks + 3 rows."""
         return (len(self.connections) - 3) // 2
 
     @classmethod
@@ -189,6 +190,12 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str) -> "Architecture":
+        """Inverse of `to_json`.
+
+        Raises:
+            ValueError: an unknown field, or an invalid architecture (the checks of `__post_init__`).
+            TypeError: a missing field.
+        """
         fields = json.loads(text)
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown:

@@ -108,6 +108,8 @@ def coupled_l2(gradient: tf.Tensor | tf.IndexedSlices, variable: tf.Variable, l2
 
 
 def unscale(gradient: tf.Tensor | tf.IndexedSlices | None, scale: tf.Tensor) -> tf.Tensor | tf.IndexedSlices | None:
+    """Undoes float16 loss scaling: gradient / scale, with the gradient's type, shape and dtype (IndexedSlices stay
+    sparse); None (a variable the loss does not reach) stays None."""
     if gradient is None:
         return None
     if isinstance(gradient, tf.IndexedSlices):
@@ -171,6 +173,7 @@ class TorchAdam(tf.keras.optimizers.Adam):
             self._coupled_l2 = 0.0
 
     def update_step(self, gradient, variable):
+        """One PyTorch Adam step of `variable` on ResourceApplyAdam (Keras' own step under amsgrad)."""
         if self.amsgrad:
             return super().update_step(gradient, variable)
         if isinstance(gradient, tf.IndexedSlices):
@@ -290,6 +293,7 @@ class GroupedAdam:
             optimizer.iterations.assign_add(1)
 
     def learning_rates(self) -> dict[str, float]:
+        """{group name: its Adam's current learning rate}."""
         return {name: float(keras.backend.get_value(o.learning_rate)) for name, o in self.optimizers.items()}
 
 
@@ -307,6 +311,11 @@ class DynamicLossScale:
         self.growth_steps = growth_steps
 
     def update(self, finite: tf.Tensor) -> None:
+        """Moves the scale after a step; finite: bool scalar tensor, every gradient of the step finite.
+
+        Finite: one more good step, and the scale doubles (the count restarts) at `growth_steps`. Not finite: the
+        scale halves (never below 1) and the count restarts.
+        """
         def grow():
             grown = self.good_steps + 1 >= self.growth_steps
             self.scale.assign(tf.where(grown, self.scale * 2.0, self.scale))

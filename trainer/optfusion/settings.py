@@ -95,14 +95,17 @@ class SearchSettings:
     run: RunSettings = RunSettings()
 
     def groups(self) -> dict[str, optim.GroupSettings]:
+        """GroupedAdam settings of the search's groups emb, nn and arch (β and α, no L2; algorithms.md §1.4)."""
         return {"emb": optim.GroupSettings(self.lr_emb, self.l2_emb), "nn": optim.GroupSettings(self.lr_nn, self.l2_nn),
                 "arch": optim.GroupSettings(self.arch_lr, 0.0)}
 
     def to_json(self) -> str:
+        """Canonical JSON (sorted keys): the search component's `settings` parameter."""
         return to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> "SearchSettings":
+        """Inverse of `to_json`; raises ValueError on an unknown key or invalid run settings."""
         return from_dict(cls, json.loads(text))
 
 
@@ -133,13 +136,16 @@ class RetrainSettings:
             raise ValueError(f"mode must be one of {RETRAIN_MODES}, got {self.mode!r}")
 
     def groups(self) -> dict[str, optim.GroupSettings]:
+        """GroupedAdam settings of the retrain's groups emb and nn (algorithms.md §1.5)."""
         return {"emb": optim.GroupSettings(self.lr_emb, self.l2_emb), "nn": optim.GroupSettings(self.lr_nn, self.l2_nn)}
 
     def to_json(self) -> str:
+        """Canonical JSON (sorted keys): the retrain component's `settings` parameter."""
         return to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> "RetrainSettings":
+        """Inverse of `to_json`; raises ValueError on an unknown key, an unknown mode or invalid run settings."""
         return from_dict(cls, json.loads(text))
 
 

@@ -115,11 +115,21 @@ def write_architecture_dir(directory: str, architecture: Architecture, supernet:
 
 
 def read_architecture(directory: str) -> Architecture:
+    """The Architecture in an architecture folder's architecture.json (layout in the module docstring).
+
+    Raises:
+        tf.errors.NotFoundError: no architecture.json; ValueError: an invalid one (Architecture.from_json).
+    """
     with tf.io.gfile.GFile(os.path.join(directory, ARCHITECTURE_FILE)) as f:
         return Architecture.from_json(f.read())
 
 
 def read_supernet_config(directory: str) -> SupernetConfig:
+    """The SupernetConfig in an architecture folder's supernet/config.json.
+
+    Raises:
+        tf.errors.NotFoundError: no supernet/config.json; TypeError: an unknown or missing field.
+    """
     with tf.io.gfile.GFile(os.path.join(directory, SUPERNET_DIR, SUPERNET_CONFIG_FILE)) as f:
         return SupernetConfig(**json.load(f))
 

@@ -62,6 +62,15 @@ def bucketize(logits: np.ndarray, boundaries: list[float]) -> np.ndarray:
 
 def fit_gbdt_lr(ctx: residual.FitContext, train: residual.SplitRows, valid: residual.SplitRows, first: gbdt.GbdtModel
                 ) -> tuple[tf.keras.Model, dict[str, Any]]:
+    """GBDT+LR (He et al. 2014; the paper's Table 2): a logistic regression on the one-hot active leaf of every tree.
+
+    One weight per (tree, leaf) (FirstOrder over the ids leaf + tree · max_leaves), trained as the deep stages are
+    (Adam, l2_embedding, early stopping on eval AUC); the GBDT `first` (fitted on every training row) is frozen.
+
+    Returns:
+        (the fused serving model: raw GBDT inputs {name: [B]} -> probability float32 [B, 1], its record for
+        history.json with eval AUC / logloss and train logloss).
+    """
     from trainer.layers.first_order import FirstOrder
     num_trees = first.num_trees
     max_leaves = ctx.options.gbdt.max_leaves
@@ -96,6 +105,19 @@ def fit_gbdt_lr(ctx: residual.FitContext, train: residual.SplitRows, valid: resi
 
 def fit_feature_fusion(ctx: residual.FitContext, train: residual.SplitRows, valid: residual.SplitRows,
                        first: gbdt.GbdtModel, network: str) -> tuple[tf.keras.Model, dict[str, Any]]:
+    """GBDT2DNN / GBDT2DeepFM (the paper's Table 2): the GBDT's logit is one more categorical field of a network.
+
+    The field is the logit's quantile bucket (at most NUM_GBDT_BUCKETS, boundaries from the training rows'
+    recorded out-of-fold logits), an id past the encoder's table; `network` ("dnn" or "deepfm", a name of
+    trainer.models.registry.LOGIT_BUILDERS) trains as a deep stage on a zero offset.
+
+    Returns:
+        (the fused serving model: {`feature` ids int64 [B, F], raw GBDT inputs} -> probability float32 [B, 1], its
+        record for history.json).
+
+    Raises:
+        ValueError: the run has no id encoder, or an unknown network.
+    """
     boundaries = quantile_boundaries(train.gbdt_logit)
     buckets = {s.name: bucketize(s.gbdt_logit, boundaries)[:, None] + ctx.ids.table_size
                for s in (train, valid)}

@@ -60,6 +60,12 @@ def summarize(variant: str, options: ResFusionOptions, records: Sequence[dict[st
 # --- the fused model and its export -----------------------------------------------------------------------------
 
 def build_serving_model(stages: Sequence[Stage], inputs: gbdt.GbdtInputs, num_fields: int) -> tf.keras.Model:
+    """The stages fused into one unsaved Keras model (residual_models.build_fused_model): sigmoid(sum of the stage
+    logits) float32 [B, 1] on {`feature`: int64 [B, num_fields]} and/or the GBDT inputs {name: [B]}.
+
+    Raises:
+        ValueError: no stages.
+    """
     return residual_models.build_fused_model([(s.kind, s.keras_model) for s in stages], num_fields,
                                              inputs.input_signature())
 

@@ -206,6 +206,7 @@ class GbdtInputs:
         return self.spec.raw_fields + derived
 
     def is_numerical(self, name: str) -> bool:
+        """Whether input feature `name` is numerical (float32, NaN = missing) rather than categorical (string)."""
         return not self.spec.prebuilt_ids and (name == HOUR_OF_DAY or self.spec.is_integer(name))
 
     def parse_spec(self) -> dict[str, tf.io.VarLenFeature]:
@@ -241,14 +242,17 @@ class GbdtInputs:
         return self.from_parsed(tf.io.parse_example(serialized, self.parse_spec()))
 
     def input_signature(self) -> dict[str, tf.TensorSpec]:
+        """{feature: TensorSpec([None], float32 or string)}: the GBDT model's inputs, as `parse` returns them."""
         return {name: tf.TensorSpec([None], tf.float32 if self.is_numerical(name) else tf.string, name=name)
                 for name in self.feature_names}
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: {"dataset": the layout's name, "num_id_fields": F}."""
         return {"dataset": self.spec.name, "num_id_fields": self.num_id_fields}
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "GbdtInputs":
+        """Inverse of `to_dict`; raises ValueError on an unknown dataset or an invalid F."""
         return cls(features.get_dataset(config["dataset"]), int(config.get("num_id_fields", 0)))
 
 
@@ -284,9 +288,11 @@ class GbdtModel:
 
     @property
     def spec(self) -> features.DatasetSpec:
+        """The dataset layout the model reads."""
         return self.inputs.spec
 
     def __call__(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """GBDT inputs {feature: [B]} -> raw score (logit, or regression value) float32 [B, 1]."""
         return self.keras_model(dict(inputs))
 
     def logits(self, dataset: tf.data.Dataset) -> np.ndarray:
@@ -312,6 +318,7 @@ class GbdtModel:
 
     @property
     def num_trees(self) -> int:
+        """The number of trees the model kept (early stopping may stop before GbdtParams.num_trees)."""
         return self.keras_model.make_inspector().num_trees()
 
     def save(self, path: str, with_serving_signature: bool = False) -> None:
@@ -344,6 +351,7 @@ class GbdtModel:
 
     @staticmethod
     def is_saved_model(path: str) -> bool:
+        """Whether `path` holds a model saved by `save` (its metadata file)."""
         return tf.io.gfile.exists(os.path.join(path, METADATA_FILE))
 
     @classmethod
@@ -384,6 +392,7 @@ class GbdtLearner:
 
     @property
     def spec(self) -> features.DatasetSpec:
+        """The dataset layout the learner reads."""
         return self.inputs.spec
 
     def _make_model(self) -> tf.keras.Model:

@@ -48,6 +48,8 @@ def build_offset_model(logit_model: tf.keras.Model) -> tf.keras.Model:
 
 
 def stage_name(index: int, kind: str) -> str:
+    """The name of stage `index` of `kind` ("gbdt" or "nn"), e.g. "stage_1_nn": its logit layer in the fused model,
+    its `stage_logits` output and its record."""
     return f"stage_{index}_{kind}"
 
 
@@ -110,6 +112,7 @@ class GbdtLeafIds(tf.keras.layers.Layer):
         forest._ensure_model_get_leaves_ready()  # pylint: disable=protected-access  (builds the leaf op)
 
     def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """Raw GBDT inputs {name: [B]} -> global leaf ids int64 [B, T]."""
         leaves = tf.cast(self.forest.call_get_leaves(dict(inputs)), tf.int64)
         return leaves + tf.range(self.num_trees, dtype=tf.int64)[None, :] * self.max_leaves
 

@@ -26,6 +26,7 @@ _SHUFFLE_BUFFER = 10_000
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) elementwise, float64 (x's shape): probabilities of logits."""
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
@@ -57,6 +58,7 @@ class IdEncoder:
     trackable: Any = None
 
     def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
+        """Serialized raw tf.Examples string [B] -> ids int64 [B, F]; each encoder implements it."""
         raise NotImplementedError
 
 
@@ -71,6 +73,7 @@ class TransformIdEncoder(IdEncoder):
         self.trackable = tft_output.transform_features_layer()
 
     def __call__(self, serialized: tf.Tensor) -> tf.Tensor:
+        """Serialized raw tf.Examples string [B] -> the Transform graph's `feature` ids int64 [B, F]."""
         return self.trackable(tf.io.parse_example(serialized, self._spec))[features.FEATURE_KEY]
 
 
@@ -132,13 +135,16 @@ class SplitRows:
 
     @property
     def spec(self) -> features.DatasetSpec:
+        """The split's dataset layout."""
         return self.inputs.spec
 
     @property
     def has_gbdt_logit(self) -> bool:
+        """Whether every row has a recorded (finite) GBDT logit."""
         return bool(np.all(np.isfinite(self.gbdt_logit)))
 
     def records(self) -> tf.data.Dataset:
+        """The split's serialized tf.Examples (string scalars), in file order, read from the files anew."""
         return gbdt.read_records(self.files)
 
     def assign_missing_folds(self, folds: int, seed: int) -> None:
@@ -151,6 +157,8 @@ class SplitRows:
 
     # Deep stages: ids, cached on local disk after the first pass (the encoder runs once per split).
     def cache_ids(self, encoder: IdEncoder, cache_dir: str) -> None:
+        """Encodes every row once into `cache_dir` (a full pass); `ids` then reads the cache, so the encoder (the
+        Transform graph) does not run again for every epoch and fold fit."""
         path = os.path.join(cache_dir, f"ids_{self.name}")
         ids = self.records().batch(self.batch_size).map(encoder).unbatch().cache(path)
         for _ in ids.batch(self.batch_size):  # fills the cache (one full pass)
@@ -159,6 +167,11 @@ class SplitRows:
         self._ids = ids
 
     def ids(self) -> tf.data.Dataset:
+        """Each row's ids, int64 [F], unbatched, in file order.
+
+        Raises:
+            RuntimeError: `cache_ids` has not run.
+        """
         if self._ids_cache is None:
             raise RuntimeError("call cache_ids first")
         return self._ids
@@ -184,6 +197,8 @@ class SplitRows:
 
     def nn_logits(self, logit_model: tf.keras.Model, rows: np.ndarray | None = None,
                   extra_ids: np.ndarray | None = None) -> np.ndarray:
+        """A deep logit model's logits, float32 [n] ([rows.sum()] with `rows`, a boolean mask [n] of the rows to
+        score); extra_ids [n, k] are appended to the ids as in `nn_dataset`."""
         ds = self._ids_with(extra_ids)
         if rows is not None:
             ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(rows))).filter(lambda i, r: r).map(
@@ -201,6 +216,7 @@ class SplitRows:
                 .map(lambda s, e: (inputs.parse(s), e[0], e[1])).prefetch(tf.data.AUTOTUNE))
 
     def gbdt_logits(self, model: gbdt.GbdtModel, rows: np.ndarray | None = None) -> np.ndarray:
+        """A GBDT's raw scores, float32 [n] ([rows.sum()] with `rows`, a boolean mask [n] of the rows to score)."""
         rows = np.ones(len(self), bool) if rows is None else rows
         inputs = self.inputs
         ds = (tf.data.Dataset.zip((self.records(), tf.data.Dataset.from_tensor_slices(rows)))
@@ -219,6 +235,8 @@ def gbdt_leaves_rows(split: "SplitRows", model: gbdt.GbdtModel) -> np.ndarray:
 
 
 def predict_logits(logit_model: tf.keras.Model, batches: tf.data.Dataset) -> np.ndarray:
+    """A logit model's outputs (inference mode) on a dataset of input batches, flattened and concatenated:
+    float32 [n] (empty for no batches)."""
     predict = tf.function(lambda ids: logit_model(ids, training=False), reduce_retracing=True)
     outputs = [predict(ids).numpy().reshape([-1]) for ids in batches]
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros([0], np.float32)
@@ -250,6 +268,7 @@ class Stage:
 
     @property
     def keras_model(self) -> tf.keras.Model:
+        """The stage's Keras model: the TF-DF model of a GBDT stage, the ids -> logit model of a deep one."""
         return self.model.keras_model if self.kind == "gbdt" else self.model
 
 
@@ -273,6 +292,7 @@ class FitContext:
 
     @property
     def spec(self) -> features.DatasetSpec:
+        """The run's dataset layout."""
         return self.inputs.spec
 
     @property

@@ -60,10 +60,16 @@ class ResFusionOptions:
         return tuple(kinds)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (nested dicts), the `resfusion` entry of the Trainer's custom_config."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "ResFusionOptions":
+        """Inverse of `to_dict`; missing fields take their defaults.
+
+        Raises:
+            TypeError: an unknown field; ValueError: an invalid value.
+        """
         config = dict(config)
         config["gbdt"] = GbdtParams(**config.get("gbdt", {}))
         return cls(**config)
