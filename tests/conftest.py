@@ -19,8 +19,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SHARED_RUN_GROUPS = {
     "tests/e2e/test_pipeline_generated.py": "generated_run",
     "tests/e2e/test_caching_and_cli.py": "generated_run",
-    "tests/components/test_gbdt_residual.py": "resfusion_data",
-    "tests/trainer/test_residual.py": "resfusion_data",
+    "tests/components/gbdt_residual/test_executor.py": "resfusion_data",
+    "tests/trainer/resfusion/test_comparators.py": "resfusion_data",
+    "tests/trainer/resfusion/test_export.py": "resfusion_data",
+    "tests/trainer/resfusion/test_residual.py": "resfusion_data",
 }
 # Files whose `name`-parametrised tests each need only that sample's run.
 PER_SAMPLE_FILES = ("tests/e2e/test_shared_samples.py", "tests/e2e/test_reference_vocabulary.py")
@@ -31,7 +33,7 @@ LONG_GROUPS = (  # measured seconds on one 2-core machine, in order
     "tests/e2e/test_shared_samples.py:criteo",  # 355
     "generated_run",  # 340
     "tests/e2e/test_optfusion_pipeline.py",  # 300
-    "tests/components/test_optfusion_steps.py",  # 260
+    "tests/trainer/optfusion/test_optim.py",  # 260
     "tests/e2e/test_shared_samples.py:frappe",  # 205
     "tests/e2e/test_shared_samples.py:avazu",  # 205
     "tests/e2e/test_reference_vocabulary.py:criteo",  # 190

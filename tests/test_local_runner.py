@@ -1,4 +1,5 @@
-"""local_runner: the settings layout of OptFusion TFRecords and the training seed flag."""
+"""local_runner: the settings layout of OptFusion TFRecords, the training seed flag, and the OptFusion and
+ResFusion flags."""
 import dataclasses
 import json
 
@@ -74,3 +75,29 @@ def test_a_mistyped_model_fails_before_anything_runs_and_lists_the_choices(capsy
     with pytest.raises(SystemExit):
         local_runner.parse_args(["--model", "dcnn"])
     assert "invalid choice: 'dcnn' (choose from 'lr', 'fm', 'dnn', 'deepfm'" in capsys.readouterr().err
+
+
+def test_runner_flags_set_precision_xla_l2_and_inheritance():
+    import local_runner
+    args = local_runner.parse_args(["--model", "optfusion-soft", "--preset", "test", "--precision", "mixed_bfloat16",
+                                    "--jit-compile", "--l2-mode", "lazy", "--from-scratch"])
+    options = local_runner.family_options(args)
+    run = options.search.run
+    assert (run.precision, run.jit_compile, run.l2_mode, options.inherit_weights) == (
+        "mixed_bfloat16", True, "lazy", False)
+    assert options.retrain("soft").run == run and not options.retrain("soft").inherit_weights
+    assert local_runner.family_options(local_runner.parse_args(["--model", "optfusion-hard"])) == (
+        optfusion_steps.preset("criteo", "small"))  # no flag: the preset untouched
+    with pytest.raises(SystemExit, match="takes no --precision, --from-scratch"):
+        local_runner.family_options(local_runner.parse_args(["--model", "dcn", "--precision", "float32",
+                                                             "--from-scratch"]))
+
+
+def test_runner_flags_pick_the_residual_model_and_k():
+    import local_runner
+    args = local_runner.parse_args(["--model", "resfusion", "--preset", "test", "--rounds", "3",
+                                    "--residual-model", "deepfm"])
+    options = local_runner.family_options(args)
+    assert options.rounds == 3 and options.residual_model == "deepfm"
+    with pytest.raises(SystemExit, match="takes no --rounds"):
+        local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--rounds", "3"]))

@@ -1,11 +1,8 @@
 """create_pipeline is pure and wires the splits as promised (the test split never reaches training)."""
 import json
 
-import pytest
-
-from pipeline import configs, families, keras_steps, optfusion_steps, resfusion_steps
+from pipeline import configs
 from pipeline.pipeline import create_pipeline
-from trainer.config import TrainConfig
 
 
 def _config(tmp_path, **dataset):
@@ -51,17 +48,3 @@ def test_tfrecord_input_uses_import_example_gen_with_the_reference_file_names(tm
     splits = json.loads(nodes["ImportExampleGen"].exec_properties["input_config"])["splits"]
     assert {s["name"]: s["pattern"] for s in splits} == {
         "train": "train*.tfrecord*", "eval": "validation*.tfrecord*", "test": "test*.tfrecord*"}
-
-
-def test_plain_keras_models_use_the_default_family():
-    assert families.get_family("deepfm").steps is keras_steps
-    assert keras_steps.default_options("criteo", "small", TrainConfig()) is None
-
-
-def test_every_model_name_has_one_family_and_a_typo_lists_the_choices():
-    assert {name for name, f in families.FAMILIES.items() if f.steps is optfusion_steps} == {
-        "optfusion-hard", "optfusion-soft"}
-    assert {name for name, f in families.FAMILIES.items() if f.steps is resfusion_steps} == set(
-        resfusion_steps.VARIANTS)
-    with pytest.raises(ValueError, match="unknown model 'dcnn'; choose one of lr, fm, dnn, deepfm, dcn, .*gbdt"):
-        families.get_family("dcnn")

@@ -59,16 +59,6 @@ def test_presets():
         resfusion_steps.default_options("criteo", "huge", TrainConfig())
 
 
-def test_runner_flags_pick_the_residual_model_and_k():
-    import local_runner
-    args = local_runner.parse_args(["--model", "resfusion", "--preset", "test", "--rounds", "3",
-                                    "--residual-model", "deepfm"])
-    options = local_runner.family_options(args)
-    assert options.rounds == 3 and options.residual_model == "deepfm"
-    with pytest.raises(SystemExit, match="takes no --rounds"):
-        local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--rounds", "3"]))
-
-
 def test_unknown_residual_model_fails_at_pipeline_construction(tmp_path):
     import dataclasses
     config = _config(tmp_path, "resfusion")

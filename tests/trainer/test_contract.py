@@ -1,12 +1,12 @@
-"""The training contract (trainer/contract.py), the one signature builder (trainer/export.py) and trainer/metrics.py:
-hand-computed values."""
+"""The training contract (trainer/contract.py): the probability output, compile_model, the EarlyStopping
+policy and history_record, on hand-computed values."""
 import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import contract, export, metrics
+from trainer import contract
 
 keras = tf.keras
 
@@ -76,39 +76,3 @@ def test_history_record_has_no_best_epoch_without_a_finite_auc():
     assert contract.history_record(history)["best_epoch"] is None
     history.history = {"loss": [0.5]}
     assert contract.history_record(history) == {"epochs_run": 1, "best_epoch": None, "history": {"loss": [0.5]}}
-
-
-def test_example_signatures_serve_raw_examples_and_the_extra_signatures(tmp_path):
-    ids = keras.Input(shape=(1,), dtype=tf.int64)
-    logit = keras.layers.Lambda(lambda t: tf.cast(t, tf.float32) - 1.0)(ids)
-    model = keras.Model(ids, contract.probability_output(logit))
-    spec = {"x": tf.io.FixedLenFeature([1], tf.int64, default_value=[1])}
-
-    def parsed(examples):
-        return tf.io.parse_example(examples, spec)["x"]
-
-    logit_of = keras.Model(ids, logit)
-    signatures = export.example_signatures(model, lambda e: model(parsed(e)),
-                                           extra={"logit": lambda e: {"logit": logit_of(parsed(e))}})
-    assert set(signatures) == {export.SERVING_SIGNATURE, "logit"}  # no Transform: no transform_features
-    model.save(str(tmp_path), save_format="tf", signatures=signatures)
-    loaded = tf.saved_model.load(str(tmp_path))
-    examples = [tf.train.Example(features=tf.train.Features(feature={
-        "x": tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))})).SerializeToString() for v in (1, 2)]
-    examples.append(b"")  # every field absent: its default
-    served = loaded.signatures[export.SERVING_SIGNATURE](examples=tf.constant(examples))
-    np.testing.assert_allclose(served[export.OUTPUT_KEY].numpy()[:, 0], [0.5, 1 / (1 + math.exp(-1)), 0.5], rtol=1e-6)
-    np.testing.assert_allclose(loaded.signatures["logit"](examples=tf.constant(examples))["logit"].numpy()[:, 0],
-                               [0.0, 1.0, 0.0])
-
-
-def test_logloss_of_probabilities_matches_the_logits_version_and_sklearn_on_saturated_values():
-    from sklearn.metrics import log_loss
-    labels = np.array([1, 0, 1, 0], np.float32)
-    logits = np.array([math.log(3.0), -math.log(3.0), 0.0, 0.0])
-    probabilities = 1 / (1 + np.exp(-logits))
-    assert metrics.logloss_of_probabilities(labels, probabilities) == pytest.approx(metrics.logloss(labels, logits))
-    saturated = np.array([1.0, 0.0, 0.0, 1.0], np.float32)  # two right, two wrong at probability 0 / 1
-    assert metrics.logloss_of_probabilities(labels, saturated) == pytest.approx(
-        log_loss(labels, saturated, labels=[0, 1]), rel=1e-6)
-    assert math.isfinite(metrics.logloss_of_probabilities(labels, saturated))

@@ -1,179 +1,21 @@
-"""OptFusion layers: hand-computed values on 2-dimensional inputs, gradients, modes, configs, mixed precision."""
+"""FusionNode in every mode (search, hard, soft, sum): hand-computed values, pruned inputs, validation; the
+config round trip of the OptFusion layers and their mixed-precision compute dtype."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.layers import torch_init
-from trainer.layers.connection_gate import ConnectionGate, binarize_connections, straight_through_step
+from tests.trainer.layers.helpers import ALPHA, CONCAT_BIAS, CONCAT_KERNEL, X1, X2, X3, _zero_scorers
+from trainer.layers.connection_gate import ConnectionGate
 from trainer.layers.cross import CrossLayer
 from trainer.layers.deep import DeepLayer
 from trainer.layers.fusion_attention import AttentionFusion
 from trainer.layers.fusion_concat import ConcatFusion
 from trainer.layers.fusion_node import FusionNode
-from trainer.layers.fusion_ops import OPERATIONS, fuse_product, fuse_sum
 
 keras = tf.keras
 
-X1 = np.array([[1.0, 2.0]], np.float32)
-X2 = np.array([[3.0, -1.0]], np.float32)
-X3 = np.array([[-2.0, 0.5]], np.float32)
-
-# Concat weights used throughout: kernel (2·D, D) = (4, 2), bias (2,).
-CONCAT_KERNEL = np.array([[1, 0], [0, 1], [1, 1], [2, -1]], np.float32)
-CONCAT_BIAS = np.array([0.5, -0.5], np.float32)
-# α = log([1, 2, 3, 4]) gives softmax(α) = [0.1, 0.2, 0.3, 0.4] for (sum, product, concat, attention).
-ALPHA = np.log(np.array([[1, 2, 3, 4]], np.float32))
-
-
-def _zero_scorers(n: int) -> list[np.ndarray]:
-    """Attention weights with W1 = 0, b1 = 0: every score is 0, so every a_j is uniform (1/D each)."""
-    return [np.zeros((n, 2, 2), np.float32), np.zeros((n, 2), np.float32), np.zeros((n, 2, 2), np.float32)]
-
-
-@pytest.fixture(autouse=True)
-def _clean_keras():
-    keras.backend.clear_session()
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
-# --- initialisers -----------------------------------------------------------------------------------------------
-
-def test_torch_init_bounds():
-    kernel = torch_init.kernel_initializer()((400, 3)).numpy()
-    bias = torch_init.bias_initializer(400)((3000,)).numpy()
-    for values in (kernel, bias):  # U(±1/sqrt(400)) = U(±0.05); with ≥1200 draws the extremes come close to it
-        assert np.abs(values).max() <= 0.05
-        assert np.abs(values).max() > 0.045
-    xavier = torch_init.xavier_normal()((200, 300)).numpy()
-    assert xavier.std() == pytest.approx(math.sqrt(2 / 500), rel=0.05)
-    assert np.abs(xavier).max() > 2 * math.sqrt(2 / 500)  # not truncated at 2 std like Keras' GlorotNormal
-    assert torch_init.l2_regularizer(0.0) is None
-    assert float(torch_init.l2_regularizer(0.5)(tf.constant([2.0]))) == pytest.approx(0.25 * 4.0)  # λ/2·w²
-
-
-# --- cross and deep ---------------------------------------------------------------------------------------------
-
-def test_cross_layer_hand_computed():
-    layer = CrossLayer()
-    layer(X1, X2)
-    assert [w.shape.as_list() for w in layer.weights] == [[2, 1], [2]]
-    np.testing.assert_array_equal(layer.bias.numpy(), [0.0, 0.0])  # cross bias starts at zero
-    layer.set_weights([np.array([[0.5], [2.0]], np.float32), np.array([0.1, 0.2], np.float32)])
-    # x0 = [1, 2], x_in = [3, -1], w = [0.5, 2]: w·x_in = 1.5 - 2 = -0.5
-    # y = -0.5·x0 + b + x_in = [-0.5, -1] + [0.1, 0.2] + [3, -1] = [2.6, -1.8]
-    np.testing.assert_allclose(layer(X1, X2).numpy(), [[2.6, -1.8]], rtol=1e-6)
-
-
-def test_deep_layer_hand_computed():
-    layer = DeepLayer()
-    layer(X1)
-    assert [w.shape.as_list() for w in layer.weights] == [[2, 2], [2]]
-    layer.set_weights([np.array([[1, -1], [2, 0.5]], np.float32), np.array([0.5, -1], np.float32)])
-    # x W = [1·1 + 2·2, 1·(-1) + 2·0.5] = [5, 0]; + b = [5.5, -1]; ReLU -> [5.5, 0]
-    np.testing.assert_allclose(layer(X1).numpy(), [[5.5, 0.0]], rtol=1e-6)
-
-
-# --- fusion operations ------------------------------------------------------------------------------------------
-
-def test_parameter_free_operations():
-    assert OPERATIONS == ("sum", "product", "concat", "attention")
-    np.testing.assert_allclose(fuse_sum([X1, X2, X3]).numpy(), [[2.0, 1.5]])  # [1+3-2, 2-1+0.5]
-    np.testing.assert_allclose(fuse_product([X1, X2, X3]).numpy(), [[-6.0, -1.0]])  # [1·3·(-2), 2·(-1)·0.5]
-    np.testing.assert_allclose(fuse_product([X1]).numpy(), X1)
-
-
-def test_concat_fusion_hand_computed():
-    layer = ConcatFusion()
-    layer([X1, X2])
-    assert [w.shape.as_list() for w in layer.weights] == [[4, 2], [2]]  # Linear(n·D → D)
-    layer.set_weights([CONCAT_KERNEL, CONCAT_BIAS])
-    # [x1; x2] = [1, 2, 3, -1]
-    # y0 = 1·1 + 2·0 + 3·1 + (-1)·2 + 0.5 = 2.5;  y1 = 1·0 + 2·1 + 3·1 + (-1)·(-1) - 0.5 = 5.5
-    np.testing.assert_allclose(layer([X1, X2]).numpy(), [[2.5, 5.5]], rtol=1e-6)
-    # Keeping the kernel rows of input 1 only: y = x2 W[2:4] + b = [3 - 2 + 0.5, 3 + 1 - 0.5]
-    sub = ConcatFusion()
-    sub([X2])
-    sub.set_weights(layer.weights_for_inputs([1]))
-    np.testing.assert_allclose(sub([X2]).numpy(), [[1.5, 3.5]], rtol=1e-6)
-
-
-def test_attention_fusion_hand_computed():
-    layer = AttentionFusion()
-    layer([X1, X2])
-    assert [w.shape.as_list() for w in layer.weights] == [[2, 2, 2], [2, 2], [2, 2, 2]]
-    hidden_kernel = np.stack([np.eye(2), [[1, 2], [0, 1]]]).astype(np.float32)
-    hidden_bias = np.array([[0, 0], [-5, -1]], np.float32)
-    score_kernel = np.stack([np.eye(2), [[1, 0], [0, -1]]]).astype(np.float32)
-    layer.set_weights([hidden_kernel, hidden_bias, score_kernel])
-    # input 0, x1 = [1, 2]: h = ReLU(x1 I) = [1, 2]; s = h I = [1, 2]; a = softmax([1, 2]) = [1, e]/(1 + e)
-    #   a ⊙ x1 = [1/(1+e), 2e/(1+e)]
-    # input 1, x2 = [3, -1]: x2 W1 = [3, 6 - 1] = [3, 5]; + b1 = [-2, 4]; ReLU -> [0, 4];
-    #   s = [0·1 + 4·0, 0·0 + 4·(-1)] = [0, -4]; a = [1, e⁻⁴]/(1 + e⁻⁴); a ⊙ x2 = [3, -e⁻⁴]/(1 + e⁻⁴)
-    e = math.e
-    expected = [1 / (1 + e) + 3 / (1 + e ** -4), 2 * e / (1 + e) - e ** -4 / (1 + e ** -4)]
-    np.testing.assert_allclose(layer([X1, X2]).numpy(), [expected], rtol=1e-6)
-    # The scorer of input 1 alone reproduces its term.
-    sub = AttentionFusion()
-    sub([X2])
-    sub.set_weights(layer.weights_for_inputs([1]))
-    np.testing.assert_allclose(sub([X2]).numpy(), [[3 / (1 + e ** -4), -e ** -4 / (1 + e ** -4)]], rtol=1e-6)
-
-
-def test_fusion_layers_have_independent_initial_weights():
-    layer = AttentionFusion()
-    layer([tf.ones([1, 8]), tf.ones([1, 8])])
-    hidden_kernel, _, score_kernel = layer.get_weights()
-    assert not np.allclose(hidden_kernel, score_kernel)
-    assert np.abs(hidden_kernel).max() <= 1 / math.sqrt(8)  # U(±1/sqrt(D)), not U(±1/sqrt(n·D))
-    assert np.abs(hidden_kernel).max() > 1 / math.sqrt(16)
-
-
-# --- connection gate (straight-through estimator) --------------------------------------------------------------
-
-def test_straight_through_step_forward_and_gradient():
-    beta = tf.Variable([-1.5, 0.0, 2.5, 1e9, -1e-9])
-    upstream = tf.constant([1.0, 2.0, 3.0, 4.0, 5.0])
-    with tf.GradientTape() as tape:
-        gate = straight_through_step(beta)
-        loss = tf.reduce_sum(gate * upstream)
-    np.testing.assert_array_equal(gate.numpy(), [0, 0, 1, 1, 0])  # exact 0/1, also for huge β
-    np.testing.assert_array_equal(tape.gradient(loss, beta).numpy(), upstream.numpy())  # identity backward
-    np.testing.assert_array_equal(binarize_connections([[0.5, -0.1], [0.0, 3.0]]), [[1, 0], [0, 1]])
-
-
-def test_connection_gate_gates_and_passes_gradient_straight_through():
-    gate = ConnectionGate(num_nodes=3)
-    x_a, x_b = tf.constant([[1.0, 2.0]]), tf.constant([[-1.0, 0.5]])
-    gate([x_a, x_b], row=2)
-    np.testing.assert_array_equal(gate.beta.numpy(), np.full((3, 3), 0.5))  # init constant 0.5: all on
-    gate.beta.assign([[0.5, 0.5, 0.5], [0.3, 0.5, 0.5], [-0.2, 0.7, 0.5]])
-    u_a, u_b = tf.constant([[3.0, 4.0]]), tf.constant([[2.0, 2.0]])
-    with tf.GradientTape() as tape:
-        y_a, y_b = gate([x_a, x_b], row=2)
-        loss = tf.reduce_sum(y_a * u_a) + tf.reduce_sum(y_b * u_b)
-    np.testing.assert_array_equal(y_a.numpy(), [[0.0, 0.0]])  # β[2,0] = -0.2 -> gate 0
-    np.testing.assert_array_equal(y_b.numpy(), x_b.numpy())  # β[2,1] = 0.7 -> gate 1
-    # dL/dg_j = Σ u_j ⊙ x_j and dg/dβ = 1: dβ[2,0] = 3·1 + 4·2 = 11 (although the gate is 0), dβ[2,1] = -2 + 1 = -1
-    expected = np.zeros((3, 3), np.float32)
-    expected[2, 0], expected[2, 1] = 11.0, -1.0
-    np.testing.assert_allclose(tape.gradient(loss, gate.beta).numpy(), expected)
-    np.testing.assert_array_equal(gate.gates().numpy(), [[1, 1, 1], [1, 1, 1], [0, 1, 1]])
-
-
-def test_connection_gate_rejects_bad_rows():
-    gate = ConnectionGate(num_nodes=3)
-    with pytest.raises(ValueError, match="candidate inputs"):
-        gate([X1, X1, X1], row=2)
-    with pytest.raises(ValueError, match="num_nodes"):
-        ConnectionGate(num_nodes=1)
-
-
-# --- fusion node ------------------------------------------------------------------------------------------------
 
 def _set_mixture_weights(node: FusionNode) -> None:
     """α = log([1, 2, 3, 4]) (search mode), the concat weights above, zero attention scorers; two inputs."""

@@ -1,9 +1,8 @@
-"""OptFusion pipeline steps without running a pipeline: grouped Adam with coupled L2, the train step and epoch
-loop, the Architecture artifact, settings and presets, and the pipeline wiring."""
+"""OptFusion's optimisation (trainer/optfusion/optim.py): grouped Adam with coupled L2 (dense, lazy, folded into
+the XLA-fused update), the train step under mixed precision, XLA and float16 loss scaling, and the mirrored
+strategy on two CPU replicas."""
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -11,34 +10,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from tfx.types import artifact_utils
 
-from components.optfusion import OptFusionArchitecture, executor
-from pipeline import configs, optfusion_steps
-from pipeline.pipeline import create_pipeline
 from tests.helpers import REPO_ROOT
-from trainer.config import TrainConfig
-from trainer.optfusion import fit, network, optim, training
-from trainer.optfusion.settings import RetrainRates, RetrainSettings, RunSettings, SearchSettings
+from tests.trainer.optfusion.helpers import DIM, SETTINGS, TABLE, _batch, _supernet
+from trainer.optfusion import network, optim
 
 keras = tf.keras
-
-TABLE, FIELDS, DIM = 30, 3, 2  # D = 6
-
-
-def _supernet(seed: int = 0) -> tuple[keras.Model, keras.Model]:
-    keras.utils.set_random_seed(seed)
-    return training.build_supernet(training.SupernetConfig(TABLE, FIELDS, DIM))
-
-
-def _batch(rows: int = 8, seed: int = 0) -> tuple[dict, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    ids = np.stack([rng.integers(10 * f, 10 * f + 10, rows) for f in range(FIELDS)], axis=1).astype(np.int64)
-    return {"feature": ids}, rng.integers(0, 2, (rows, 1)).astype(np.float32)
-
-
-SETTINGS = {"emb": optim.GroupSettings(1e-2, 1e-3), "nn": optim.GroupSettings(2e-3, 1e-4),
-            "arch": optim.GroupSettings(3e-1)}
 
 
 # --- grouped Adam, coupled L2 -----------------------------------------------------------------------------------
@@ -187,179 +164,6 @@ def test_float16_loss_scaling_skips_a_non_finite_step():
     assert variable.numpy().tolist() != [1.0, 2.0] and float(scale.scale) == 2.0
 
 
-def test_fit_stops_at_the_first_non_improving_epoch_and_keeps_the_best():
-    model, _ = _supernet()
-    groups = network.variable_groups(model)
-    frozen = {k: optim.GroupSettings(0.0) for k in groups}  # lr 0: every epoch has the same validation AUC
-    step = optim.make_train_step(model, groups, frozen)
-    features, labels = _batch(rows=64)
-    labels[:32], labels[32:] = 0.0, 1.0
-    data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
-    result = fit.fit(step, data, data, epochs=5, patience=1, verbose=0)
-    assert (result.epochs_run, result.best_epoch) == (2, 1)
-    assert [h["epoch"] for h in result.history] == [1, 2]
-    assert result.history[0]["examples"] == 64 and result.train_examples_per_second > 0
-    assert 0.0 <= result.best_val_auc <= 1.0
-
-
-def test_fit_reports_epoch_0_but_keeps_the_best_trained_epoch():
-    """The reference's retrain logs its evaluation before training and keeps the best *trained* epoch: epoch 0 is
-    in the history, but neither a candidate for the kept weights nor the yardstick of early stopping."""
-    model, _ = _supernet()
-    groups = network.variable_groups(model)
-    frozen = {k: optim.GroupSettings(0.0) for k in groups}  # lr 0: epochs 0, 1, 2 have the same validation AUC
-    step = optim.make_train_step(model, groups, frozen)
-    features, labels = _batch(rows=64)
-    labels[:32], labels[32:] = 0.0, 1.0
-    data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
-    result = fit.fit(step, data, data, epochs=3, patience=1, verbose=0, evaluate_before_training=True,
-                     max_steps_per_epoch=2)
-    # Epoch 1 ties epoch 0 and is kept (it is the first trained epoch); epoch 2 ties epoch 1 and stops the run.
-    assert (result.epochs_run, result.best_epoch) == (2, 1)
-    assert [h["epoch"] for h in result.history] == [0, 1, 2] and result.history[1]["examples"] == 32
-    assert result.val_auc_before_training == result.history[0]["val_auc"] == result.best_val_auc
-    assert result.to_dict()["val_auc_before_training"] == result.val_auc_before_training
-
-
-# --- the Architecture artifact ----------------------------------------------------------------------------------
-
-def test_architecture_artifact_round_trip(tmp_path):
-    model, _ = _supernet()
-    beta = model.get_layer(network.GATE_LAYER).beta
-    beta.assign(tf.tensor_scatter_nd_update(beta, [[4, 0], [8, 3]], [-0.1, -0.2]))  # prune two connections
-    config = training.SupernetConfig(TABLE, FIELDS, DIM)
-    architecture = network.Architecture.derive(model, best_val_auc=0.625)
-    artifact = OptFusionArchitecture()
-    artifact.uri = str(tmp_path / "architecture")
-    training.write_architecture_dir(artifact.uri, architecture, model, config, {"best_epoch": 2})
-    executor.record_search(artifact, architecture, {"best_val_auc": 0.625, "best_epoch": 2, "epochs_run": 3})
-
-    # Through MLMD's representation and back: the same type, the same properties.
-    restored = artifact_utils.deserialize_artifact(artifact.artifact_type, artifact.mlmd_artifact)
-    assert isinstance(restored, OptFusionArchitecture) and restored.type_name == "OptFusionArchitecture"
-    assert restored.get_float_custom_property("best_val_auc") == 0.625
-    assert restored.get_string_custom_property("ops") == ",".join(architecture.ops)
-    assert restored.get_int_custom_property("kept_connections") == 31
-
-    loaded = training.read_architecture(restored.uri)
-    assert loaded == architecture
-    assert loaded.connections[4][0] == 0 and loaded.connections[8][3] == 0
-    with open(tmp_path / "architecture" / training.ARCHITECTURE_FILE) as f:
-        assert json.load(f)["best_val_auc"] == 0.625  # human-readable JSON
-    assert training.read_supernet_config(restored.uri) == config
-    supernet = training.load_supernet(restored.uri)
-    features, _ = _batch()
-    np.testing.assert_array_equal(supernet(features).numpy(), model(features).numpy())
-
-    # The retrain model built from the artifact inherits the supernet's weights.
-    logit_model, probability_model = training.build_retrain(loaded, config, "soft")
-    inherited = network.inherit_weights(supernet, logit_model)
-    assert network.EMBEDDING_LAYER in inherited
-    np.testing.assert_allclose(tf.sigmoid(logit_model(features)).numpy(), probability_model(features).numpy(),
-                               rtol=1e-6)
-
-
-# --- settings, presets, wiring ----------------------------------------------------------------------------------
-
-def test_settings_json_round_trip_and_validation():
-    search = SearchSettings(embedding_dim=8, run=RunSettings(batch_size=32, precision="mixed_bfloat16"))
-    assert SearchSettings.from_json(search.to_json()) == search
-    retrain = RetrainSettings(mode="soft", inherit_weights=False, run=RunSettings(l2_mode="lazy"))
-    assert RetrainSettings.from_json(retrain.to_json()) == retrain
-    with pytest.raises(ValueError, match="mode"):
-        RetrainSettings(mode="argmax")
-    with pytest.raises(ValueError, match="precision"):
-        RunSettings(precision="float64")
-    with pytest.raises(ValueError, match="unknown"):
-        SearchSettings.from_json(json.dumps({"learning_rate": 1}))
-
-
-def test_presets_follow_the_reference_table():
-    criteo = optfusion_steps.preset("criteo", "small").search
-    assert (criteo.embedding_dim, criteo.lr_emb, criteo.arch_lr, criteo.l2_nn) == (40, 3e-4, 3e-1, 3e-6)
-    assert optfusion_steps.preset("criteo", "small").hard == RetrainRates(3e-4, 3e-6)
-    avazu = optfusion_steps.preset("avazu", "full")
-    assert (avazu.search.lr_nn, avazu.search.arch_lr, avazu.hard.learning_rate) == (1e-3, 1e-1, 1e-3)
-    assert (avazu.search.run.batch_size, avazu.search.run.epochs) == (4096, 5)
-    assert optfusion_steps.preset("frappe", "full") == avazu
-    kdd = optfusion_steps.preset("kdd12", "small")
-    assert (kdd.search.embedding_dim, kdd.search.lr_emb, kdd.hard.learning_rate) == (16, 3e-3, 2e-3)
-    test = optfusion_steps.preset("criteo", "test").search
-    assert test.embedding_dim == 4 and test.run.max_steps_per_epoch <= 300 and test.run.epochs == 1
-
-
-def test_the_pipeline_train_config_sets_batch_size_epochs_and_seed_of_both_steps():
-    train = TrainConfig(batch_size=512, epochs=3, seed=7)
-    settings = optfusion_steps.default_options("criteo", "small", train)
-    assert (settings.search.run.batch_size, settings.search.run.epochs, settings.search.run.seed) == (512, 3, 7)
-    assert settings.retrain("hard").run == settings.search.run
-
-
-@pytest.mark.parametrize("dataset, reference_rate", [("criteo", 3e-4), ("avazu", 1e-7), ("frappe", 1e-7),
-                                                     ("kdd12", 3e-8)])
-def test_soft_retrains_at_the_hard_rate_unless_the_reference_rate_is_asked_for(dataset, reference_rate):
-    """retrain.sh's Soft rates (1e-7 Avazu, 3e-8 KDD12) turn retraining into evaluation (algorithms.md §1.5,
-    problem 3): the default is the Hard row's rate; the reference's stays a named option."""
-    options = optfusion_steps.preset(dataset, "full")
-    hard, soft = options.retrain("hard"), options.retrain("soft")
-    assert (soft.lr_emb, soft.lr_nn, soft.l2_nn) == (hard.lr_emb, hard.lr_nn, hard.l2_nn)
-    reference = dataclasses.replace(options, soft_rates="reference").retrain("soft")
-    assert reference.lr_emb == reference.lr_nn == reference_rate
-    assert dataclasses.replace(options, soft_rates="reference").retrain("hard") == hard
-    with pytest.raises(ValueError, match="soft_rates must be one of"):
-        dataclasses.replace(options, soft_rates="tiny")
-
-
-def test_runner_flags_set_precision_xla_l2_and_inheritance():
-    import local_runner
-    args = local_runner.parse_args(["--model", "optfusion-soft", "--preset", "test", "--precision", "mixed_bfloat16",
-                                    "--jit-compile", "--l2-mode", "lazy", "--from-scratch"])
-    options = local_runner.family_options(args)
-    run = options.search.run
-    assert (run.precision, run.jit_compile, run.l2_mode, options.inherit_weights) == (
-        "mixed_bfloat16", True, "lazy", False)
-    assert options.retrain("soft").run == run and not options.retrain("soft").inherit_weights
-    assert local_runner.family_options(local_runner.parse_args(["--model", "optfusion-hard"])) == (
-        optfusion_steps.preset("criteo", "small"))  # no flag: the preset untouched
-    with pytest.raises(SystemExit, match="takes no --precision, --from-scratch"):
-        local_runner.family_options(local_runner.parse_args(["--model", "dcn", "--precision", "float32",
-                                                             "--from-scratch"]))
-
-
-def _pipeline(tmp_path, model: str, **options):
-    train = configs.trainer_preset("criteo", model, "test")
-    return create_pipeline(configs.PipelineConfig(
-        pipeline_root=str(tmp_path / "root"), metadata_path=str(tmp_path / "m.sqlite"),
-        serving_model_dir=str(tmp_path / "serving"),
-        dataset=configs.DatasetConfig(name="criteo", input_base="/nonexistent/input"), trainer=train,
-        model_options=dataclasses.replace(optfusion_steps.preset("criteo", "test"), **options),
-        code_fingerprint="abc123"))
-
-
-def test_pipeline_wires_search_then_retrain_into_evaluation_and_push(tmp_path):
-    nodes = {node.id: node for node in _pipeline(tmp_path, "optfusion-hard").components}
-    assert "Trainer" not in nodes
-    search, retrain = nodes["OptFusionSearch"], nodes["OptFusionRetrain"]
-    assert search in retrain.upstream_nodes and nodes["AnomalyGate"] in search.upstream_nodes
-    assert retrain.inputs["architecture"] is search.outputs["architecture"]
-    assert nodes["Evaluator"].inputs["model"] is retrain.outputs["model"]
-    assert nodes["Pusher"].inputs["model"] is retrain.outputs["model"]
-    for node in (search, retrain):
-        assert json.loads(node.exec_properties["train_args"])["splits"] == ["train"]
-        assert json.loads(node.exec_properties["eval_args"])["splits"] == ["eval"]  # never the test split
-        assert node.exec_properties["code_fingerprint"] == "abc123"
-    assert RetrainSettings.from_json(retrain.exec_properties["settings"]).mode == "hard"
-    assert SearchSettings.from_json(search.exec_properties["settings"]).embedding_dim == 4
-
-
-def test_hard_and_soft_share_the_search_settings(tmp_path):
-    hard = {n.id: n for n in _pipeline(tmp_path, "optfusion-hard").components}
-    soft = {n.id: n for n in _pipeline(tmp_path, "optfusion-soft", inherit_weights=False).components}
-    assert hard["OptFusionSearch"].exec_properties == soft["OptFusionSearch"].exec_properties  # one cached search
-    settings = RetrainSettings.from_json(soft["OptFusionRetrain"].exec_properties["settings"])
-    assert (settings.mode, settings.inherit_weights) == ("soft", False)
-
-
 # --- distribution -----------------------------------------------------------------------------------------------
 
 _MIRRORED_SCRIPT = r"""
@@ -371,7 +175,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 # Deterministic kernels: otherwise a reduction's order follows the thread pool's scheduling, and on a loaded machine
 # Adam's normalised step turns that rounding in a near-zero gradient (an op weight α) into a visible difference.
 tf.config.experimental.enable_op_determinism()
-from tests.components.test_optfusion_steps import SETTINGS, TABLE, FIELDS, DIM, _batch
+from tests.trainer.optfusion.helpers import SETTINGS, TABLE, FIELDS, DIM, _batch
 from trainer.optfusion import fit, optim, training
 from trainer.optfusion import network
 

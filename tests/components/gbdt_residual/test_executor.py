@@ -1,4 +1,4 @@
-"""GbdtResidual: out-of-fold GBDT logits written into the examples, and the GBDT exported as a Model.
+"""GbdtResidual's executor: out-of-fold GBDT logits written into the examples, and the GBDT exported as a Model.
 
 The executor runs once per layout (tests.resfusion_data.shared_gbdt_residual, shared with the trainer tests)
 on generated rows: raw Criteo-layout rows (RawLogExampleGen's layout) and the same rows as OptFusion
@@ -11,10 +11,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import artifact_utils
 
 from components.gbdt_residual import executor
-from components.gbdt_residual.component import GbdtResidual
 from tests import helpers, resfusion_data
 from trainer import metrics
 from trainer.resfusion import gbdt
@@ -134,17 +133,6 @@ def test_fold_assignment_and_metrics_are_recorded_as_artifact_properties(produce
     assert model.get_int_custom_property("folds") == FOLDS
 
 
-def test_component_wiring():
-    source = standard_artifacts.Examples
-    from tfx.types import channel_utils
-    component = GbdtResidual(examples=channel_utils.as_channel([source()]), dataset="criteo", folds=3)
-    assert set(component.outputs) == {"residual_examples", "model"}
-    assert component.exec_properties["folds"] == 3
-    assert gbdt.GbdtParams(**json.loads(component.exec_properties["gbdt_params"])) == gbdt.GbdtParams()
-    with pytest.raises(ValueError, match="folds must be 0"):
-        GbdtResidual(examples=channel_utils.as_channel([source()]), dataset="criteo", folds=1)
-
-
 def test_eval_metrics_of_the_full_model_are_recorded(produced):
     """`eval_auc` / `eval_logloss` on the Model artifact are the full model's on the eval split's rows."""
     model = produced["model"]
@@ -159,51 +147,3 @@ def test_eval_metrics_of_the_full_model_are_recorded(produced):
     assert summary["eval_auc"] == pytest.approx(model.get_float_custom_property("eval_auc"))
     width = resfusion_data.TFRECORD_FIELDS if produced["layout"] == "tfrecord" else 0
     assert summary["inputs"] == {"dataset": produced["layout"], "num_id_fields": width}
-
-
-# --- what the GBDT reads from an OptFusion TFRecord -------------------------------------------------------------
-
-TFRECORD = features.get_dataset("tfrecord")
-
-
-def test_tfrecord_id_columns_are_categorical_features():
-    """`feature` int64[F] -> F string features id_000..: the id's decimal string, "" when absent or negative."""
-    inputs = gbdt.GbdtInputs(TFRECORD, 3)
-    assert inputs.feature_names == ("id_000", "id_001", "id_002")
-    assert not any(inputs.is_numerical(name) for name in inputs.feature_names)
-    assert all(s.dtype == tf.string for s in inputs.input_signature().values())
-    rows = [resfusion_data.tfrecord_example(1.0, [7, 12, 40]), resfusion_data.tfrecord_example(0.0, [8]),
-            resfusion_data.tfrecord_example(0.0, [9, -1, 41, 99])]
-    parsed = inputs.parse(tf.constant([r.SerializeToString() for r in rows]))
-    assert {name: [v.decode() for v in values.numpy()] for name, values in parsed.items()} == {
-        "id_000": ["7", "8", "9"], "id_001": ["12", "", ""], "id_002": ["40", "", "41"]}
-
-
-def test_tfrecord_width_is_read_from_the_first_record_and_required(tmp_path):
-    path = str(tmp_path / "train_0000.tfrecord")
-    with tf.io.TFRecordWriter(path) as writer:
-        writer.write(resfusion_data.tfrecord_example(1.0, [3, 5, 8, 13]).SerializeToString())
-    inputs = gbdt.GbdtInputs.from_files(TFRECORD, [path])
-    assert inputs.num_id_fields == 4 and inputs.label_dtype == tf.float32
-    assert gbdt.GbdtInputs.from_dict(json.loads(json.dumps(inputs.to_dict()))) == inputs
-    assert gbdt.GbdtInputs.from_files(features.get_dataset("criteo"), [path]).num_id_fields == 0
-    with pytest.raises(ValueError, match="num_id_fields"):
-        gbdt.GbdtLearner(TFRECORD)  # prebuilt ids without their width
-    with pytest.raises(ValueError, match="num_id_fields must be 0"):
-        gbdt.GbdtInputs(features.get_dataset("criteo"), 3)
-
-
-def test_prebuilt_ids_keep_every_id_in_the_dictionary_unless_set():
-    """OptFusion ids are already thresholded: by default every id is a category (-1: no cap, frequency >= 1);
-    raw values keep the 2,000 most frequent seen >= 5 times; set values win."""
-    ids, raw = gbdt.GbdtInputs(TFRECORD, 10), gbdt.GbdtInputs(features.get_dataset("frappe"))
-    assert gbdt.GbdtParams().vocabulary(ids) == (-1, 1)
-    assert gbdt.GbdtParams().vocabulary(raw) == (2000, 5)
-    assert gbdt.GbdtParams(max_vocab_count=500, min_vocab_frequency=3).vocabulary(ids) == (500, 3)
-
-
-def test_leaf_bound_follows_the_growing_strategy():
-    """GBDT+LR gives every (tree, leaf) an id below this bound."""
-    assert gbdt.GbdtParams(max_depth=4).max_leaves == 16
-    assert gbdt.GbdtParams(growing_strategy="BEST_FIRST_GLOBAL", max_num_nodes=63, max_depth=-1).max_leaves == 32
-    assert gbdt.GbdtParams(growing_strategy="BEST_FIRST_GLOBAL", max_num_nodes=63, max_depth=3).max_leaves == 8
