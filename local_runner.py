@@ -160,7 +160,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> PipelineConfig:
-
     from data_gen import synthetic_criteo
     from pipeline import configs
 
