@@ -136,6 +136,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--vocabulary-over-all-splits", action="store_true",
                         help="compute vocabularies over all splits, as the reference preprocessing does")
     parser.add_argument("--min-auc", type=float, default=0.5, help="blessing threshold on eval AUC (default 0.5)")
+    parser.add_argument("--keep-versions", type=int,
+                        help="model versions kept in serving_model/ after a push (default: PushConfig's, 5)")
     parser.add_argument("--rows", type=int, default=DEFAULT_SYNTHETIC_ROWS, help="rows of generated data (no --data)")
     parser.add_argument("--pipeline-name", default=None)
     parser.add_argument("--beam-mode", default="in_memory", choices=("in_memory", "multi_processing"),
@@ -190,6 +192,7 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
         trainer=trainer,
         model_options=family_options(args, layout, trainer.train),
         evaluation=configs.EvalConfig(min_auc=args.min_auc),
+        push=configs.PushConfig(**({} if args.keep_versions is None else {"keep_versions": args.keep_versions})),
         beam_pipeline_args=tuple(beam_args),
         enable_cache=not args.no_cache,
         code_fingerprint=code_fingerprint(),

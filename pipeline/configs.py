@@ -58,6 +58,21 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PushConfig:
+    """Pushing (components/versioned_pusher): how many versions stay in serving_model/ after a push.
+
+    Raises:
+        ValueError: keep_versions < 1.
+    """
+
+    keep_versions: int = 5
+
+    def __post_init__(self) -> None:
+        if self.keep_versions < 1:
+            raise ValueError(f"keep_versions must be >= 1 (the version just pushed stays), got {self.keep_versions}")
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Everything create_pipeline needs; built by a runner (local_runner.py, kubeflow/)."""
 
@@ -69,6 +84,7 @@ class PipelineConfig:
     # Settings of a model family beyond TrainerConfig (a frozen dataclass of its family module: pipeline/families.py).
     model_options: Any = None
     evaluation: EvalConfig = EvalConfig()
+    push: PushConfig = PushConfig()
     pipeline_name: str = PIPELINE_NAME
     beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     enable_cache: bool = True

@@ -14,6 +14,8 @@ from tfx.proto import example_gen_pb2
 
 from components.anomaly_gate import AnomalyGate
 from components.raw_log_example_gen.component import RawLogExampleGen
+from components.versioned_pusher import VersionedPusher
+from components.versioned_pusher.executor import KEEP_VERSIONS_KEY
 from pipeline import configs, families
 from transform import features
 
@@ -132,12 +134,13 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
         eval_config=eval_config(config.evaluation.min_auc),
         example_splits=["eval"],
     )
-    pusher = tfx.components.Pusher(
+    pusher = VersionedPusher(
         model=model,
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
-    )
+        custom_config={KEEP_VERSIONS_KEY: config.push.keep_versions},
+    ).with_id("Pusher")
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

@@ -7,7 +7,7 @@ import sys
 from tests.helpers import REPO_ROOT
 
 COMPONENT_MODULES = ["components.anomaly_gate", "components.raw_log_example_gen.component",
-                     "components.gbdt_residual.component", "components.optfusion"]
+                     "components.gbdt_residual.component", "components.optfusion", "components.versioned_pusher"]
 
 # In a fresh interpreter: after importing each module in turn, the trainer modules loaded so far.
 _PROBE = """

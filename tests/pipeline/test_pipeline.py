@@ -48,3 +48,14 @@ def test_tfrecord_input_uses_import_example_gen_with_the_reference_file_names(tm
     splits = json.loads(nodes["ImportExampleGen"].exec_properties["input_config"])["splits"]
     assert {s["name"]: s["pattern"] for s in splits} == {
         "train": "train*.tfrecord*", "eval": "validation*.tfrecord*", "test": "test*.tfrecord*"}
+
+
+def test_the_pusher_pushes_atomically_and_keeps_the_configured_versions(tmp_path):
+    import dataclasses
+
+    from components.versioned_pusher import VersionedPusher, executor
+    config = dataclasses.replace(_config(tmp_path), push=configs.PushConfig(keep_versions=3))
+    pusher = _nodes(create_pipeline(config))["Pusher"]
+    assert isinstance(pusher, VersionedPusher) and pusher.executor_spec.executor_class is executor.Executor
+    assert json.loads(pusher.exec_properties["custom_config"]) == {executor.KEEP_VERSIONS_KEY: 3}
+    assert str(tmp_path / "serving") in pusher.exec_properties["push_destination"]
