@@ -5,7 +5,7 @@
 
 Also the entry point of the TFX CLI (local engine):
     tfx pipeline create --engine local --pipeline_path local_runner.py
-    tfx run create --engine local --pipeline_name fusionctr
+    tfx run create --engine local --pipeline_name fusionctr-criteo     # fusionctr-<dataset>: --pipeline-name
 (the CLI passes no flags: put them in the FUSIONCTR_RUNNER_ARGS environment variable)
 
 Output layout under --output-dir: metadata.sqlite, pipeline_root/, serving_model/<version>/.
@@ -139,7 +139,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep-versions", type=int,
                         help="model versions kept in serving_model/ after a push (default: PushConfig's, 5)")
     parser.add_argument("--rows", type=int, default=DEFAULT_SYNTHETIC_ROWS, help="rows of generated data (no --data)")
-    parser.add_argument("--pipeline-name", default=None)
+    parser.add_argument("--pipeline-name", default=None,
+                        help="default fusionctr-<dataset> (fusionctr-tfrecord-<layout>): one pipeline, and one "
+                             "champion, per dataset layout")
+    parser.add_argument("--max-auc-drop", type=float,
+                        help="blessing: how far the eval AUC may fall below the champion's (default: EvalConfig's, "
+                             "0.001)")
+    parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate (Keras models)")
     parser.add_argument("--beam-mode", default="in_memory", choices=("in_memory", "multi_processing"),
                         help="DirectRunner mode; multi_processing uses every core (large local runs)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
@@ -180,7 +186,7 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
     beam_args = [f"--direct_running_mode={args.beam_mode}",
                  "--direct_num_workers=0" if args.beam_mode == "multi_processing" else "--direct_num_workers=1"]
     return configs.PipelineConfig(
-        pipeline_name=args.pipeline_name or configs.PIPELINE_NAME,
+        pipeline_name=args.pipeline_name or configs.pipeline_name(args.dataset, layout),
         pipeline_root=os.path.join(output_dir, "pipeline_root"),
         metadata_path=os.path.join(output_dir, "metadata.sqlite"),
         serving_model_dir=os.path.join(output_dir, "serving_model"),
@@ -191,7 +197,8 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
             vocabulary_over_all_splits=args.vocabulary_over_all_splits),
         trainer=trainer,
         model_options=family_options(args, layout, trainer.train),
-        evaluation=configs.EvalConfig(min_auc=args.min_auc),
+        evaluation=configs.EvalConfig(min_auc=args.min_auc, **(
+            {} if args.max_auc_drop is None else {"max_auc_drop": args.max_auc_drop})),
         push=configs.PushConfig(**({} if args.keep_versions is None else {"keep_versions": args.keep_versions})),
         beam_pipeline_args=tuple(beam_args),
         enable_cache=not args.no_cache,
@@ -213,8 +220,8 @@ def trainer_config(args: argparse.Namespace, layout: str | None = None) -> Any:
     from pipeline import configs
 
     trainer = configs.trainer_preset(layout or args.dataset, args.model, args.preset)
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                   ("seed", args.seed)) if v is not None}
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("seed", args.seed),
+                                   ("learning_rate", args.learning_rate)) if v is not None}
     if overrides:
         trainer = dataclasses.replace(trainer, train=dataclasses.replace(trainer.train, **overrides))
     return trainer

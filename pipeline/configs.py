@@ -9,6 +9,15 @@ from transform import features
 from transform.spec import ReferenceSettings
 
 PIPELINE_NAME = "fusionctr"
+
+
+def pipeline_name(dataset: str, layout: str | None = None) -> str:
+    """The default pipeline name of a dataset layout, "fusionctr-<dataset>" ("fusionctr-tfrecord-<layout>" for
+    TFRecords made from `layout`): the champion a model is judged against is the latest blessed model of its
+    pipeline, so two layouts (whose examples and serving signatures differ) never judge each other's models."""
+    if dataset == "tfrecord" and layout and layout != "tfrecord":
+        return f"{PIPELINE_NAME}-tfrecord-{layout}"
+    return f"{PIPELINE_NAME}-{dataset}"
 # User code is referenced by dotted names, so the same pipeline compiles for Kubeflow with the code baked
 # into the image (no module-file upload at compile time).
 PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
@@ -52,9 +61,19 @@ class DatasetConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """Blessing: AUC on the eval split at least `min_auc`."""
+    """Blessing, on the eval split: AUC at least `min_auc`, and at most `max_auc_drop` below the champion's (the
+    latest blessed model of the pipeline, hence of the dataset layout, whatever its family; none on a first run).
+
+    Raises:
+        ValueError: max_auc_drop < 0.
+    """
 
     min_auc: float = 0.5
+    max_auc_drop: float = 0.001
+
+    def __post_init__(self) -> None:
+        if self.max_auc_drop < 0:
+            raise ValueError(f"max_auc_drop must be >= 0, got {self.max_auc_drop}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """create_pipeline: the CTR pipeline as a TFX DSL graph. Pure: it builds the graph, it never runs it.
 
 raw log -> RawLogExampleGen (or ImportExampleGen for OptFusion TFRecords) -> StatisticsGen -> SchemaGen
-(or a pinned schema) -> ExampleValidator -> AnomalyGate -> Transform -> Trainer -> Evaluator (TFMA,
-absolute AUC threshold) -> Pusher (serving_model/<version>/).
+(or a pinned schema) -> ExampleValidator -> AnomalyGate -> Transform -> Trainer -> Evaluator (TFMA; blessed at
+an AUC floor and no regression against the champion, the latest blessed model) -> Pusher (serving_model/<version>/).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
 from components.anomaly_gate import AnomalyGate
+from components.champion_evaluator import ChampionEvaluator
 from components.raw_log_example_gen.component import RawLogExampleGen
 from components.versioned_pusher import VersionedPusher
 from components.versioned_pusher.executor import KEEP_VERSIONS_KEY
@@ -22,6 +23,7 @@ from transform import features
 SPLITS = ("train", "eval", "test")
 # OptFusion's TFRecord files: {train,validation,test}_NNNN.tfrecord (the reference names them this way).
 TFRECORD_SPLIT_PATTERNS = {"train": "train*.tfrecord*", "eval": "validation*.tfrecord*", "test": "test*.tfrecord*"}
+CANDIDATE, CHAMPION = "candidate", "champion"  # the TFMA model names of the model judged and of the baseline
 
 
 def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.types.BaseNode:
@@ -78,23 +80,29 @@ def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channe
     )
 
 
-def eval_config(min_auc: float) -> tfma.EvalConfig:
-    """AUC, logloss, calibration (mean prediction / mean label) and example count on the eval split.
+def eval_config(evaluation: configs.EvalConfig, slice_field: str | None = None) -> tfma.EvalConfig:
+    """AUC, logloss, calibration (mean prediction / mean label) and example count on the eval split, overall and
+    per value of `slice_field`, for the candidate and the champion (the baseline model, when there is one).
 
-    Blessed when AUC >= min_auc. (No baseline comparison yet: the stock latest-blessed-model resolver
-    would hand a re-run its own previous model as baseline, re-running Evaluator and Pusher on an
-    otherwise fully cached run.)
+    Blessed when AUC >= evaluation.min_auc and, given a champion, AUC >= the champion's - evaluation.max_auc_drop.
+    Without a champion (a first run, or a re-run whose champion is the candidate itself: ChampionEvaluator) the
+    change threshold is ignored (TFX's rubber stamp).
     """
     auc_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}))
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                     absolute={"value": -evaluation.max_auc_drop}))
+    # tf_generic: evaluate through the serving signature, without deserializing the Keras layers.
+    model_spec = {"signature_name": "serving_default", "label_key": features.LABEL_KEY, "model_type": "tf_generic"}
     return tfma.EvalConfig(
-        # tf_generic: evaluate through the serving signature, without deserializing the Keras layers.
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY,
-                                    model_type="tf_generic")],
-        slicing_specs=[tfma.SlicingSpec()],
+        model_specs=[tfma.ModelSpec(name=CANDIDATE, **model_spec),
+                     tfma.ModelSpec(name=CHAMPION, is_baseline=True, **model_spec)],
+        slicing_specs=[tfma.SlicingSpec()] + ([tfma.SlicingSpec(feature_keys=[slice_field])] if slice_field else []),
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+            # On the whole eval split only (MetricConfig.threshold would hold every slice to it, small ones too).
+            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
+                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold)]),
             tfma.MetricConfig(class_name="BinaryCrossentropy", config='"name": "logloss"'),
             tfma.MetricConfig(class_name="Calibration"),
             tfma.MetricConfig(class_name="MeanPrediction"),
@@ -128,12 +136,20 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     train_nodes, model = steps.train(config, transform, schema_gen.outputs["schema"])
     for node in pre_nodes + train_nodes:
         node.add_upstream_node(anomaly_gate)  # nothing is trained on data with blocking anomalies
-    evaluator = tfx.components.Evaluator(
+    # The champion: the latest blessed model of this pipeline (one pipeline name per dataset layout), any family.
+    champion = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("ChampionResolver")
+    evaluator = ChampionEvaluator(
         examples=gen.outputs["examples"],
         model=model,
-        eval_config=eval_config(config.evaluation.min_auc),
+        baseline_model=champion.outputs["model"],
+        schema=schema_gen.outputs["schema"],  # decodes the slice field of the raw examples
+        eval_config=eval_config(config.evaluation, spec.slice_field),
         example_splits=["eval"],
-    )
+    ).with_id("Evaluator")
     pusher = VersionedPusher(
         model=model,
         model_blessing=evaluator.outputs["blessing"],
@@ -145,7 +161,7 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[gen, statistics_gen, schema_gen, example_validator, anomaly_gate, *pre_nodes, transform,
-                    *train_nodes, evaluator, pusher],
+                    *train_nodes, champion, evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path),

@@ -73,6 +73,8 @@ class DatasetSpec:
         reference: the reference runs' settings on this dataset; None where there are none (TFRecords).
         settings_of: the layout whose reference settings and grid choices a run takes (TFRecords of unknown
             origin: Criteo's); None: its own.
+        slice_field: a categorical field of few values whose slices the Evaluator reports beside the whole eval
+            split; None: none (TFRecords hold ids only; KDD12's fields are anonymous).
     """
 
     name: str
@@ -85,6 +87,7 @@ class DatasetSpec:
     is_header: Optional[Callable[[str], bool]] = dataclasses.field(default=None, compare=False)
     reference: Optional[ReferenceSettings] = None
     settings_of: Optional[str] = None
+    slice_field: Optional[str] = None
 
     @property
     def raw_fields(self) -> tuple[str, ...]:

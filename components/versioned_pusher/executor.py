@@ -6,6 +6,9 @@ A version folder appears whole or not at all. The model is copied into a hidden 
 reader should wait for `saved_model.pb`, which TF Serving does.) Versions are Unix seconds, strictly increasing: a
 push in the same second as the newest version takes the next number. After a push only the newest `keep_versions`
 versions stay (custom_config {"keep_versions": N}; default DEFAULT_KEEP_VERSIONS).
+
+A blessed model that is already the newest version (a re-run that reused a cached model, judged against itself as
+the champion) is not pushed again: the record points at the served version, with `already_served` 1.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 KEEP_VERSIONS_KEY = "keep_versions"
+ALREADY_SERVED_KEY = "already_served"
 DEFAULT_KEEP_VERSIONS = 5
 INCOMPLETE_SUFFIX = ".incomplete"
 
@@ -60,6 +64,26 @@ def push_atomically(model_path: str, base_directory: str, version: int) -> str:
     return final
 
 
+# What identifies a SavedModel's content: its fingerprint (TF >= 2.12 writes one: checksums of the graph and the
+# checkpoint), else the graph and the checkpoint index themselves.
+_IDENTITY_FILES = (("fingerprint.pb",), ("saved_model.pb", os.path.join("variables", "variables.index")))
+
+
+def same_saved_model(first: str, second: str) -> bool:
+    """Whether two SavedModel folders hold the same model (byte-equal fingerprints, or graphs and checkpoint
+    indexes when either lacks a fingerprint)."""
+    for names in _IDENTITY_FILES:
+        paths = [(os.path.join(first, n), os.path.join(second, n)) for n in names]
+        if all(fileio.exists(a) and fileio.exists(b) for a, b in paths):
+            return all(_read(a) == _read(b) for a, b in paths)
+    return False
+
+
+def _read(path: str) -> bytes:
+    with fileio.open(path, "rb") as f:
+        return f.read()
+
+
 def prune_versions(base_directory: str, keep: int) -> list[str]:
     """Deletes all but the newest `keep` version folders (other entries are left alone); returns what it deleted.
 
@@ -83,7 +107,8 @@ class Executor(pusher_executor.Executor):
         """Pushes the `model` input to `<base_directory>/<version>/` if `model_blessing` is blessed.
 
         Writes the `pushed_model` artifact (a copy of the model, as the stock Pusher archives it) with the custom
-        properties `pushed` (1 or 0), `pushed_destination` and `pushed_version`.
+        properties `pushed` (1 or 0), `pushed_destination` and `pushed_version`, and `already_served` 1 when the
+        model was the newest version already (nothing written to the serving folder).
 
         Raises:
             NotImplementedError: a push destination other than a filesystem.
@@ -104,7 +129,15 @@ class Executor(pusher_executor.Executor):
             raise NotImplementedError(f"VersionedPusher pushes to a filesystem, not {destination}")
         base_directory = destination.filesystem.base_directory
         model_path = self.GetModelPath(input_dict)
-        version = next_version(version_folders(base_directory), int(time.time()))
+        versions = version_folders(base_directory)
+        newest = max(versions, default=None)
+        if newest is not None and same_saved_model(model_path, versions[newest]):
+            logging.info("%s is already served as %s: no new version", model_path, versions[newest])
+            io_utils.copy_dir(model_path, pushed_model.uri)
+            self._MarkPushed(pushed_model, pushed_destination=versions[newest], pushed_version=str(newest))
+            pushed_model.set_int_custom_property(ALREADY_SERVED_KEY, 1)
+            return
+        version = next_version(versions, int(time.time()))
         serving_path = push_atomically(model_path, base_directory, version)
         removed = prune_versions(base_directory, keep)
         logging.info("Pushed %s to %s; removed old versions %s", model_path, serving_path, removed)

@@ -121,10 +121,20 @@ def check_blessed_and_pushed(run) -> dict[str, float]:
     assert os.path.dirname(destination) == run.serving_model_dir
     assert os.path.exists(os.path.join(destination, "saved_model.pb"))
     evaluation = lineage.latest_output(store, "Evaluator", "evaluation")
-    metrics = {}
+    metrics, slice_counts = {}, {}
     for slice_metrics in tfma.load_metrics(evaluation.uri):
+        keys = tuple((k.column, k.bytes_value) for k in slice_metrics.slice_key.single_slice_keys)
         for kv in slice_metrics.metric_keys_and_values:
-            metrics[kv.key.name] = kv.value.double_value.value
+            if kv.key.model_name not in ("", "candidate") or kv.key.is_diff:
+                continue  # the champion's figures and the differences, when a champion was given ("": no champion)
+            if not keys:
+                metrics[kv.key.name] = kv.value.double_value.value
+            elif kv.key.name == "example_count":
+                slice_counts[keys] = kv.value.double_value.value
     assert metrics["example_count"] == split_counts(run)["eval"]  # eval split only: never test
-    assert {"auc", "logloss", "calibration"} <= set(metrics)
+    assert {"auc", "logloss", "calibration", "mean_prediction", "mean_label"} <= set(metrics)
+    slice_field = features.get_dataset(run.dataset).slice_field
+    if slice_field:  # one slice per value of the layout's slice field (rows without it are in no slice)
+        assert slice_counts and {column for (column, _), in slice_counts} == {slice_field}
+        assert sum(slice_counts.values()) <= metrics["example_count"]
     return metrics

@@ -1,4 +1,5 @@
-"""Re-running an identical pipeline reuses every component from the cache, also through the TFX CLI."""
+"""Re-running an identical pipeline reuses every component from the cache, also through the TFX CLI, and pushes no
+new version; a worse model is judged against the champion and not pushed."""
 import os
 import shlex
 import subprocess
@@ -22,13 +23,50 @@ def _last_states(run) -> tuple[dict[str, str], dict[str, int]]:
     return {node: states[node][-1] for node in COMPONENTS}, {node: len(states[node]) for node in COMPONENTS}
 
 
-def test_second_identical_run_is_served_from_cache(generated_run):
+def _versions(serving_model_dir: str) -> list[str]:
+    return sorted(os.listdir(serving_model_dir))
+
+
+def test_second_identical_run_is_served_from_cache_and_pushes_no_new_version(generated_run):
+    """The second run reuses every step up to the model. Its Evaluator runs once more, because the champion it is
+    judged against appeared (the first run's blessed model: the candidate itself, so judged without a baseline),
+    and its Pusher finds the model already served: no new version."""
     first_states, first_counts = _last_states(generated_run)
     assert set(first_states.values()) == {"COMPLETE"}
+    versions = _versions(generated_run.serving_model_dir)
+    assert len(versions) == 1
     local_runner.run(list(generated_run.argv))
     states, counts = _last_states(generated_run)
-    assert states == {node: "CACHED" for node in COMPONENTS}
+    assert states == {**{node: "CACHED" for node in COMPONENTS}, "Evaluator": "COMPLETE", "Pusher": "COMPLETE"}
     assert counts == {node: first_counts[node] + 1 for node in COMPONENTS}
+    assert _versions(generated_run.serving_model_dir) == versions
+    pushed = lineage.latest_output(lineage.open_store(generated_run.metadata_path), "Pusher", "pushed_model")
+    assert pushed.custom_properties["already_served"].int_value == 1
+    assert pushed.custom_properties["pushed_version"].string_value == versions[0]
+
+
+def test_a_worse_model_is_not_blessed_against_the_champion_and_not_pushed(generated_run, tmp_path):
+    """A run whose model is deliberately worse (one epoch at a learning rate of 1e-9) clears the AUC floor (0 here)
+    but falls more than --max-auc-drop below the champion: not blessed, not pushed, the champion stays served.
+    It runs on a copy of the run's metadata and serving folder, so the other tests keep their run."""
+    import shutil
+
+    import tensorflow_model_analysis as tfma
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    shutil.copy(generated_run.metadata_path, output_dir / "metadata.sqlite")
+    shutil.copytree(generated_run.serving_model_dir, output_dir / "serving_model")
+    served = _versions(str(output_dir / "serving_model"))
+    argv = list(generated_run.argv)
+    argv[argv.index("--output-dir") + 1] = str(output_dir)
+    local_runner.run(argv + ["--epochs", "1", "--learning-rate", "1e-9", "--min-auc", "0"])
+    store = lineage.open_store(str(output_dir / "metadata.sqlite"))
+    assert lineage.latest_output(store, "Evaluator", "blessing").custom_properties["blessed"].int_value == 0
+    validation = tfma.load_validation_result(lineage.latest_output(store, "Evaluator", "evaluation").uri)
+    failed = [f.metric_threshold for f in validation.metric_validations_per_slice[0].failures]
+    assert failed and all(t.HasField("change_threshold") for t in failed)  # the champion, not the floor, said no
+    assert lineage.latest_output(store, "Pusher", "pushed_model").custom_properties["pushed"].int_value == 0
+    assert _versions(str(output_dir / "serving_model")) == served
 
 
 def test_tfx_cli_local_engine_creates_and_runs_the_pipeline(generated_run, tmp_path):
@@ -38,11 +76,14 @@ def test_tfx_cli_local_engine_creates_and_runs_the_pipeline(generated_run, tmp_p
     _, before = _last_states(generated_run)
     for command in (["pipeline", "create", "--engine", "local", "--pipeline_path",
                      os.path.join(REPO_ROOT, "local_runner.py")],
-                    ["run", "create", "--engine", "local", "--pipeline_name", "fusionctr"]):
+                    ["run", "create", "--engine", "local", "--pipeline_name", "fusionctr-criteo"]):
         result = subprocess.run([tfx_cli, *command], env=env, cwd=str(tmp_path), capture_output=True, text=True,
                                 timeout=900)
         assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-4000:])
-    assert (tmp_path / "tfx_local" / "fusionctr").is_dir()
+    assert (tmp_path / "tfx_local" / "fusionctr-criteo").is_dir()
     states, counts = _last_states(generated_run)
-    assert states == {node: "CACHED" for node in COMPONENTS}  # same flags, same data, same code: all cached
+    # Same flags, same data, same code: nothing is retrained (the Evaluator and the Pusher run again only on the
+    # run after the first, whose champion is new: see the test above).
+    assert {node: state for node, state in states.items() if node not in ("Evaluator", "Pusher")} == {
+        node: "CACHED" for node in COMPONENTS - {"Evaluator", "Pusher"}}
     assert counts == {node: before[node] + 1 for node in COMPONENTS}

@@ -49,4 +49,4 @@ REFERENCE = ReferenceSettings(
 )
 
 LAYOUT = DatasetSpec(name="avazu", categorical_fields=CATEGORICAL_FIELDS, hour_field="hour", required_fields=("hour",),
-                     parse=parse, is_header=is_header, reference=REFERENCE)
+                     parse=parse, is_header=is_header, reference=REFERENCE, slice_field="banner_pos")

@@ -26,4 +26,4 @@ def parse(line: str) -> Row:
 REFERENCE = ReferenceSettings(embedding_dim=40, optfusion=avazu.REFERENCE.optfusion)
 
 LAYOUT = DatasetSpec(name="frappe", categorical_fields=FIELDS, required_fields=FIELDS, parse=parse,
-                     reference=REFERENCE)
+                     reference=REFERENCE, slice_field="daytime")

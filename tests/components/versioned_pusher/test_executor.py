@@ -103,6 +103,21 @@ def test_an_unblessed_model_is_not_pushed(model_artifacts, tmp_path):
     assert os.listdir(base) == [first.get_string_custom_property("pushed_version")]
 
 
+def test_the_served_model_pushed_again_makes_no_new_version(model_artifacts, tmp_path):
+    """A re-run that reused a cached model and was judged against itself: the record points at the served version."""
+    base = str(tmp_path / "serving_model")
+    first = _push(model_artifacts[0], base, tmp_path)
+    again = _push(model_artifacts[0], base, tmp_path)
+    version = first.get_string_custom_property("pushed_version")
+    assert os.listdir(base) == [version]
+    assert (again.get_int_custom_property("pushed"), again.get_string_custom_property("pushed_version"),
+            again.get_int_custom_property(executor.ALREADY_SERVED_KEY)) == (1, version, 1)
+    other = _push(model_artifacts[1], base, tmp_path)  # a different model is a new version
+    assert other.get_int_custom_property(executor.ALREADY_SERVED_KEY) == 0
+    assert sorted(os.listdir(base)) == sorted([version, other.get_string_custom_property("pushed_version")])
+    assert not executor.same_saved_model(*(os.path.join(m.uri, "Format-Serving") for m in model_artifacts))
+
+
 def test_a_version_is_never_overwritten_and_a_dead_push_leaves_nothing_behind(model_artifacts, tmp_path):
     base = tmp_path / "serving_model"
     (base / ".7.incomplete").mkdir(parents=True)  # a push that died mid-copy
