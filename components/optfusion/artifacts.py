@@ -21,4 +21,5 @@ from tfx.types.artifact import Artifact
 class OptFusionArchitecture(Artifact):
     """A searched OptFusion architecture plus the supernet weights it was derived from (layout above)."""
 
-    TYPE_NAME = "OptFusionArchitecture"
+    # "<namespace>.<Title>": the only form of a custom artifact type that Kubeflow V2 compiles (its schema title).
+    TYPE_NAME = "fusionctr.OptFusionArchitecture"

@@ -22,7 +22,7 @@ from trainer.optfusion.network import Architecture
 
 pytestmark = pytest.mark.e2e
 
-ARCHITECTURE_TYPE = "OptFusionArchitecture"
+ARCHITECTURE_TYPE = "fusionctr.OptFusionArchitecture"
 
 
 @pytest.fixture(scope="module")

@@ -95,3 +95,30 @@ def test_each_dataset_layout_has_its_own_pipeline_and_champion():
     assert configs.pipeline_name("tfrecord", "tfrecord") == "fusionctr-tfrecord"
     with pytest.raises(ValueError, match="max_auc_drop must be >= 0"):
         configs.EvalConfig(max_auc_drop=-0.1)
+
+
+@pytest.mark.parametrize("model", ["deepfm", "optfusion-hard", "resfusion"])
+def test_every_family_compiles_for_kubeflow_v2(tmp_path, model):
+    """The same create_pipeline compiles with TFX's KubeflowV2DagRunner: the champion resolver becomes V2's two
+    resolver tasks feeding the Evaluator, and the custom executors are named by their dotted class paths."""
+    from tfx import v1 as tfx
+
+    import local_runner
+    config = local_runner.build_config(local_runner.parse_args(
+        ["--data", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--model", model]))
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image="fusionctr:test"),
+        output_dir=str(tmp_path), output_filename="pipeline.json")
+    runner.run(create_pipeline(config), write_out=True)
+    spec = json.loads((tmp_path / "pipeline.json").read_text())["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"ChampionResolver-model-resolver", "Evaluator", "Pusher"} <= set(tasks)
+    assert "ChampionResolver-model-resolver" in tasks["Evaluator"]["dependentTasks"]
+    assert "Evaluator" in tasks["Pusher"]["dependentTasks"]
+    classes = {name: args[args.index("--executor_class_path") + 1]
+               for name, executor in spec["deploymentSpec"]["executors"].items()
+               for args in [executor.get("container", {}).get("args", [])] if "--executor_class_path" in args}
+    assert classes["Evaluator_executor"] == "components.champion_evaluator.executor.Executor"
+    assert classes["Pusher_executor"] == "components.versioned_pusher.executor.Executor"
+    assert all(e["container"]["image"] == "fusionctr:test" for e in spec["deploymentSpec"]["executors"].values()
+               if "container" in e)

@@ -26,7 +26,7 @@ def test_architecture_artifact_round_trip(tmp_path):
 
     # Through MLMD's representation and back: the same type, the same properties.
     restored = artifact_utils.deserialize_artifact(artifact.artifact_type, artifact.mlmd_artifact)
-    assert isinstance(restored, OptFusionArchitecture) and restored.type_name == "OptFusionArchitecture"
+    assert isinstance(restored, OptFusionArchitecture) and restored.type_name == OptFusionArchitecture.TYPE_NAME
     assert restored.get_float_custom_property("best_val_auc") == 0.625
     assert restored.get_string_custom_property("ops") == ",".join(architecture.ops)
     assert restored.get_int_custom_property("kept_connections") == 31
