@@ -213,8 +213,8 @@ FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds", "pre
 
 
 def trainer_config(args: argparse.Namespace, layout: str | None = None) -> Any:
-    """The TrainerConfig of the preset for `layout` (default: --dataset) and --model, with --epochs, --batch-size and
-    --seed applied."""
+    """The TrainerConfig of the preset for `layout` (default: --dataset) and --model, with --epochs, --batch-size,
+    --seed and --learning-rate applied."""
     import dataclasses
 
     from pipeline import configs

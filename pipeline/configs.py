@@ -10,6 +10,11 @@ from transform.spec import ReferenceSettings
 
 PIPELINE_NAME = "fusionctr"
 
+# User code is referenced by dotted names, so the same pipeline compiles for Kubeflow with the code baked
+# into the image (no module-file upload at compile time).
+PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.train.run_fn"
+
 
 def pipeline_name(dataset: str, layout: str | None = None) -> str:
     """The default pipeline name of a dataset layout, "fusionctr-<dataset>" ("fusionctr-tfrecord-<layout>" for
@@ -18,10 +23,6 @@ def pipeline_name(dataset: str, layout: str | None = None) -> str:
     if dataset == "tfrecord" and layout and layout != "tfrecord":
         return f"{PIPELINE_NAME}-tfrecord-{layout}"
     return f"{PIPELINE_NAME}-{dataset}"
-# User code is referenced by dotted names, so the same pipeline compiles for Kubeflow with the code baked
-# into the image (no module-file upload at compile time).
-PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
-RUN_FN = "trainer.train.run_fn"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -84,14 +84,24 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def prune_versions(base_directory: str, keep: int) -> list[str]:
-    """Deletes all but the newest `keep` version folders (other entries are left alone); returns what it deleted.
+def check_keep_versions(keep: int) -> int:
+    """`keep` itself, checked.
 
     Raises:
         ValueError: keep < 1 (the version just pushed always stays).
     """
     if keep < 1:
         raise ValueError(f"keep_versions must be >= 1, got {keep}")
+    return keep
+
+
+def prune_versions(base_directory: str, keep: int) -> list[str]:
+    """Deletes all but the newest `keep` version folders (other entries are left alone); returns what it deleted.
+
+    Raises:
+        ValueError: keep < 1 (check_keep_versions).
+    """
+    check_keep_versions(keep)
     versions = version_folders(base_directory)
     removed = [versions[v] for v in sorted(versions)[:-keep]]
     for folder in removed:
@@ -117,9 +127,7 @@ class Executor(pusher_executor.Executor):
         self._log_startup(input_dict, output_dict, exec_properties)
         pushed_model = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null") or {}
-        keep = int(custom_config.get(KEEP_VERSIONS_KEY, DEFAULT_KEEP_VERSIONS))
-        if keep < 1:
-            raise ValueError(f"keep_versions must be >= 1, got {keep}")
+        keep = check_keep_versions(int(custom_config.get(KEEP_VERSIONS_KEY, DEFAULT_KEEP_VERSIONS)))
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(pushed_model)
             return
@@ -131,15 +139,16 @@ class Executor(pusher_executor.Executor):
         model_path = self.GetModelPath(input_dict)
         versions = version_folders(base_directory)
         newest = max(versions, default=None)
-        if newest is not None and same_saved_model(model_path, versions[newest]):
-            logging.info("%s is already served as %s: no new version", model_path, versions[newest])
-            io_utils.copy_dir(model_path, pushed_model.uri)
-            self._MarkPushed(pushed_model, pushed_destination=versions[newest], pushed_version=str(newest))
-            pushed_model.set_int_custom_property(ALREADY_SERVED_KEY, 1)
-            return
-        version = next_version(versions, int(time.time()))
-        serving_path = push_atomically(model_path, base_directory, version)
-        removed = prune_versions(base_directory, keep)
-        logging.info("Pushed %s to %s; removed old versions %s", model_path, serving_path, removed)
+        already_served = newest is not None and same_saved_model(model_path, versions[newest])
+        if newest is not None and already_served:
+            version, serving_path = newest, versions[newest]
+            logging.info("%s is already served as %s: no new version", model_path, serving_path)
+        else:
+            version = next_version(versions, int(time.time()))
+            serving_path = push_atomically(model_path, base_directory, version)
+            logging.info("Pushed %s to %s; removed old versions %s", model_path, serving_path,
+                         prune_versions(base_directory, keep))
         io_utils.copy_dir(model_path, pushed_model.uri)
         self._MarkPushed(pushed_model, pushed_destination=serving_path, pushed_version=str(version))
+        if already_served:
+            pushed_model.set_int_custom_property(ALREADY_SERVED_KEY, 1)
