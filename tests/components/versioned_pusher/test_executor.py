@@ -3,6 +3,8 @@ lists and loads versions while pushes happen."""
 import json
 import os
 import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -129,6 +131,13 @@ def test_a_version_is_never_overwritten_and_a_dead_push_leaves_nothing_behind(mo
         executor.push_atomically(source, str(base), 7)
 
 
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the reader thread stopped looking"
+        time.sleep(0.01)
+
+
 def test_a_reader_polling_the_folder_never_sees_a_partial_version(model_artifacts, tmp_path):
     """What TF Serving does: list the numeric versions, load the newest when it changes. While 6 pushes (and prunes)
     happen, every version the reader lists has every file of the model at its full size, and each newest version
@@ -148,9 +157,9 @@ def test_a_reader_polling_the_folder_never_sees_a_partial_version(model_artifact
             try:
                 if _manifest(versions[newest]) not in wholes:
                     failures.append(f"{versions[newest]}: partial: {sorted(_manifest(versions[newest]))}")
-                checks[0] += 1
                 if newest not in seen:
                     seen[newest] = float(_serve(versions[newest], [1.0])[0])
+                checks[0] += 1
             except (OSError, ValueError, tf.errors.OpError) as error:
                 if os.path.exists(versions[newest]):  # pruned between listing and reading is fine
                     failures.append(f"{versions[newest]}: {type(error).__name__}: {error}"[:300])
@@ -159,12 +168,15 @@ def test_a_reader_polling_the_folder_never_sees_a_partial_version(model_artifact
     reader.start()
     try:
         for i in range(6):
+            # The reader's pace depends on the machine's load (a loaded CI runner managed 5 looks in 6 pushes), so
+            # the writer waits for 3 looks between pushes: the reader provably reads every version, at any speed.
+            _wait_until(lambda target=checks[0] + 3: checks[0] >= target or bool(failures))
             _push(model_artifacts[i % 2], base, tmp_path, keep=2)
     finally:
         done.set()
         reader.join()
     assert not failures, failures[:3]
-    assert checks[0] >= 20 and len(seen) >= 2 and set(seen.values()) <= {1.0, 2.0}  # it did look, and load
+    assert checks[0] >= 18 and len(seen) >= 2 and set(seen.values()) <= {1.0, 2.0}  # it did look, and load
     assert len(os.listdir(base)) == 2
 
 
