@@ -146,6 +146,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="blessing: how far the eval AUC may fall below the champion's (default: EvalConfig's, "
                              "0.001)")
     parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate (Keras models)")
+    parser.add_argument("--tune", action="store_true",
+                        help="run a Tuner (keras-tuner) before training; its best hyper-parameters train the model "
+                             "(the family's search space: learning rate, L2, embedding size; OptFusion's "
+                             "architecture learning rate too)")
+    parser.add_argument("--tune-trials", type=int, help="--tune: trials in all (default: TuningConfig's, 10)")
+    parser.add_argument("--tune-epochs", type=int,
+                        help="--tune: epochs of each trial (default: the training's own epochs)")
+    parser.add_argument("--tune-algorithm", choices=("bayesian", "random"), help="--tune: default bayesian")
     parser.add_argument("--beam-mode", default="in_memory", choices=("in_memory", "multi_processing"),
                         help="DirectRunner mode; multi_processing uses every core (large local runs)")
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
@@ -200,10 +208,28 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
         evaluation=configs.EvalConfig(min_auc=args.min_auc, **(
             {} if args.max_auc_drop is None else {"max_auc_drop": args.max_auc_drop})),
         push=configs.PushConfig(**({} if args.keep_versions is None else {"keep_versions": args.keep_versions})),
+        tuning=tuning_config(args),
         beam_pipeline_args=tuple(beam_args),
         enable_cache=not args.no_cache,
         code_fingerprint=code_fingerprint(),
     )
+
+
+def tuning_config(args: argparse.Namespace) -> Any:
+    """The TuningConfig of --tune and its --tune-* flags; None without --tune.
+
+    Raises:
+        SystemExit: a --tune-* flag without --tune.
+    """
+    from trainer.tuning import TuningConfig
+
+    values = {field: value for field, value in (("max_trials", args.tune_trials), ("trial_epochs", args.tune_epochs),
+                                                 ("algorithm", args.tune_algorithm)) if value is not None}
+    if not args.tune:
+        if values:
+            raise SystemExit("--tune-trials, --tune-epochs and --tune-algorithm need --tune")
+        return None
+    return TuningConfig(**values)
 
 
 # Flags that set a field of the model family's options (the field name: the flag).

@@ -5,6 +5,7 @@ import dataclasses
 from typing import Any
 
 from trainer.config import ModelConfig, TrainConfig, TrainerConfig
+from trainer.tuning import TuningConfig
 from transform import features
 from transform.spec import ReferenceSettings
 
@@ -105,6 +106,8 @@ class PipelineConfig:
     model_options: Any = None
     evaluation: EvalConfig = EvalConfig()
     push: PushConfig = PushConfig()
+    # A Tuner before training (`--tune`): its best hyper-parameters feed the training step; None: no Tuner.
+    tuning: TuningConfig | None = None
     pipeline_name: str = PIPELINE_NAME
     beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     enable_cache: bool = True

@@ -1,6 +1,7 @@
 """The plain Keras family (`--model lr | fm | dnn | deepfm | dcn | dcnv2 | xdeepfm | ipnn`): one stock Trainer.
 
-    Transform -> Trainer (trainer.train.run_fn: the model of trainer.models.registry) -> Evaluator, Pusher
+    Transform -> [Tuner (--tune)] -> Trainer (trainer.train.run_fn: the model of trainer.models.registry)
+              -> Evaluator, Pusher
 
 Every family module (this one, optfusion_steps, resfusion_steps) has the three functions of `families.FamilySteps`;
 pipeline/families.py says which family a `--model` name belongs to.
@@ -9,8 +10,18 @@ from __future__ import annotations
 
 from tfx import v1 as tfx
 
-from pipeline import configs
+from pipeline import configs, tuner_step
 from trainer.config import TrainConfig
+from trainer.tuning import Choice, LogRange, SearchSpace
+
+# What `--tune` searches for a Keras model (names: TrainerConfig.HYPERPARAMETERS). The ranges hold every value
+# hyperparam.md gives the baselines (learning rates 1e-4..3e-3, L2 0..1e-5; embedding 16 or 40).
+SEARCH_SPACE: SearchSpace = (
+    LogRange("learning_rate", 1e-4, 1e-2),
+    Choice("l2", (0.0, 1e-7, 1e-6, 1e-5)),
+    Choice("embedding_dim", (8, 16, 32, 40)),
+)
+TRIAL_FN = "trainer.train.tuning_trial"
 
 
 def default_options(dataset: str, size: str, train: TrainConfig) -> None:  # noqa: ARG001 - the family interface
@@ -26,14 +37,23 @@ def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel  # n
 
 def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
           ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
-    """One stock Trainer on the transformed train split (early stopping on eval); returns its Model channel."""
+    """One stock Trainer on the transformed train split (early stopping on eval); returns its Model channel. Tuned
+    (`--tune`): a Tuner over SEARCH_SPACE first, whose best values the Trainer applies (`hyperparameters`)."""
+    tuners, hyperparameters = [], None
+    if config.tuning is not None:
+        tuner = tuner_step.tuner_component(
+            config, examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"], schema=schema, trial_fn=TRIAL_FN,
+            space=SEARCH_SPACE, family_config=tuner_step.with_trial_epochs(config))
+        tuners, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
     trainer = tfx.components.Trainer(
         run_fn=configs.RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
+        hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
         custom_config={**config.trainer.to_custom_config(), "code_fingerprint": config.code_fingerprint},
     )
-    return [trainer], trainer.outputs["model"]
+    return [*tuners, trainer], trainer.outputs["model"]

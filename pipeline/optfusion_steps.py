@@ -1,7 +1,7 @@
 """The OptFusion model family (`--model optfusion-hard | optfusion-soft`): search, then retrain, as pipeline steps.
 
-    Transform -> OptFusionSearch -> architecture (OptFusionArchitecture) -> OptFusionRetrain -> model
-              -> Evaluator, Pusher
+    Transform -> [Tuner (--tune)] -> OptFusionSearch -> architecture (OptFusionArchitecture) -> OptFusionRetrain
+              -> model -> Evaluator, Pusher
 
 `default_options(dataset, size, train)` gives the family's one settings object, OptFusionSettings
 (trainer/optfusion/settings.py), with the per-dataset values of algorithms.md §1.8 (Frappe uses Avazu's);
@@ -16,11 +16,23 @@ import dataclasses
 from tfx import v1 as tfx
 
 from components.optfusion import OptFusionRetrain, OptFusionSearch
-from pipeline import configs, keras_steps
+from pipeline import configs, keras_steps, tuner_step
 from trainer.config import TrainConfig
 from trainer.optfusion.settings import OptFusionSettings, RetrainRates, RunSettings, SearchSettings
+from trainer.tuning import Choice, LogRange, SearchSpace
+
+TUNER_SETTINGS_KEY = "settings"  # trainer.optfusion.training.SETTINGS_KEY: where its tuning_trial reads the settings
 
 MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
+# What `--tune` searches for the OptFusion search step (names: SearchSettings.HYPERPARAMETERS); the retrain inherits
+# the tuned embedding size. The ranges hold every dataset's reference value (algorithms.md §1.8).
+SEARCH_SPACE: SearchSpace = (
+    LogRange("learning_rate", 1e-4, 1e-2),
+    Choice("l2", (0.0, 1e-6, 3e-6, 1e-5)),
+    Choice("embedding_dim", (8, 16, 32, 40)),
+    LogRange("arch_learning_rate", 1e-3, 1.0),
+)
+TRIAL_FN = "trainer.optfusion.training.tuning_trial"
 
 
 def preset(dataset: str, size: str = "small", train: TrainConfig | None = None) -> OptFusionSettings:
@@ -84,22 +96,33 @@ def mode_of(config: configs.PipelineConfig, options: OptFusionSettings) -> str:
 
 def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
           ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
-    """OptFusionSearch -> OptFusionRetrain; returns the retrained Model channel for the Evaluator and Pusher."""
-    del schema  # the transformed schema inside the transform graph is what the steps read
+    """OptFusionSearch -> OptFusionRetrain; returns the retrained Model channel for the Evaluator and Pusher. Tuned
+    (`--tune`): a Tuner over SEARCH_SPACE first, each trial a search; the search step applies the best values."""
     options = config.model_options
     if options is None:  # a PipelineConfig built by hand: the small preset, at its TrainConfig's batch and epochs
         options = preset(config.dataset.name, "small", config.trainer.train)
     if not isinstance(options, OptFusionSettings):
         raise TypeError(f"model_options must be OptFusionSettings, got {type(options).__name__}")
+    tuners, hyperparameters = [], None
+    if config.tuning is not None:
+        run = dataclasses.replace(options.search.run,
+                                  epochs=tuner_step.trial_epochs(config, options.search.run.epochs))
+        trial_settings = dataclasses.replace(options.search, run=run, export_supernet=False)
+        tuner = tuner_step.tuner_component(
+            config, examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"], schema=schema, trial_fn=TRIAL_FN,
+            space=SEARCH_SPACE, family_config={TUNER_SETTINGS_KEY: trial_settings.to_json()})
+        tuners, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
     search = OptFusionSearch(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         settings=options.search,
-        code_fingerprint=config.code_fingerprint)
+        code_fingerprint=config.code_fingerprint,
+        hyperparameters=hyperparameters)
     retrain = OptFusionRetrain(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         architecture=search.outputs["architecture"],
         settings=options.retrain(mode_of(config, options)),
         code_fingerprint=config.code_fingerprint)
-    return [search, retrain], retrain.outputs["model"]
+    return [*tuners, search, retrain], retrain.outputs["model"]

@@ -1,7 +1,8 @@
 """The ResFusion family (pipeline.families.FamilySteps): a TF-DF GBDT and residual deep models.
 
     raw Examples -> GbdtResidual (GBDT + k fold models; `gbdt_logit`, out-of-fold on train) -> Transform
-                 -> Trainer (trainer.resfusion.run.run_fn: the residual stages; one fused SavedModel) -> Evaluator
+                 -> [Tuner (--tune)] -> Trainer (trainer.resfusion.run.run_fn: the residual stages; one fused
+                    SavedModel) -> Evaluator
 
 Models (`--model`):
 - `resfusion`: GBDTRes+NN with K = options.rounds residual rounds (default 2, the paper's best): GBDT,
@@ -26,12 +27,15 @@ from tfx.dsl.components.base import executor_spec
 
 from components.gbdt_residual import trainer_executor
 from components.gbdt_residual.component import GbdtResidual
-from pipeline import configs
+from pipeline import configs, keras_steps, tuner_step
 from trainer.config import TrainConfig
 from trainer.resfusion.gbdt import GbdtParams
 from trainer.resfusion.settings import ResFusionOptions
 
 RUN_FN = "trainer.resfusion.run.run_fn"
+TRIAL_FN = "trainer.resfusion.run.tuning_trial"
+# `--tune` searches the deep stages' network as for a Keras baseline (names: TrainerConfig.HYPERPARAMETERS).
+SEARCH_SPACE = keras_steps.SEARCH_SPACE
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -103,6 +107,22 @@ def resolve_options(config: configs.PipelineConfig) -> ResFusionOptions:
                                rounds=options.rounds if variant.rounds is None else variant.rounds)
 
 
+def tuning_options(name: str, options: ResFusionOptions) -> ResFusionOptions:
+    """What a Tuner trial of `--model name` fits: the first stage and one deep stage (a GBDT first: K = 1, GBDTRes+NN;
+    a deep first: K = 0), so a trial costs one deep training and is scored on the deep model; a comparator as it is.
+
+    Raises:
+        ValueError: a variant without a deep model (`gbdt`, `gbdt-lr`): nothing to tune.
+    """
+    variant = VARIANTS[name]
+    if name in ("gbdt", "gbdt-lr"):
+        raise ValueError(f"--tune: --model {name} trains no deep model, so the Tuner has nothing to tune "
+                         "(tune the GBDT through GbdtParams)")
+    if variant.comparator:
+        return options
+    return dataclasses.replace(options, rounds=1 if options.first_stage == "gbdt" else 0)
+
+
 def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
                   ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
     """A GBDT first stage: GbdtResidual writes its logit into the examples that Transform (and the Trainer) read."""
@@ -122,18 +142,32 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
     """The family interface: one Trainer running trainer.resfusion.run.run_fn (the residual stages, algorithms.md
     §2.3-§2.5) on the examples Transform read, with the stage-0 GBDT's Model as base_model (none for an "nn" first
     stage); returns the Trainer's Model channel. The GBDT alone (K = 0, no comparator) has no Trainer: GbdtResidual's
-    Model is returned.
+    Model is returned. Tuned (`--tune`): a Tuner first, each trial the variant with one deep stage (tuning_options);
+    the Trainer applies the best values to every deep stage.
 
     Raises:
         ValueError, TypeError: as resolve_options.
     """
     options = resolve_options(config)
+    if config.tuning is not None:
+        tuning_options(config.trainer.model.name, options)  # raises for a variant without a deep model
     examples = transform.inputs["examples"]  # what pre_transform returned: GbdtResidual's examples, or the raw ones
     gbdt_model = None
     if options.stage_kinds[0] == "gbdt":
         gbdt_model = examples.producer_component.outputs["model"]
         if options.rounds == 0 and not VARIANTS[config.trainer.model.name].comparator:
             return [], gbdt_model  # the GBDT alone: its Model already serves raw tf.Examples
+    custom_config = {**config.trainer.to_custom_config(), "resfusion": options.to_dict(),
+                     "variant": config.trainer.model.name,
+                     "dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint}
+    tuners, hyperparameters = [], None
+    if config.tuning is not None:
+        trial_config = {**custom_config, **tuner_step.with_trial_epochs(config),
+                        "resfusion": tuning_options(config.trainer.model.name, options).to_dict()}
+        tuner = tuner_step.tuner_component(
+            config, examples=examples, transform_graph=transform.outputs["transform_graph"], schema=schema,
+            trial_fn=TRIAL_FN, space=SEARCH_SPACE, family_config=trial_config, base_model=gbdt_model)
+        tuners, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         # GenericExecutor + the run's result.json (served K, per-stage eval metrics) as MLMD properties.
@@ -142,10 +176,9 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         base_model=gbdt_model,
+        hyperparameters=hyperparameters,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
-        custom_config={**config.trainer.to_custom_config(), "resfusion": options.to_dict(),
-                       "variant": config.trainer.model.name,
-                       "dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint},
+        custom_config=custom_config,
     )
-    return [trainer], trainer.outputs["model"]
+    return [*tuners, trainer], trainer.outputs["model"]

@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SHARED_RUN_GROUPS = {
     "tests/e2e/test_pipeline_generated.py": "generated_run",
     "tests/e2e/test_caching_and_cli.py": "generated_run",
+    "tests/e2e/test_tuning.py": "generated_run",
     "tests/components/gbdt_residual/test_executor.py": "resfusion_data",
     "tests/trainer/resfusion/test_comparators.py": "resfusion_data",
     "tests/trainer/resfusion/test_export.py": "resfusion_data",

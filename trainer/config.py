@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from trainer import contract
+from trainer import contract, tuning
 from trainer.layers.field_embedding import REFERENCE_INIT_STD
 
 
@@ -54,6 +54,27 @@ class TrainerConfig:
 
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+
+    # Tunable names (trainer.tuning): one L2 sets both coupled L2s, as the reference's single weight_decay does.
+    HYPERPARAMETERS = ("learning_rate", "l2", "embedding_dim")
+
+    def with_hyperparameters(self, values: Mapping[str, Any]) -> "TrainerConfig":
+        """This config with tuned values (trainer.tuning.tuned_values) applied: `learning_rate`, `l2` (both
+        l2_embedding and l2_dense) and `embedding_dim`; names absent from `values` keep their setting.
+
+        Raises:
+            ValueError: a name outside HYPERPARAMETERS.
+        """
+        tuning.check_names(values, self.HYPERPARAMETERS, "TrainerConfig")
+        train = self.train
+        if "learning_rate" in values:
+            train = dataclasses.replace(train, learning_rate=float(values["learning_rate"]))
+        if "l2" in values:
+            train = dataclasses.replace(train, l2_embedding=float(values["l2"]), l2_dense=float(values["l2"]))
+        model = self.model
+        if "embedding_dim" in values:
+            model = dataclasses.replace(model, embedding_dim=int(values["embedding_dim"]))
+        return TrainerConfig(model=model, train=train)
 
     def to_custom_config(self) -> dict[str, Any]:
         """The JSON-able nested dict ({"model": {...}, "train": {...}}) the pipeline passes as `custom_config`."""

@@ -1,8 +1,8 @@
 """OptFusionSearch and OptFusionRetrain: custom TFX components (class-based: a spec, an executor, a component).
 
-    OptFusionSearch(examples, transform_graph)            -> architecture (OptFusionArchitecture),
-                                                             supernet (Model), model_run (ModelRun)
-    OptFusionRetrain(examples, transform_graph, architecture) -> model (Model), model_run (ModelRun)
+    OptFusionSearch(examples, transform_graph[, hyperparameters]) -> architecture (OptFusionArchitecture),
+                                                                     supernet (Model), model_run (ModelRun)
+    OptFusionRetrain(examples, transform_graph, architecture)     -> model (Model), model_run (ModelRun)
 
 Settings travel as JSON execution parameters (trainer.optfusion.settings.SearchSettings / RetrainSettings), so they
 are part of each component's cache key, together with `code_fingerprint` (a digest of the project's code).
@@ -44,10 +44,11 @@ _DATA_INPUTS = {
 
 class OptFusionSearchSpec(types.ComponentSpec):
     """OptFusionSearch's parameters (train/eval args, settings JSON, code fingerprint), inputs (examples, transform
-    graph) and outputs (architecture, supernet, model_run).
+    graph, optionally a Tuner's best hyper-parameters) and outputs (architecture, supernet, model_run).
     """
     PARAMETERS = _COMMON_PARAMETERS
-    INPUTS = _DATA_INPUTS
+    INPUTS = {**_DATA_INPUTS,
+              executor.HYPERPARAMETERS_KEY: ChannelParameter(type=standard_artifacts.HyperParameters, optional=True)}
     OUTPUTS = {
         executor.ARCHITECTURE_KEY: ChannelParameter(type=OptFusionArchitecture),
         executor.SUPERNET_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -81,6 +82,8 @@ class OptFusionSearch(base_component.BaseComponent):
         settings: the search settings.
         train_splits, eval_splits: splits to train on and to validate (early-stop) on.
         code_fingerprint: digest of the project's code, to re-run when it changes.
+        hyperparameters: a Tuner's `best_hyperparameters`, applied to `settings` (SearchSettings.with_hyperparameters),
+            as the stock Trainer's `hyperparameters` input.
     """
 
     SPEC_CLASS = OptFusionSearchSpec
@@ -88,9 +91,9 @@ class OptFusionSearch(base_component.BaseComponent):
 
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel, settings: JsonSettings,
                  train_splits: tuple[str, ...] = ("train",), eval_splits: tuple[str, ...] = ("eval",),
-                 code_fingerprint: str = ""):
+                 code_fingerprint: str = "", hyperparameters: types.BaseChannel | None = None):
         super().__init__(spec=OptFusionSearchSpec(
-            examples=examples, transform_graph=transform_graph,
+            examples=examples, transform_graph=transform_graph, hyperparameters=hyperparameters,
             settings=settings.to_json(), code_fingerprint=code_fingerprint,
             **_split_args(train_splits, eval_splits),
             architecture=types.Channel(type=OptFusionArchitecture),

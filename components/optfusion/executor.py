@@ -10,7 +10,7 @@ from tfx import types
 from tfx.components.trainer import fn_args_utils
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import path_utils
+from tfx.utils import io_utils, path_utils
 
 if TYPE_CHECKING:
     from trainer.optfusion import training
@@ -27,6 +27,7 @@ MODEL_RUN_KEY = standard_component_specs.MODEL_RUN_KEY  # "model_run"
 ARCHITECTURE_KEY = "architecture"
 SUPERNET_KEY = "supernet"
 SETTINGS_KEY = "settings"
+HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY  # "hyperparameters": a Tuner's best values
 CODE_FINGERPRINT_KEY = "code_fingerprint"
 
 
@@ -38,6 +39,15 @@ def data_source(input_dict: dict[str, list[types.Artifact]], exec_properties: di
     return training.DataSource(train_files=fn_args.train_files, eval_files=fn_args.eval_files,
                                data_accessor=fn_args.data_accessor,
                                transform_graph_path=fn_args.transform_graph_path)
+
+
+def read_hyperparameters(input_dict: dict[str, list[types.Artifact]]) -> dict[str, Any] | None:
+    """The Tuner's `best_hyperparameters` (keras-tuner's HyperParameters config) when the `hyperparameters` input is
+    connected, as the stock Trainer reads it; None otherwise."""
+    if not input_dict.get(HYPERPARAMETERS_KEY):
+        return None
+    path = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[HYPERPARAMETERS_KEY]))
+    return json.loads(io_utils.read_string_file(path))
 
 
 def record_search(artifact: types.Artifact, architecture: Architecture, search_result: dict[str, Any]) -> None:
@@ -65,7 +75,8 @@ class SearchExecutor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        """Reads the examples, the transform graph and the SearchSettings JSON; runs training.search (algorithms.md
+        """Reads the examples, the transform graph and the SearchSettings JSON (with a Tuner's best values applied
+        when `hyperparameters` is connected); runs training.search (algorithms.md
         §1.4) and writes `architecture`, `supernet` (Format-Serving when export_supernet) and `model_run`, recording the
         best eval AUC, the epochs and the derived architecture as custom properties.
         """
@@ -73,7 +84,10 @@ class SearchExecutor(base_executor.BaseExecutor):
         from trainer.optfusion.settings import SearchSettings
 
         self._log_startup(input_dict, output_dict, exec_properties)
-        settings = SearchSettings.from_json(exec_properties[SETTINGS_KEY])
+        from trainer.tuning import tuned_values
+
+        tuned = tuned_values(read_hyperparameters(input_dict))
+        settings = SearchSettings.from_json(exec_properties[SETTINGS_KEY]).with_hyperparameters(tuned)
         architecture = artifact_utils.get_single_instance(output_dict[ARCHITECTURE_KEY])
         supernet = artifact_utils.get_single_instance(output_dict[SUPERNET_KEY])
         model_run = artifact_utils.get_single_instance(output_dict[MODEL_RUN_KEY])
@@ -83,6 +97,8 @@ class SearchExecutor(base_executor.BaseExecutor):
         derived = training.read_architecture(architecture.uri)
         record_search(architecture, derived, result)
         _record_fit(supernet, result)
+        for artifact in (architecture, supernet):
+            artifact.set_string_custom_property(HYPERPARAMETERS_KEY, json.dumps(tuned, sort_keys=True))
         supernet.set_int_custom_property("exported", int(serving_dir is not None))
         supernet.set_string_custom_property("stage", "search")
         logging.info("OptFusionSearch: architecture at %s, %s", architecture.uri, json.dumps(derived.ops))

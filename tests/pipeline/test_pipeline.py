@@ -97,15 +97,59 @@ def test_each_dataset_layout_has_its_own_pipeline_and_champion():
         configs.EvalConfig(max_auc_drop=-0.1)
 
 
-@pytest.mark.parametrize("model", ["deepfm", "optfusion-hard", "resfusion"])
-def test_every_family_compiles_for_kubeflow_v2(tmp_path, model):
-    """The same create_pipeline compiles with TFX's KubeflowV2DagRunner: the champion resolver becomes V2's two
-    resolver tasks feeding the Evaluator, and the custom executors are named by their dotted class paths."""
+# The step each family's Tuner feeds (the `hyperparameters` input).
+TUNED_STEP = {"deepfm": "Trainer", "optfusion-hard": "OptFusionSearch", "resfusion": "Trainer"}
+
+
+def _tuned_config(tmp_path, model, *flags):
+    import local_runner
+    return local_runner.build_config(local_runner.parse_args(
+        ["--data", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--model", model, "--tune", *flags]))
+
+
+@pytest.mark.parametrize("model", sorted(TUNED_STEP))
+def test_a_tuned_pipeline_feeds_the_tuners_best_values_to_the_training_step(tmp_path, model):
     from tfx import v1 as tfx
 
+    from components.tuner import Tuner
+    from pipeline import families
+    from trainer import tuning
+    nodes = _nodes(create_pipeline(_tuned_config(tmp_path, model, "--tune-trials", "3", "--tune-epochs", "1")))
+    tuner, step = nodes["Tuner"], nodes[TUNED_STEP[model]]
+    assert isinstance(tuner, Tuner) and step.inputs["hyperparameters"] is tuner.outputs["best_hyperparameters"]
+    assert tuner.outputs["best_hyperparameters"].type is tfx.types.standard_artifacts.HyperParameters
+    custom = json.loads(tuner.exec_properties["custom_config"])
+    assert custom[tuning.TUNING_KEY] == {"max_trials": 3, "algorithm": "bayesian", "trial_epochs": 1, "seed": 2024}
+    assert custom[tuning.TRIALS_DIR_KEY] == str(tmp_path / "out" / "pipeline_root" / "Tuner" / "trials")
+    assert tuning.space_from_json(custom[tuning.SEARCH_SPACE_KEY]) == families.get_family(model).steps.SEARCH_SPACE
+    assert json.loads(tuner.exec_properties["train_args"])["splits"] == ["train"]
+    assert json.loads(tuner.exec_properties["eval_args"])["splits"] == ["eval"]  # never the test split
+    if model == "optfusion-hard":  # trials search at the trial epochs, without exporting a supernet
+        settings = json.loads(custom["settings"])
+        assert (settings["run"]["epochs"], settings["export_supernet"]) == (1, False)
+    else:
+        assert custom["train"]["epochs"] == 1
+        assert json.loads(step.exec_properties["custom_config"])["train"]["epochs"] == 5  # the training's own
+    if model == "resfusion":  # a trial is the GBDT and one deep stage, on the stage-0 GBDT's logit
+        assert custom["resfusion"]["rounds"] == 1
+        assert tuner.inputs["base_model"] is nodes["GbdtResidual"].outputs["model"]
+
+
+def test_tuning_a_model_without_a_deep_stage_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="--model gbdt trains no deep model"):
+        create_pipeline(_tuned_config(tmp_path, "gbdt"))
     import local_runner
-    config = local_runner.build_config(local_runner.parse_args(
-        ["--data", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--model", model]))
+    with pytest.raises(SystemExit, match="need --tune"):
+        local_runner.tuning_config(local_runner.parse_args(["--tune-trials", "3"]))
+
+
+@pytest.mark.parametrize("model", ["deepfm", "optfusion-hard", "resfusion"])
+def test_every_family_compiles_for_kubeflow_v2(tmp_path, model):
+    """The same create_pipeline, tuned, compiles with TFX's KubeflowV2DagRunner: the champion resolver becomes V2's
+    two resolver tasks feeding the Evaluator, and the custom executors are named by their dotted class paths."""
+    from tfx import v1 as tfx
+
+    config = _tuned_config(tmp_path, model)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image="fusionctr:test"),
         output_dir=str(tmp_path), output_filename="pipeline.json")
@@ -120,5 +164,7 @@ def test_every_family_compiles_for_kubeflow_v2(tmp_path, model):
                for args in [executor.get("container", {}).get("args", [])] if "--executor_class_path" in args}
     assert classes["Evaluator_executor"] == "components.champion_evaluator.executor.Executor"
     assert classes["Pusher_executor"] == "components.versioned_pusher.executor.Executor"
+    assert classes["Tuner_executor"] == "components.tuner.Executor"
+    assert "Tuner" in tasks[TUNED_STEP[model]]["dependentTasks"]
     assert all(e["container"]["image"] == "fusionctr:test" for e in spec["deploymentSpec"]["executors"].values()
                if "container" in e)

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Mapping, TypeVar, cast
 
-from trainer import contract
+from trainer import contract, tuning
 from trainer.layers.field_embedding import REFERENCE_INIT_STD
 from trainer.optfusion import optim
 
@@ -93,6 +93,30 @@ class SearchSettings:
     emb_init_std: float = REFERENCE_INIT_STD
     export_supernet: bool = True
     run: RunSettings = RunSettings()
+
+    # Tunable names (trainer.tuning): learning_rate and l2 set both the emb and nn groups, as one rate and one
+    # weight_decay do in the reference's search.
+    HYPERPARAMETERS = ("learning_rate", "l2", "embedding_dim", "arch_learning_rate")
+
+    def with_hyperparameters(self, values: Mapping[str, Any]) -> "SearchSettings":
+        """These settings with tuned values (trainer.tuning.tuned_values) applied: `learning_rate` (lr_emb and
+        lr_nn), `l2` (l2_emb and l2_nn), `embedding_dim` (the retrain inherits it) and `arch_learning_rate`
+        (arch_lr); names absent from `values` keep their setting.
+
+        Raises:
+            ValueError: a name outside HYPERPARAMETERS.
+        """
+        tuning.check_names(values, self.HYPERPARAMETERS, "SearchSettings")
+        changes: dict[str, Any] = {}
+        if "learning_rate" in values:
+            changes.update(lr_emb=float(values["learning_rate"]), lr_nn=float(values["learning_rate"]))
+        if "l2" in values:
+            changes.update(l2_emb=float(values["l2"]), l2_nn=float(values["l2"]))
+        if "embedding_dim" in values:
+            changes["embedding_dim"] = int(values["embedding_dim"])
+        if "arch_learning_rate" in values:
+            changes["arch_lr"] = float(values["arch_learning_rate"])
+        return dataclasses.replace(self, **changes)
 
     def groups(self) -> dict[str, optim.GroupSettings]:
         """GroupedAdam settings of the search's groups emb, nn and arch (β and α, no L2; algorithms.md §1.4)."""

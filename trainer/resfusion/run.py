@@ -8,8 +8,10 @@ import shutil
 import tempfile
 from typing import Any, Sequence
 
+import attr
 import tensorflow as tf
 
+from trainer import tuning
 from trainer.config import TrainerConfig
 from trainer.resfusion import comparators, export, gbdt
 from trainer.resfusion.residual import FitContext, SplitRows, TransformIdEncoder, fit_stages, select_served
@@ -37,7 +39,8 @@ def run_fn(fn_args: Any) -> None:
     Trainer inputs: `examples` = the examples with `gbdt_logit`/`gbdt_fold` (components/gbdt_residual) or
     plain examples (a deep first stage), raw-log or OptFusion TFRecord layout; `transform_graph`;
     `base_model` = the stage-0 GBDT Model (a GBDT first stage). custom_config: TrainerConfig fields,
-    `resfusion` (ResFusionOptions), `dataset`, `variant`.
+    `resfusion` (ResFusionOptions), `dataset`, `variant`. `hyperparameters` (a Tuner's best values) apply to the
+    deep stages' TrainerConfig.
 
     Outputs: the served model in fn_args.serving_model_dir: the prefix of stages with the lowest eval
     logloss (select_served; a comparator's one model); in fn_args.model_run_dir: result.json (export.summarize),
@@ -49,9 +52,11 @@ def run_fn(fn_args: Any) -> None:
     options = ResFusionOptions.from_dict(custom.pop("resfusion"))
     spec = features.get_dataset(custom.pop("dataset"))
     variant = custom.pop("variant", "resfusion")
-    config = TrainerConfig.from_custom_config({k: custom[k] for k in ("model", "train") if k in custom})
+    tuned = tuning.tuned_values(getattr(fn_args, "hyperparameters", None))
+    config = TrainerConfig.from_custom_config({k: custom[k] for k in ("model", "train") if k in custom}
+                                              ).with_hyperparameters(tuned)
     keras.utils.set_random_seed(config.train.seed)
-    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)  # the Tuner sets no transform_output alias
     comparator = variant in comparators.COMPARATORS
     encoder = TransformIdEncoder(tft_output) if "nn" in options.stage_kinds or comparator else None
     train_files, eval_files = _expand(fn_args.train_files), _expand(fn_args.eval_files)
@@ -97,4 +102,19 @@ def run_fn(fn_args: Any) -> None:
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
     _write_json(os.path.join(fn_args.model_run_dir, export.RESULT_FILE), result)
-    _write_json(os.path.join(fn_args.model_run_dir, HISTORY_FILE), {**result, "stages": records})
+    _write_json(os.path.join(fn_args.model_run_dir, HISTORY_FILE),
+                {**result, "stages": records, "hyperparameters": tuned})
+
+
+def tuning_trial(fn_args: Any, values: dict[str, Any], trial_dir: str) -> float:
+    """A Tuner trial (trainer/tuner.py): `run_fn` with the trial's values as its hyper-parameters, into `trial_dir`;
+    returns the eval AUC of its last stage (a comparator: of its one model). The pipeline gives the Tuner the
+    variant with one deep stage (pipeline/resfusion_steps.py: tuning_options), so the score is that of the deep
+    model on the GBDT's logit, whichever prefix would be served.
+    """
+    run_dir = os.path.join(trial_dir, "logs")
+    run_fn(attr.evolve(fn_args, hyperparameters={"values": values}, model_run_dir=run_dir,
+                       serving_model_dir=os.path.join(trial_dir, "model")))
+    with tf.io.gfile.GFile(os.path.join(run_dir, export.RESULT_FILE)) as f:
+        result = json.load(f)
+    return tuning.trial_score([result["stages"][-1]["eval_auc"] if result["stages"] else result["eval_auc"]])
