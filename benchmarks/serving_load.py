@@ -1,0 +1,284 @@
+"""Load test of the model server (`python -m serving`, KServe) on loopback, against the SavedModel in-process.
+
+    python -m benchmarks.serving_load              # the Criteo sample: writes its section of docs/benchmarks.md
+    python -m benchmarks.serving_load --requests 500 --no-doc
+
+First, on first use, it runs the pipeline on the Criteo sample (../shared/data/criteo, or FUSIONCTR_DATA_DIR) for
+DeepFM and OptFusion-Hard into --work-dir (TFX caches them for later runs) and serves each one's trained model
+(the Trainer's / OptFusionRetrain's Model artifact, so the champion blessing of one run cannot keep the other from
+being measured). Then, with requests built from the sample's held-out test rows (as JSON rows of raw values):
+
+- through the server: batch 1 and 256, concurrency 1 and 8, a bounded number of requests per cell (and at most
+  --max-seconds); p50 / p99 latency, requests/s, errors (must be 0);
+- in-process, the same batches through the loaded `serving_default` signature, one at a time: the floor;
+- server memory: RSS after the first 1,000 batch-1 requests and after 10,000 (a leak shows as growth);
+- where a batch-1 request's time goes in-process for each model: Transform graph alone (`transform_features`) and
+  the whole signature.
+
+Targets (issue 11), all from this one run: DeepFM batch-1 p50 through the server <= in-process p50 + 2 ms; RSS after
+10,000 requests <= RSS after 1,000 + 50 MB; 0 errors; OptFusion-Hard batch-1 in-process p50 <= 1.5x DeepFM's.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.report import write_section
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DOC = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
+DATA_DIR = os.environ.get("FUSIONCTR_DATA_DIR", os.path.join(REPO_ROOT, "..", "shared", "data"))
+MODELS = {"deepfm": "Trainer", "optfusion-hard": "OptFusionRetrain"}  # --model -> the step whose Model is served
+SECTION = "## Model server (issue 11)"
+
+
+def prepare_models(work_dir: str, data: str, preset: str) -> dict[str, str]:
+    """{model: SavedModel folder} of each MODELS entry trained on the Criteo sample's training files (cached)."""
+    import local_runner
+    from pipeline import lineage
+
+    saved = {}
+    for model, step in MODELS.items():
+        output_dir = os.path.join(work_dir, model)
+        store_path = os.path.join(output_dir, "metadata.sqlite")
+        try:
+            artifact = lineage.latest_output(lineage.open_store(store_path), step, "model")
+        except Exception:  # not run yet (no store, no execution): run it
+            print(f"training {model} on {data} (first use; cached afterwards) ...", flush=True)
+            local_runner.run(["--dataset", "criteo", "--data", data, "--output-dir", output_dir, "--model", model,
+                              "--preset", preset])
+            artifact = lineage.latest_output(lineage.open_store(store_path), step, "model")
+        saved[model] = os.path.join(artifact.uri, "Format-Serving")
+    return saved
+
+
+def heldout_rows(path: str, count: int) -> list[dict[str, Any]]:
+    """The first `count` rows of a Criteo log as {field: value} without the label (missing values None)."""
+    from transform import features
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            row = features.parse_line("criteo", line.rstrip("\r\n"))
+            row.pop(features.LABEL_KEY)
+            rows.append(row)
+            if len(rows) == count:
+                break
+    return rows
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds."""
+    values = np.asarray(seconds) * 1000
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+class Server:
+    """`python -m serving` on a free loopback port, serving `saved_model_dir` as version 1 (a link)."""
+
+    def __init__(self, saved_model_dir: str, work_dir: str, name: str):
+        self.base = os.path.join(work_dir, "serving", name)
+        os.makedirs(self.base, exist_ok=True)
+        link = os.path.join(self.base, "1")
+        if not os.path.exists(link):
+            os.symlink(saved_model_dir, link)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log = open(os.path.join(work_dir, f"server_{name}.log"), "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--model_name", "ctr", "--model_base_path", self.base,
+             "--rest_api_port", str(self.port), "--file_system_poll_wait_seconds", "0"],
+            cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v1/models/ctr", timeout=5):
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start; see {self.log.name}") from None
+                time.sleep(0.5)
+
+    def rss_mb(self) -> float:
+        """The server process's resident memory, MB."""
+        import psutil
+        return psutil.Process(self.process.pid).memory_info().rss / 2 ** 20
+
+    def post(self, body: bytes) -> tuple[bool, float]:
+        """(answered 200, seconds) of one predict request."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/v1/models/ctr:predict", data=body,
+                                         headers={"Content-Type": "application/json"})
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+                ok = response.status == 200
+        except (urllib.error.URLError, ConnectionError):
+            ok = False
+        return ok, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def load(server: Server, bodies: list[bytes], requests: int, concurrency: int, max_seconds: float) -> dict[str, Any]:
+    """`requests` requests (cycling through `bodies`) from `concurrency` client threads, stopping at `max_seconds`."""
+    latencies: list[float] = []
+    errors = 0
+    started = time.perf_counter()
+
+    def worker(offset: int) -> None:
+        nonlocal errors
+        for i in range(offset, requests, concurrency):
+            if time.perf_counter() - started > max_seconds:
+                return
+            ok, seconds = server.post(bodies[i % len(bodies)])
+            latencies.append(seconds)
+            errors += not ok
+
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    wall = time.perf_counter() - started
+    p50, p99 = percentiles(latencies)
+    return {"requests": len(latencies), "p50_ms": p50, "p99_ms": p99, "rps": len(latencies) / wall,
+            "errors": errors}
+
+
+def in_process(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """(p50, p99) ms of `call`, after 10 warm-up calls."""
+    for _ in range(10):
+        call()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - started)
+    return percentiles(seconds)
+
+
+def measure(saved: dict[str, str], rows: list[dict], work_dir: str, requests: int, max_seconds: float
+            ) -> dict[str, Any]:
+    """Every number of the module docstring."""
+    import tensorflow as tf
+    import tensorflow_decision_forests  # noqa: F401  (TF-DF ops, as the server imports them)
+
+    from transform.parsers import row_to_example
+
+    serialized = [row_to_example(row).SerializeToString() for row in rows]
+    results: dict[str, Any] = {"in_process": {}, "server": [], "rss": {}}
+    for model, path in saved.items():
+        loaded = tf.saved_model.load(path)
+        serve, transform = loaded.signatures["serving_default"], loaded.signatures["transform_features"]
+        for batch in (1, 256):
+            examples = tf.constant(serialized[:batch])
+            results["in_process"][(model, batch, "signature")] = in_process(
+                lambda f=serve, e=examples: f(examples=e), requests if batch == 1 else 50)
+        one = tf.constant(serialized[:1])
+        results["in_process"][(model, 1, "transform")] = in_process(lambda f=transform, e=one: f(examples=e), requests)
+    server = Server(saved["deepfm"], work_dir, "deepfm")
+    try:
+        bodies = {batch: [json.dumps({"instances": rows[i:i + batch]}).encode()
+                          for i in range(0, len(rows) - batch + 1, max(batch, 1))][:200] for batch in (1, 256)}
+        for batch in (1, 256):
+            for concurrency in (1, 8):
+                count = requests if batch == 1 else max(requests // 10, 20)
+                cell = load(server, bodies[batch], count, concurrency, max_seconds)
+                results["server"].append({"batch": batch, "concurrency": concurrency, **cell})
+                print(f"server batch {batch} x{concurrency}: {cell}", flush=True)
+        soak = load(server, bodies[1], 1000, 8, float("inf"))
+        results["rss"]["after_1000"] = server.rss_mb()
+        soak2 = load(server, bodies[1], 9000, 8, float("inf"))
+        results["rss"]["after_10000"] = server.rss_mb()
+        results["rss"]["errors"] = soak["errors"] + soak2["errors"]
+    finally:
+        server.close()
+    return results
+
+
+def render(results: dict[str, Any], requests: int) -> str:
+    """The docs section: tables and the targets checked."""
+    ip = results["in_process"]
+    lines = [SECTION, "",
+             "`python -m benchmarks.serving_load`: the model server (`python -m serving`, KServe 0.13.1) on loopback, "
+             "serving DeepFM trained on the Criteo sample (`--preset small`); requests are JSON rows of raw values "
+             f"from the sample's held-out test file; {requests} batch-1 requests per cell (a tenth of that at batch "
+             "256). In-process: the same batches through the loaded `serving_default` signature.", "",
+             "| path | batch | concurrency | requests | p50 ms | p99 ms | requests/s | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for batch in (1, 256):
+        p50, p99 = ip[("deepfm", batch, "signature")]
+        lines.append(f"| in-process | {batch} | 1 | - | {p50:.2f} | {p99:.2f} | {1000 / p50:.0f} | - |")
+    for cell in results["server"]:
+        lines.append(f"| server | {cell['batch']} | {cell['concurrency']} | {cell['requests']} | {cell['p50_ms']:.2f} "
+                     f"| {cell['p99_ms']:.2f} | {cell['rps']:.0f} | {cell['errors']} |")
+    rss = results["rss"]
+    lines += ["", f"Server RSS: {rss['after_1000']:.0f} MB after 1,000 batch-1 requests, {rss['after_10000']:.0f} MB "
+              f"after 10,000 ({rss['errors']} errors).", "",
+              "Batch-1 time in-process, by model (p50 ms): the Transform graph alone (`transform_features`) and the "
+              "whole `serving_default`.", "", "| model | transform_features | serving_default |", "|---|---:|---:|"]
+    for model in MODELS:
+        lines.append(f"| {model} | {ip[(model, 1, 'transform')][0]:.2f} | {ip[(model, 1, 'signature')][0]:.2f} |")
+    server_p50 = next(c["p50_ms"] for c in results["server"] if c["batch"] == 1 and c["concurrency"] == 1)
+    floor = ip[("deepfm", 1, "signature")][0]
+    ratio = ip[("optfusion-hard", 1, "signature")][0] / floor
+    errors = sum(c["errors"] for c in results["server"]) + rss["errors"]
+    checks = [
+        (f"DeepFM batch-1 p50 through the server {server_p50:.2f} ms <= in-process {floor:.2f} ms + 2 ms",
+         server_p50 <= floor + 2),
+        (f"RSS growth from 1,000 to 10,000 requests {rss['after_10000'] - rss['after_1000']:+.0f} MB <= 50 MB",
+         rss["after_10000"] - rss["after_1000"] <= 50),
+        (f"errors {errors} = 0", errors == 0),
+        (f"OptFusion-Hard batch-1 in-process {ratio:.2f}x DeepFM's <= 1.5x", ratio <= 1.5),
+    ]
+    lines += ["", "Targets (issue 11), from this run:", ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Prepares the models (first use), measures, prints the section and writes it to --doc."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", default="/tmp/fusionctr_serving_load")
+    parser.add_argument("--data", default=os.path.join(DATA_DIR, "criteo"),
+                        help="folder of the Criteo sample (its *test* file is held out and used for requests)")
+    parser.add_argument("--preset", default="small", choices=("small", "test"))
+    parser.add_argument("--requests", type=int, default=2000, help="batch-1 requests per cell")
+    parser.add_argument("--max-seconds", type=float, default=120, help="time limit per cell")
+    parser.add_argument("--doc", default=DEFAULT_DOC)
+    parser.add_argument("--no-doc", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+
+    files = sorted(os.listdir(args.data))
+    test = [os.path.join(args.data, f) for f in files if "test" in f.lower()]
+    train = [os.path.join(args.data, f) for f in files if "test" not in f.lower() and not f.endswith(".md")]
+    if len(test) != 1 or not train:
+        raise SystemExit(f"{args.data}: need training file(s) and one *test* file (the Criteo sample)")
+    input_dir = os.path.join(args.work_dir, "input")
+    os.makedirs(input_dir, exist_ok=True)
+    for path in train:  # links: the data's terms forbid copies
+        link = os.path.join(input_dir, os.path.basename(path))
+        if not os.path.exists(link):
+            os.symlink(os.path.abspath(path), link)
+    saved = prepare_models(args.work_dir, input_dir, args.preset)
+    results = measure(saved, heldout_rows(test[0], 2000), args.work_dir, args.requests, args.max_seconds)
+    section = render(results, args.requests)
+    print(section)
+    if not args.no_doc:
+        write_section(args.doc, section)
+
+
+if __name__ == "__main__":
+    main()

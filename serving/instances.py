@@ -1,0 +1,167 @@
+"""TF Serving's REST request format, read into the serialized tf.Examples a served model scores.
+
+    {"instances": [{"I1": 3, "C1": "68fd1e64", ...}, {"b64": "<serialized tf.Example>"}, ...]}
+    -> [bytes, ...]  (one serialized raw tf.Example per instance, in order)
+
+An instance is a row of raw feature values (field name -> value; what a click log holds) or a serialized tf.Example
+as {"b64": ...} (TF Serving's binary form; also {"examples": {"b64": ...}}, the named-input form). `"inputs"` (TF
+Serving's columnar form) is read the same way when it is a list of instances or {"examples": [...]}.
+
+Input is treated as training treats it: an absent feature (left out, or null) is a missing value, and a categorical
+value never seen in training is valid (Transform maps it to the OOV id). What the model cannot read is a
+`RequestError` naming the instance and the field: an unknown feature name, text where an integer belongs, several
+values for a single-valued field, a malformed body or b64 string, a batch over the server's limit.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Mapping, Sequence
+
+import tensorflow as tf
+
+from serving.feature_spec import FeatureSpec
+
+SERVING_SIGNATURE = "serving_default"
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+class RequestError(ValueError):
+    """A request the server cannot score: the client's error (HTTP 400); the message says what and where."""
+
+
+def parse_body(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The JSON object of a request body (already decoded, or bytes / text).
+
+    Raises:
+        RequestError: not JSON, or not a JSON object.
+    """
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RequestError(f"the request body is not valid JSON: {error}") from None
+    if not isinstance(body, Mapping):
+        raise RequestError(f'the request body must be a JSON object {{"instances": [...]}}, got {type(body).__name__}')
+    return body
+
+
+def _instances(body: Mapping[str, Any]) -> Sequence[Any]:
+    signature = body.get("signature_name", SERVING_SIGNATURE)
+    if signature != SERVING_SIGNATURE:
+        raise RequestError(f"unknown signature_name {signature!r}; this server serves {SERVING_SIGNATURE!r}")
+    if "instances" in body:
+        instances = body["instances"]
+    elif "inputs" in body:
+        instances = body["inputs"]
+        if isinstance(instances, Mapping) and set(instances) == {"examples"}:
+            instances = instances["examples"]
+    else:
+        raise RequestError('the request has no "instances": send {"instances": [row or {"b64": ...}, ...]}')
+    if not isinstance(instances, list):
+        raise RequestError(f'"instances" must be a list, got {type(instances).__name__}')
+    return instances
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"{where} is an integer field, got {json.dumps(value)}")
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise RequestError(f"{where}: {value} does not fit in int64")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"{where} is a float field, got {json.dumps(value)}")
+    return float(value)
+
+
+def _text(value: Any, where: str) -> bytes:
+    # Categorical ids are often numbers (Avazu's C1 = 1005, banner_pos = 0): an integer is its decimal text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise RequestError(f"{where} is a categorical (text) field, got {json.dumps(value)}")
+    return value.encode("utf-8")
+
+
+def row_example(row: Mapping[str, Any], spec: Mapping[str, FeatureSpec], index: int) -> bytes:
+    """The serialized tf.Example of one row of raw values (`index`: its place in the request, for messages).
+
+    Raises:
+        RequestError: an unknown feature, a value of the wrong type, or the wrong number of values.
+    """
+    example = tf.train.Example()
+    for name, value in row.items():
+        where = f"instance {index}: feature {name!r}"
+        if name not in spec:
+            raise RequestError(f"instance {index}: unknown feature {name!r}; the model reads {', '.join(sorted(spec))}")
+        values = value if isinstance(value, list) else [] if value is None else [value]
+        feature_spec = spec[name]
+        if feature_spec.length is None and len(values) > 1:
+            raise RequestError(f"{where} takes one value, got {len(values)}")
+        if feature_spec.length is not None and values and len(values) != feature_spec.length:
+            raise RequestError(f"{where} takes {feature_spec.length} values, got {len(values)}")
+        if not values:
+            continue  # absent: a missing value, as in the logs
+        feature = example.features.feature[name]
+        if feature_spec.dtype == "int64":
+            feature.int64_list.value.extend(_integer(v, where) for v in values)
+        elif feature_spec.dtype == "float":
+            feature.float_list.value.extend(_number(v, where) for v in values)
+        else:
+            feature.bytes_list.value.extend(_text(v, where) for v in values)
+    return example.SerializeToString()
+
+
+def _b64_example(encoded: Any, index: int) -> bytes:
+    if not isinstance(encoded, str):
+        raise RequestError(f'instance {index}: "b64" must be a base64 string, got {json.dumps(encoded)[:80]}')
+    try:
+        serialized = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise RequestError(f'instance {index}: "b64" is not valid base64: {error}') from None
+    try:
+        tf.train.Example.FromString(serialized)
+    except Exception as error:  # protobuf's DecodeError
+        raise RequestError(f"instance {index}: the b64 bytes are not a serialized tf.Example: {error}") from None
+    return serialized
+
+
+def examples_of(body: Mapping[str, Any], spec: Mapping[str, FeatureSpec], max_batch_size: int) -> list[bytes]:
+    """The serialized tf.Examples of a request's instances (module docstring), in order.
+
+    Args:
+        body: the request's JSON object (parse_body).
+        spec: the model's raw features (serving.feature_spec.signature_feature_spec); empty: b64 instances only.
+        max_batch_size: the most instances one request may hold.
+
+    Raises:
+        RequestError: as the module docstring lists.
+    """
+    instances = _instances(body)
+    if not instances:
+        raise RequestError('"instances" is empty')
+    if len(instances) > max_batch_size:
+        raise RequestError(f"{len(instances)} instances is over the server's limit of {max_batch_size} per request "
+                           "(--max_batch_size): split the batch")
+    serialized = []
+    for index, instance in enumerate(instances):
+        named = isinstance(instance, Mapping) and set(instance) == {"examples"}
+        if named and isinstance(instance["examples"], Mapping):  # TF Serving's named-input form
+            instance = instance["examples"]
+        if isinstance(instance, Mapping) and set(instance) == {"b64"}:
+            serialized.append(_b64_example(instance["b64"], index))
+        elif isinstance(instance, Mapping):
+            if not spec:
+                raise RequestError(f"instance {index}: this model takes serialized tf.Examples only: send "
+                                   '{"b64": ...}')
+            serialized.append(row_example(instance, spec, index))
+        else:
+            raise RequestError(f"instance {index}: expected a row of features or {{\"b64\": ...}}, got "
+                               f"{json.dumps(instance)[:80]}")
+    return serialized
