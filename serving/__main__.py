@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The server's flags: TF Serving's names where TF Serving has the setting."""
-    from serving.model_server import DEFAULT_MAX_BATCH_SIZE
+    from serving.instances import DEFAULT_MAX_BATCH_SIZE  # not model_server: KServe reads sys.argv on import
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_name", default="default", help="the model's name in the URLs (TF Serving's default: "
                                                                   "default)")

@@ -24,6 +24,7 @@ import tensorflow as tf
 from serving.feature_spec import FeatureSpec
 
 SERVING_SIGNATURE = "serving_default"
+DEFAULT_MAX_BATCH_SIZE = 1024  # instances per request (the server's --max_batch_size)
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 

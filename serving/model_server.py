@@ -28,7 +28,6 @@ from kserve.errors import InvalidInput
 from serving import instances
 from serving.feature_spec import FeatureSpec, signature_feature_spec
 
-DEFAULT_MAX_BATCH_SIZE = 1024
 OUTPUT_KEY = "probability"  # trainer.export.OUTPUT_KEY (serving/ reads SavedModels, it does not import trainer/)
 
 
@@ -86,7 +85,7 @@ class CtrModel(kserve.Model):
             0: never).
     """
 
-    def __init__(self, name: str, base_path: str, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    def __init__(self, name: str, base_path: str, max_batch_size: int = instances.DEFAULT_MAX_BATCH_SIZE,
                  poll_seconds: float = 1.0):
         super().__init__(name)
         self.base_path, self.max_batch_size, self.poll_seconds = base_path, max_batch_size, poll_seconds

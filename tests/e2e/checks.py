@@ -138,3 +138,30 @@ def check_blessed_and_pushed(run) -> dict[str, float]:
         assert slice_counts and {column for (column, _), in slice_counts} == {slice_field}
         assert sum(slice_counts.values()) <= metrics["example_count"]
     return metrics
+
+
+def step_fn_args(run, examples: tuple[str, str], custom_config: dict, base_model: tuple[str, str] | None = None):
+    """The FnArgs a training step (Trainer, Tuner, OptFusionSearch) of `run` gets, built as TFX builds them, from
+    the latest output `examples` = (node, key) and Transform's graph (and `base_model` = (node, key)), training on
+    the train split and validating on eval."""
+    import json as json_module
+
+    from tfx.components.trainer import fn_args_utils
+
+    inputs = {"examples": [latest_artifact(run, *examples)],
+              "transform_graph": [latest_artifact(run, "Transform", "transform_graph")]}
+    if base_model:
+        inputs["base_model"] = [latest_artifact(run, *base_model)]
+    return fn_args_utils.get_common_fn_args(inputs, {
+        "train_args": json_module.dumps({"splits": ["train"]}), "eval_args": json_module.dumps({"splits": ["eval"]}),
+        "custom_config": json_module.dumps(custom_config)})
+
+
+def latest_artifact(run, node: str, key: str):
+    """The latest output `key` of `node` in `run`, as the TFX Artifact an executor receives."""
+    from tfx.types import artifact_utils
+
+    store = lineage.open_store(run.metadata_path)
+    found = lineage.latest_output(store, node, key)
+    (artifact_type,) = store.get_artifact_types_by_id([found.type_id])
+    return artifact_utils.deserialize_artifact(artifact_type, found)

@@ -117,3 +117,48 @@ def test_serving_signature_equals_transform_then_model(optfusion_run):
 def test_model_is_blessed_on_eval_metrics_and_pushed(optfusion_run):
     metrics = checks.check_blessed_and_pushed(optfusion_run)
     assert metrics["auc"] > 0.5
+
+
+def test_a_tuner_trial_is_a_search_with_the_trials_values_and_the_search_step_applies_tuned_ones(optfusion_run,
+                                                                                                  tmp_path):
+    """What `--tune` runs for OptFusion, on this run's Transform output: a trial (training.tuning_trial) searches
+    with its values and scores the search's best eval AUC; the search step given a Tuner's best values
+    (`hyperparameters`) searches with them and records them in MLMD."""
+    from tfx.types import standard_artifacts
+
+    from components.optfusion import OptFusionArchitecture, executor
+    from trainer.optfusion.settings import SearchSettings
+    store = lineage.open_store(optfusion_run.metadata_path)
+    search_execution = [e for e in store.get_executions() if lineage.node_id(store, e) == "OptFusionSearch"][-1]
+    settings_json = search_execution.custom_properties["settings"].string_value
+    values = {"embedding_dim": 8, "arch_learning_rate": 0.05, "learning_rate": 3e-3, "l2": 0.0}
+
+    fn_args = checks.step_fn_args(optfusion_run, ("Transform", "transformed_examples"),
+                                  {training.SETTINGS_KEY: settings_json})
+    score = training.tuning_trial(fn_args, values, str(tmp_path / "trial"))
+    with open(tmp_path / "trial" / "logs" / training.SEARCH_RESULT_FILE) as f:
+        assert score == json.load(f)["best_val_auc"]
+    config = training.read_supernet_config(str(tmp_path / "trial" / "architecture"))
+    assert config.embedding_dim == 8 and not os.path.exists(tmp_path / "trial" / "serving")
+
+    best = standard_artifacts.HyperParameters()
+    best.uri = str(tmp_path / "best")
+    os.makedirs(best.uri)
+    with open(os.path.join(best.uri, "best_hyperparameters.txt"), "w") as f:
+        json.dump({"space": [], "values": {"embedding_dim": 8, "arch_learning_rate": 0.05}}, f)
+    outputs = {key: [cls()] for key, cls in ((executor.ARCHITECTURE_KEY, OptFusionArchitecture),
+                                              (executor.SUPERNET_KEY, standard_artifacts.Model),
+                                              (executor.MODEL_RUN_KEY, standard_artifacts.ModelRun))}
+    for key, (artifact,) in outputs.items():
+        artifact.uri = str(tmp_path / key)
+    inputs = {executor.EXAMPLES_KEY: [checks.latest_artifact(optfusion_run, "Transform", "transformed_examples")],
+              executor.TRANSFORM_GRAPH_KEY: [checks.latest_artifact(optfusion_run, "Transform", "transform_graph")],
+              executor.HYPERPARAMETERS_KEY: [best]}
+    settings = SearchSettings.from_json(settings_json)
+    executor.SearchExecutor().Do(inputs, outputs, {
+        executor.SETTINGS_KEY: settings.to_json(), executor.TRAIN_ARGS_KEY: json.dumps({"splits": ["train"]}),
+        executor.EVAL_ARGS_KEY: json.dumps({"splits": ["eval"]})})
+    (architecture,) = outputs[executor.ARCHITECTURE_KEY]
+    assert training.read_supernet_config(architecture.uri).embedding_dim == 8 != settings.embedding_dim
+    assert json.loads(architecture.get_string_custom_property("hyperparameters")) == {
+        "embedding_dim": 8, "arch_learning_rate": 0.05}

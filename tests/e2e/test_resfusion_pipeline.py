@@ -133,3 +133,27 @@ def test_pushed_model_holds_its_stages_in_one_graph(resfusion_run):
     np.testing.assert_allclose(stage_logits["stage_0_gbdt"].numpy()[:, 0], recorded, atol=1e-5)
     total = sum(v.numpy() for v in stage_logits.values())
     np.testing.assert_allclose(probability, tf.sigmoid(total).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_tuner_trial_fits_the_gbdt_and_one_deep_stage_with_the_trials_values(resfusion_run, tmp_path):
+    """What `--tune` runs for ResFusion, on this run's artifacts: a trial (run.tuning_trial) is run_fn with the
+    trial's values on the variant with one deep stage (resfusion_steps.tuning_options: K = 1), scored by that
+    stage's eval AUC; the values reach the deep stage (history.json) and the trial's model."""
+    from pipeline import resfusion_steps
+    from trainer.resfusion import run as resfusion_run_module
+    from trainer.resfusion.settings import ResFusionOptions
+    store = lineage.open_store(resfusion_run.metadata_path)
+    trainer = [e for e in store.get_executions() if lineage.node_id(store, e) == "Trainer"][-1]
+    custom = json.loads(trainer.custom_properties["custom_config"].string_value)
+    options = resfusion_steps.tuning_options("resfusion", ResFusionOptions.from_dict(custom["resfusion"]))
+    custom = {**custom, "resfusion": options.to_dict()}
+    fn_args = checks.step_fn_args(resfusion_run, ("GbdtResidual", "residual_examples"), custom,
+                                  base_model=("GbdtResidual", "model"))
+    values = {"embedding_dim": 8, "learning_rate": 1e-3, "l2": 0.0}
+    score = resfusion_run_module.tuning_trial(fn_args, values, str(tmp_path))
+    with open(tmp_path / "logs" / "history.json") as f:
+        history = json.load(f)
+    assert [s["kind"] for s in history["stages"]] == ["gbdt", "nn"]
+    assert score == history["stages"][-1]["eval_auc"] and history["hyperparameters"] == values
+    loaded = tf.saved_model.load(str(tmp_path / "model"))
+    assert any(v.shape[-1] == 8 for v in loaded.variables if "embedding" in v.name)
