@@ -43,8 +43,9 @@ MODELS = {"deepfm": "Trainer", "optfusion-hard": "OptFusionRetrain"}  # --model 
 SECTION = "## Model server (issue 11)"
 
 
-def prepare_models(work_dir: str, data: str, preset: str) -> dict[str, str]:
-    """{model: SavedModel folder} of each MODELS entry trained on the Criteo sample's training files (cached)."""
+def prepare_models(work_dir: str, data: str, preset: str, epochs: int) -> dict[str, str]:
+    """{model: SavedModel folder} of each MODELS entry trained on the Criteo sample's training files for at most
+    `epochs` epochs (latency depends on the architecture, not on how well it is trained; cached)."""
     import local_runner
     from pipeline import lineage
 
@@ -57,7 +58,7 @@ def prepare_models(work_dir: str, data: str, preset: str) -> dict[str, str]:
         except Exception:  # not run yet (no store, no execution): run it
             print(f"training {model} on {data} (first use; cached afterwards) ...", flush=True)
             local_runner.run(["--dataset", "criteo", "--data", data, "--output-dir", output_dir, "--model", model,
-                              "--preset", preset])
+                              "--preset", preset, "--epochs", str(epochs)])
             artifact = lineage.latest_output(lineage.open_store(store_path), step, "model")
         saved[model] = os.path.join(artifact.uri, "Format-Serving")
     return saved
@@ -208,12 +209,13 @@ def measure(saved: dict[str, str], rows: list[dict], work_dir: str, requests: in
     return results
 
 
-def render(results: dict[str, Any], requests: int) -> str:
+def render(results: dict[str, Any], requests: int, epochs: int) -> str:
     """The docs section: tables and the targets checked."""
     ip = results["in_process"]
     lines = [SECTION, "",
              "`python -m benchmarks.serving_load`: the model server (`python -m serving`, KServe 0.13.1) on loopback, "
-             "serving DeepFM trained on the Criteo sample (`--preset small`); requests are JSON rows of raw values "
+             f"serving DeepFM trained on the Criteo sample (`--preset small --epochs {epochs}`: latency depends on "
+             "the architecture, not on the training); requests are JSON rows of raw values "
              f"from the sample's held-out test file; {requests} batch-1 requests per cell (a tenth of that at batch "
              "256). In-process: the same batches through the loaded `serving_default` signature.", "",
              "| path | batch | concurrency | requests | p50 ms | p99 ms | requests/s | errors |",
@@ -255,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=os.path.join(DATA_DIR, "criteo"),
                         help="folder of the Criteo sample (its *test* file is held out and used for requests)")
     parser.add_argument("--preset", default="small", choices=("small", "test"))
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="training epochs of the served models (OptFusion: of its search and its retrain)")
     parser.add_argument("--requests", type=int, default=2000, help="batch-1 requests per cell")
     parser.add_argument("--max-seconds", type=float, default=120, help="time limit per cell")
     parser.add_argument("--doc", default=DEFAULT_DOC)
@@ -272,9 +276,9 @@ def main(argv: list[str] | None = None) -> None:
         link = os.path.join(input_dir, os.path.basename(path))
         if not os.path.exists(link):
             os.symlink(os.path.abspath(path), link)
-    saved = prepare_models(args.work_dir, input_dir, args.preset)
+    saved = prepare_models(args.work_dir, input_dir, args.preset, args.epochs)
     results = measure(saved, heldout_rows(test[0], 2000), args.work_dir, args.requests, args.max_seconds)
-    section = render(results, args.requests)
+    section = render(results, args.requests, args.epochs)
     print(section)
     if not args.no_doc:
         write_section(args.doc, section)

@@ -44,7 +44,8 @@ def run_fn(fn_args: Any) -> None:
 
     Outputs: the served model in fn_args.serving_model_dir: the prefix of stages with the lowest eval
     logloss (select_served; a comparator's one model); in fn_args.model_run_dir: result.json (export.summarize),
-    history.json (the same plus every stage's full record and per-epoch history), all_stages/ (every fitted
+    history.json (the same plus every stage's full record and per-epoch history, the tuned values and the deep
+    stages' TrainerConfig), all_stages/ (every fitted
     stage, only when the served prefix is shorter), TensorBoard logs.
     """
     import tensorflow_transform as tft
@@ -103,7 +104,7 @@ def run_fn(fn_args: Any) -> None:
         shutil.rmtree(cache_dir, ignore_errors=True)
     _write_json(os.path.join(fn_args.model_run_dir, export.RESULT_FILE), result)
     _write_json(os.path.join(fn_args.model_run_dir, HISTORY_FILE),
-                {**result, "stages": records, "hyperparameters": tuned})
+                {**result, "stages": records, "hyperparameters": tuned, "trainer": config.to_custom_config()})
 
 
 def tuning_trial(fn_args: Any, values: dict[str, Any], trial_dir: str) -> float:
