@@ -144,6 +144,9 @@ class CtrModel(kserve.Model):
             InvalidInput: a request the model cannot score (HTTP 400, the message names the instance and field).
         """
         del headers
+        if isinstance(payload, kserve.InferRequest):
+            raise InvalidInput("V2 inference is not served: POST TF Serving's {\"instances\": [...]} to "
+                               f"/v1/models/{self.name}:predict (the V2 health and metadata endpoints work)")
         served = self.served
         if served is None:
             raise kserve.errors.ModelNotReady(self.name)

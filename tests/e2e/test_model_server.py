@@ -137,6 +137,14 @@ def test_client_errors_answer_400_or_404_naming_the_problem_and_the_server_keeps
         got_status, got = _post(port, body)
         assert (got_status, set(got)) == (status, {"error"}) and message in got["error"], (body, got)
     assert _post(port, {"instances": [row]}, model="no-such-model")[0] == 404
+    v2 = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer", data=json.dumps(
+        {"inputs": [{"name": "examples", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}).encode(),
+        headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(v2, timeout=60)
+    assert refused.value.code == 400 and "V2 inference is not served" in json.loads(refused.value.read())["error"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/{MODEL}/ready", timeout=60) as ready:
+        assert ready.status == 200  # KServe's V2 health endpoints
     status, body = _post(port, {"instances": [row, {"C1": "never-seen-in-training"}]})  # OOV and all-missing: valid
     assert status == 200 and len(body["predictions"]) == 2
 
