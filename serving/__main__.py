@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     assert model.served is not None
     logging.info("serving %s version %d at http://localhost:%d/v1/models/%s:predict", args.model_name,
                  model.served.version, args.rest_api_port, args.model_name)
-    kserve.ModelServer(http_port=args.rest_api_port, enable_grpc=False, workers=1).start([model])
+    server = kserve.ModelServer(http_port=args.rest_api_port, enable_grpc=False, workers=1,
+                                enable_latency_logging=False)
+    logging.getLogger("kserve.trace").setLevel(logging.WARNING)  # no log line per request (TF Serving logs none)
+    server.start([model])
 
 
 if __name__ == "__main__":

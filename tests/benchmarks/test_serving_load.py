@@ -9,7 +9,7 @@ def _results(server_p50: float, rss_growth: float, errors: int, optfusion_p50: f
                        ("deepfm", 1, "transform"): (1.0, 1.5), ("optfusion-hard", 1, "signature"): (optfusion_p50, 6.0),
                        ("optfusion-hard", 1, "transform"): (1.0, 1.5)},
         "server": [{"batch": b, "concurrency": c, **cell} for b in (1, 256) for c in (1, 8)],
-        "rss": {"after_1000": 500.0, "after_10000": 500.0 + rss_growth, "errors": 0},
+        "rss": {"after_1000": 500.0, "after_10000": 500.0 + rss_growth, "errors": 0}, "row_ms": 0.3,
     }
 
 
