@@ -26,6 +26,19 @@ def test_rows_become_the_tf_examples_training_reads():
         {"I1": [3], "C1": [b"68fd1e64"], "price": [1.5], "feature": [4, 5, 6]}, {"C1": [b"1005"]}, {}]
 
 
+def test_a_row_is_the_same_tf_example_as_the_pipeline_builds_from_the_log_line():
+    from transform import features
+    from transform.parsers import row_to_example
+    spec = {**{f"I{i}": FeatureSpec("int64") for i in range(1, 14)}, **{f"C{i}": FeatureSpec("string")
+                                                                       for i in range(1, 27)}}
+    line = "\t".join(["1", "5", "", "-3", "12000000000"] + [""] * 9 + ["68fd1e64", "", "ü-utf8"] + ["a1"] * 23)
+    row = features.parse_line("criteo", line)
+    row.pop(features.LABEL_KEY)
+    ours = examples_of({"instances": [row, row]}, spec, 8)  # the second one from the cache
+    assert [tf.train.Example.FromString(s) for s in ours] == [row_to_example(row)] * 2
+    assert examples_of({"instances": [{}]}, spec, 8) == [tf.train.Example().SerializeToString()]
+
+
 def test_b64_examples_pass_through_unchanged_in_every_tf_serving_form():
     example = tf.train.Example()
     example.features.feature["C1"].bytes_list.value.append(b"never-seen-in-training")  # valid: the OOV id
