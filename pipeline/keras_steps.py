@@ -44,7 +44,7 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         tuner = tuner_step.tuner_component(
             config, examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"], schema=schema, trial_fn=TRIAL_FN,
-            space=SEARCH_SPACE, family_config=tuner_step.with_trial_epochs(config))
+            space=SEARCH_SPACE, family_config=tuner_step.trainer_config_for_trials(config))
         tuners, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
     trainer = tfx.components.Trainer(
         run_fn=configs.RUN_FN,

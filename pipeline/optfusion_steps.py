@@ -18,10 +18,8 @@ from tfx import v1 as tfx
 from components.optfusion import OptFusionRetrain, OptFusionSearch
 from pipeline import configs, keras_steps, tuner_step
 from trainer.config import TrainConfig
-from trainer.optfusion.settings import OptFusionSettings, RetrainRates, RunSettings, SearchSettings
+from trainer.optfusion.settings import TRIAL_SETTINGS_KEY, OptFusionSettings, RetrainRates, RunSettings, SearchSettings
 from trainer.tuning import Choice, LogRange, SearchSpace
-
-TUNER_SETTINGS_KEY = "settings"  # trainer.optfusion.training.SETTINGS_KEY: where its tuning_trial reads the settings
 
 MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
 # What `--tune` searches for the OptFusion search step (names: SearchSettings.HYPERPARAMETERS); the retrain inherits
@@ -111,7 +109,7 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         tuner = tuner_step.tuner_component(
             config, examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"], schema=schema, trial_fn=TRIAL_FN,
-            space=SEARCH_SPACE, family_config={TUNER_SETTINGS_KEY: trial_settings.to_json()})
+            space=SEARCH_SPACE, family_config={TRIAL_SETTINGS_KEY: trial_settings.to_json()})
         tuners, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
     search = OptFusionSearch(
         examples=transform.outputs["transformed_examples"],

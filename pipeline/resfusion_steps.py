@@ -149,8 +149,8 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         ValueError, TypeError: as resolve_options.
     """
     options = resolve_options(config)
-    if config.tuning is not None:
-        tuning_options(config.trainer.model.name, options)  # raises for a variant without a deep model
+    # Checked before the GBDT-alone return below: --tune on a variant without a deep model is refused.
+    trial_options = tuning_options(config.trainer.model.name, options) if config.tuning is not None else None
     examples = transform.inputs["examples"]  # what pre_transform returned: GbdtResidual's examples, or the raw ones
     gbdt_model = None
     if options.stage_kinds[0] == "gbdt":
@@ -161,9 +161,9 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
                      "variant": config.trainer.model.name,
                      "dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint}
     tuners, hyperparameters = [], None
-    if config.tuning is not None:
-        trial_config = {**custom_config, **tuner_step.with_trial_epochs(config),
-                        "resfusion": tuning_options(config.trainer.model.name, options).to_dict()}
+    if trial_options is not None:
+        trial_config = {**custom_config, **tuner_step.trainer_config_for_trials(config),
+                        "resfusion": trial_options.to_dict()}
         tuner = tuner_step.tuner_component(
             config, examples=examples, transform_graph=transform.outputs["transform_graph"], schema=schema,
             trial_fn=TRIAL_FN, space=SEARCH_SPACE, family_config=trial_config, base_model=gbdt_model)

@@ -27,7 +27,7 @@ def trial_epochs(config: configs.PipelineConfig, epochs: int) -> int:
     return config.tuning.trial_epochs or epochs
 
 
-def with_trial_epochs(config: configs.PipelineConfig) -> dict[str, Any]:
+def trainer_config_for_trials(config: configs.PipelineConfig) -> dict[str, Any]:
     """The TrainerConfig custom_config of the pipeline's Keras training at the trials' epochs."""
     trainer = config.trainer
     train = dataclasses.replace(trainer.train, epochs=trial_epochs(config, trainer.train.epochs))

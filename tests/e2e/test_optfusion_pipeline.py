@@ -127,14 +127,14 @@ def test_a_tuner_trial_is_a_search_with_the_trials_values_and_the_search_step_ap
     from tfx.types import standard_artifacts
 
     from components.optfusion import OptFusionArchitecture, executor
-    from trainer.optfusion.settings import SearchSettings
+    from trainer.optfusion.settings import TRIAL_SETTINGS_KEY, SearchSettings
     store = lineage.open_store(optfusion_run.metadata_path)
     search_execution = [e for e in store.get_executions() if lineage.node_id(store, e) == "OptFusionSearch"][-1]
     settings_json = search_execution.custom_properties["settings"].string_value
     values = {"embedding_dim": 8, "arch_learning_rate": 0.05, "learning_rate": 3e-3, "l2": 0.0}
 
     fn_args = checks.step_fn_args(optfusion_run, ("Transform", "transformed_examples"),
-                                  {training.SETTINGS_KEY: settings_json})
+                                  {TRIAL_SETTINGS_KEY: settings_json})
     score = training.tuning_trial(fn_args, values, str(tmp_path / "trial"))
     with open(tmp_path / "trial" / "logs" / training.SEARCH_RESULT_FILE) as f:
         assert score == json.load(f)["best_val_auc"]

@@ -15,6 +15,7 @@ from trainer.layers.field_embedding import REFERENCE_INIT_STD
 from trainer.optfusion import optim
 
 RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
+TRIAL_SETTINGS_KEY = "settings"  # where a Tuner trial (training.tuning_trial) finds the SearchSettings JSON
 
 SOFT_RATES: tuple[str, ...] = ("hard", "reference")
 """Which learning rate / L2 the Soft retrain uses: the Hard row's (default) or retrain.sh's ("soft_reference")."""

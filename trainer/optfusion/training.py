@@ -29,7 +29,7 @@ from trainer import contract, data, export, tuning
 from trainer.layers.field_embedding import REFERENCE_INIT_STD
 from trainer.optfusion import fit, network, optim
 from trainer.optfusion.network import Architecture
-from trainer.optfusion.settings import RetrainSettings, RunSettings, SearchSettings
+from trainer.optfusion.settings import TRIAL_SETTINGS_KEY, RetrainSettings, RunSettings, SearchSettings
 from transform import features
 
 keras = tf.keras
@@ -250,17 +250,15 @@ def retrain(source: DataSource, settings: RetrainSettings, architecture_dir: str
     return summary
 
 
-SETTINGS_KEY = "settings"  # the search settings' key in a Tuner's custom_config (components/optfusion's parameter)
-
 
 def tuning_trial(fn_args: Any, values: dict[str, Any], trial_dir: str) -> float:
     """A Tuner trial (trainer/tuner.py): the supernet search with the trial's values applied
     (SearchSettings.with_hyperparameters) on the Tuner's data; returns its best eval AUC. The supernet is not
     exported; the trial's architecture folder and logs stay in `trial_dir`.
 
-    fn_args: the Tuner's FnArgs; custom_config[SETTINGS_KEY] holds the SearchSettings JSON.
+    fn_args: the Tuner's FnArgs; custom_config[TRIAL_SETTINGS_KEY] holds the SearchSettings JSON.
     """
-    settings = SearchSettings.from_json(fn_args.custom_config[SETTINGS_KEY]).with_hyperparameters(values)
+    settings = SearchSettings.from_json(fn_args.custom_config[TRIAL_SETTINGS_KEY]).with_hyperparameters(values)
     source = DataSource(train_files=fn_args.train_files, eval_files=fn_args.eval_files,
                         data_accessor=fn_args.data_accessor, transform_graph_path=fn_args.transform_graph_path)
     result = search(source, dataclasses.replace(settings, export_supernet=False),
