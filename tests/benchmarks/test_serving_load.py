@@ -25,3 +25,16 @@ def test_each_target_fails_past_its_bound():
     assert "DeepFM batch-1 p50 through the server 5.01 ms <= in-process 3.00 ms + 2 ms" in section
     assert "errors 4 = 0" in section  # 1 per server cell
     assert "OptFusion-Hard batch-1 in-process 1.50x DeepFM's" in section
+
+
+def test_with_a_core_each_the_latency_target_compares_the_pinned_server_with_the_pinned_floor():
+    results = _results(server_p50=9.0, rss_growth=0, errors=0, optfusion_p50=3.0)  # unpinned: 9.0 > 3.0 + 2
+    cell = {"requests": 100, "p50_ms": 6.9, "p99_ms": 8.0, "rps": 140.0, "errors": 0}
+    results["pinned"] = {"floor": (4.9, 6.0), "server": cell}
+    section = serving_load.render(results, 100, 1)
+    assert "- PASS: DeepFM batch-1 p50 through the server 6.90 ms <= in-process 4.90 ms + 2 ms (each on one core)" \
+        in section
+    assert "| server, 1 core (client on the other) | 1 | 1 | 100 | 6.90 |" in section
+    results["pinned"]["server"] = {**cell, "p50_ms": 6.91, "errors": 2}
+    section = serving_load.render(results, 100, 1)
+    assert "- FAIL: DeepFM batch-1 p50" in section and "- FAIL: errors 2 = 0" in section
