@@ -67,16 +67,8 @@ def prepare_models(work_dir: str, data: str, preset: str, epochs: int) -> dict[s
 
 def heldout_rows(path: str, count: int) -> list[dict[str, Any]]:
     """The first `count` rows of a Criteo log as {field: value} without the label (missing values None)."""
-    from transform import features
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            row = features.parse_line("criteo", line.rstrip("\r\n"))
-            row.pop(features.LABEL_KEY)
-            rows.append(row)
-            if len(rows) == count:
-                break
-    return rows
+    from serving.batch_score import read_raw_rows
+    return read_raw_rows(path, "criteo", limit=count)[0]
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -18,23 +19,41 @@ import tensorflow as tf
 from trainer import metrics
 from transform import features
 from transform.parsers import RowError, row_to_example
+from transform.spec import Row
+
+
+def version_folders(base_path: str) -> dict[int, str]:
+    """{version: folder} of the numeric children of `base_path` (TF Serving's layout; the Pusher's hidden
+    `.<version>.incomplete` folders are not versions); {} when it does not exist."""
+    if not tf.io.gfile.isdir(base_path):
+        return {}
+    names = (name.rstrip("/") for name in tf.io.gfile.listdir(base_path))
+    return {int(name): os.path.join(base_path, name) for name in names if name.isdigit()}
 
 
 def latest_version(model_dir: str) -> str:
     """A SavedModel folder itself, or the highest numeric version below a serving base folder."""
     if tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
         return model_dir
-    versions = [v for v in tf.io.gfile.listdir(model_dir) if v.strip("/").isdigit()]
+    versions = version_folders(model_dir)
     if not versions:
         raise FileNotFoundError(f"{model_dir} holds neither saved_model.pb nor numbered versions")
-    return os.path.join(model_dir, max(versions, key=lambda v: int(v.strip("/"))).strip("/"))
+    return versions[max(versions)]
 
 
-def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarray]:
-    """Serialized raw tf.Examples (label left out, as a client sends them) and the labels of a log file."""
-    serialized, labels = [], []
+def read_raw_rows(path: str, log_format: str, limit: int | None = None) -> tuple[list[Row], np.ndarray]:
+    """The rows of a log file as {field: value} without the label (absent values None), and their labels
+    float32 [n]; the first `limit` rows only, when given.
+
+    Raises:
+        ValueError: a malformed line, naming the file and line.
+    """
+    rows: list[Row] = []
+    labels: list[Any] = []  # 0/1 as the layout parses them
     with open(path, "rb") as f:
         for line_number, raw in enumerate(f, start=1):
+            if limit is not None and len(rows) == limit:
+                break
             line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
             if features.is_header(log_format, line, line_number):
                 continue
@@ -42,9 +61,15 @@ def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarr
                 row = features.parse_line(log_format, line)
             except RowError as error:
                 raise ValueError(f"{path}, line {line_number}: {error}") from None
-            labels.append(row.pop("label"))
-            serialized.append(row_to_example(row).SerializeToString())
-    return serialized, np.array(labels, dtype=np.float32)
+            labels.append(row.pop(features.LABEL_KEY))
+            rows.append(row)
+    return rows, np.array(labels, dtype=np.float32)
+
+
+def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarray]:
+    """Serialized raw tf.Examples (label left out, as a client sends them) and the labels of a log file."""
+    rows, labels = read_raw_rows(path, log_format)
+    return [row_to_example(row).SerializeToString() for row in rows], labels
 
 
 def score(model_dir: str, serialized: list[bytes], batch_size: int = 1024) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import threading
 from typing import Any, Mapping
 
@@ -26,6 +25,7 @@ import tensorflow as tf
 from kserve.errors import InvalidInput
 
 from serving import instances
+from serving.batch_score import version_folders
 from serving.feature_spec import FeatureSpec, signature_feature_spec
 
 OUTPUT_KEY = "probability"  # trainer.export.OUTPUT_KEY (serving/ reads SavedModels, it does not import trainer/)
@@ -50,14 +50,6 @@ class ServedVersion:
     def score(self, serialized: list[bytes]) -> np.ndarray:
         """Probabilities float32 [n] of n serialized raw tf.Examples."""
         return self.signature(examples=tf.constant(serialized))[OUTPUT_KEY].numpy()[:, 0]
-
-
-def version_folders(base_path: str) -> dict[int, str]:
-    """{version: folder} of the numeric children of `base_path` (TF Serving's layout); {} when it does not exist."""
-    if not tf.io.gfile.isdir(base_path):
-        return {}
-    names = (name.rstrip("/") for name in tf.io.gfile.listdir(base_path))
-    return {int(name): os.path.join(base_path, name) for name in names if name.isdigit()}
 
 
 def load_version(version: int, path: str) -> ServedVersion:

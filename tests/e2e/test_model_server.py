@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from serving.batch_score import read_raw_rows
 from tests.helpers import REPO_ROOT
-from transform import features
 from transform.parsers import row_to_example
 
 pytestmark = pytest.mark.e2e
@@ -48,16 +48,7 @@ def _free_port() -> int:
 
 
 def _heldout_rows(path: str, count: int) -> list[dict]:
-    """The first `count` rows of a Criteo log as {field: value} (label left out, absent values None)."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            row = features.parse_line("criteo", line.rstrip("\r\n"))
-            row.pop(features.LABEL_KEY)
-            rows.append(row)
-            if len(rows) == count:
-                break
-    return rows
+    return read_raw_rows(path, "criteo", limit=count)[0]
 
 
 def _signature(version_dir: str):
