@@ -16,6 +16,7 @@ completed trials and re-runs the interrupted one; a larger `max_trials` runs onl
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 from typing import Any, Callable
@@ -23,7 +24,6 @@ from typing import Any, Callable
 import attr
 import keras_tuner as kt
 from tfx import v1 as tfx
-from tfx.utils import import_utils
 
 from trainer import tuning
 from trainer.tuning import SEARCH_SPACE_KEY, TRIAL_FN_KEY, TRIALS_DIR_KEY, TUNER_KEYS, TUNING_KEY
@@ -54,7 +54,7 @@ def project_name(fn_args: Any, custom_config: dict[str, Any]) -> str:
 
 def _import(dotted: str) -> TrialFn:
     module, _, name = dotted.rpartition(".")
-    return import_utils.import_func_from_module(module, name)  # as TFX imports run_fn and tuner_fn
+    return getattr(importlib.import_module(module), name)
 
 
 def _oracle(config: tuning.TuningConfig, hp: kt.HyperParameters) -> kt.Oracle:
