@@ -24,9 +24,10 @@ run: .venv  ## the whole pipeline on the embedded default (synthetic Criteo-layo
 test: .venv  ## the full test suite; fails when no test ran
 	$(PYTHON) -m pytest $(XDIST) $(PYTEST_ARGS)
 
-lint: .venv  ## ruff (lint, import order) and mypy, as configured in pyproject.toml; .ci/run runs it before the tests
+lint: .venv  ## ruff (lint, import order), mypy (pyproject.toml) and hadolint (the pipeline image); .ci/run runs it first
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/hadolint kubeflow/Dockerfile
 
 unit: .venv  ## only the fast tests (no pipeline runs)
 	$(PYTHON) -m pytest -m "not e2e" $(XDIST) $(PYTEST_ARGS)
@@ -34,8 +35,10 @@ unit: .venv  ## only the fast tests (no pipeline runs)
 e2e: .venv
 	$(PYTHON) -m pytest -m e2e $(XDIST) $(PYTEST_ARGS)
 
-lock:  ## re-resolve requirements.in into requirements.lock (Python 3.10)
+lock:  ## re-resolve requirements.in into requirements.lock (Python 3.10), and the image's CUDA libraries against it
 	uv pip compile requirements.in --python-version 3.10 -o requirements.lock
+	uv pip compile kubeflow/requirements-gpu.in -c requirements.lock --python-version 3.10 \
+		--python-platform x86_64-manylinux_2_28 -o kubeflow/requirements-gpu.lock
 
 schemas: .venv  ## regenerate the curated schemas in schemas/ from transform/features.py
 	$(PYTHON) -m transform.curated_schema schemas

@@ -46,8 +46,16 @@ def code_fingerprint(root: str = REPO_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
+def is_uri(path: str) -> bool:
+    """True for a remote path (gs://, s3://, hdfs://...): kept as given, never made absolute or checked locally."""
+    return "://" in path
+
+
 def resolve_input(path: str) -> tuple[str, str]:
-    """--data as (input_base, file_pattern): a folder means all its files, a file means just that file."""
+    """--data as (input_base, file_pattern): a folder means all its files, a file means just that file; a remote
+    URI is a folder (a Kubeflow run reads it, not this machine)."""
+    if is_uri(path):
+        return path.rstrip("/"), "*"
     path = os.path.abspath(path)
     if os.path.isdir(path):
         return path, "*"
@@ -82,12 +90,14 @@ def settings_layout(dataset: str, input_base: str, layout: str | None = None) ->
         return dataset
     if layout is not None:
         return layout
+    import tensorflow as tf  # its file system reads gs:// too (a Kubeflow compile; --layout avoids the read)
+
     meta_path = os.path.join(input_base, TFRECORD_META_FILE)
-    if not os.path.isfile(meta_path):
+    if not tf.io.gfile.exists(meta_path):
         logging.info("No %s in %s and no --layout: OptFusion TFRecords get Criteo's settings", TFRECORD_META_FILE,
                      input_base)
         return dataset
-    with open(meta_path) as f:
+    with tf.io.gfile.GFile(meta_path) as f:
         named = json.load(f).get("dataset")
     if named is None:
         return dataset
@@ -107,9 +117,14 @@ def _model_help() -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
+    """The runner's flags (kubeflow.compile adds its own to the same parser)."""
     from pipeline import families
     from transform import features
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="criteo", choices=sorted(features.DATASETS),
                         help="layout of --data (default: criteo)")
     parser.add_argument("--data",
@@ -154,8 +169,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tune-epochs", type=int,
                         help="--tune: epochs of each trial (default: the training's own epochs)")
     parser.add_argument("--tune-algorithm", choices=("bayesian", "random"), help="--tune: default bayesian")
-    parser.add_argument("--beam-mode", default="in_memory", choices=("in_memory", "multi_processing"),
-                        help="DirectRunner mode; multi_processing uses every core (large local runs)")
+    add_beam_flags(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
     parser.add_argument("--residual-model", help="ResFusion family: network of the deep stages (default deepfm)")
     parser.add_argument("--rounds", type=int,
@@ -172,14 +186,50 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--soft-rates", choices=("hard", "reference"),
                         help="OptFusion-Soft: retrain at the Hard row's learning rate (default) or at the "
                              "reference retrain.sh's (1e-7 on Avazu/Frappe, 3e-8 on KDD12)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def add_beam_flags(parser: argparse.ArgumentParser) -> None:
+    """--beam-runner and what its presets need (pipeline/beam.py)."""
+    from pipeline import beam
+    parser.add_argument("--beam-runner", default=beam.DIRECT, choices=beam.RUNNERS,
+                        help="where the Beam steps run (default direct: one in-memory worker); "
+                             "direct-multiprocessing uses every core of one big machine; dataflow, flink and spark "
+                             "need the --beam-* settings below (kubeflow/README.md)")
+    parser.add_argument("--beam-project", help="dataflow: Google Cloud project")
+    parser.add_argument("--beam-region", help="dataflow: region")
+    parser.add_argument("--beam-temp-location", help="dataflow: gs:// folder for staging and temp files")
+    parser.add_argument("--beam-sdk-container-image",
+                        help="dataflow: worker image (kubeflow.compile: default the pipeline --image)")
+    parser.add_argument("--beam-job-endpoint", help="flink, spark: the portable job server, host:port")
+    parser.add_argument("--beam-worker-pool", default=beam.DEFAULT_WORKER_POOL,
+                        help=f"flink, spark: the Beam worker pool, host:port (default {beam.DEFAULT_WORKER_POOL})")
+    parser.add_argument("--beam-arg", action="append", default=[], metavar="OPTION",
+                        help="one more Beam option, e.g. --beam-arg=--max_num_workers=20 (repeatable)")
+
+
+def beam_pipeline_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The beam_pipeline_args of the --beam-* flags.
+
+    Raises:
+        SystemExit: a setting the runner needs is missing (the message names the flag).
+    """
+    from pipeline import beam
+    try:
+        return beam.pipeline_args(beam.BeamSettings(
+            runner=args.beam_runner, project=args.beam_project, region=args.beam_region,
+            temp_location=args.beam_temp_location, sdk_container_image=args.beam_sdk_container_image,
+            job_endpoint=args.beam_job_endpoint, worker_pool=args.beam_worker_pool,
+            extra_args=tuple(args.beam_arg)))
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def build_config(args: argparse.Namespace) -> PipelineConfig:
     from data_gen import synthetic_criteo
     from pipeline import configs
 
-    output_dir = os.path.abspath(args.output_dir)
+    output_dir = args.output_dir if is_uri(args.output_dir) else os.path.abspath(args.output_dir)
     if args.data:
         input_base, pattern = resolve_input(args.data)
     else:
@@ -191,8 +241,6 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
         input_base, pattern = os.path.dirname(generated), os.path.basename(generated)
     layout = settings_layout(args.dataset, input_base, args.layout)
     trainer = trainer_config(args, layout)
-    beam_args = [f"--direct_running_mode={args.beam_mode}",
-                 "--direct_num_workers=0" if args.beam_mode == "multi_processing" else "--direct_num_workers=1"]
     return configs.PipelineConfig(
         pipeline_name=args.pipeline_name or configs.pipeline_name(args.dataset, layout),
         pipeline_root=os.path.join(output_dir, "pipeline_root"),
@@ -209,7 +257,7 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
             {} if args.max_auc_drop is None else {"max_auc_drop": args.max_auc_drop})),
         push=configs.PushConfig(**({} if args.keep_versions is None else {"keep_versions": args.keep_versions})),
         tuning=tuning_config(args),
-        beam_pipeline_args=tuple(beam_args),
+        beam_pipeline_args=beam_pipeline_args(args),
         enable_cache=not args.no_cache,
         code_fingerprint=code_fingerprint(),
     )

@@ -8,6 +8,7 @@ setuptools.setup(
     python_requires=">=3.9,<3.11",
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                                "trainer", "trainer.*", "transform", "transform.*",
-                                               "data_gen", "data_gen.*", "serving", "serving.*"]),
+                                               "data_gen", "data_gen.*", "serving", "serving.*", "kubeflow",
+                                               "kubeflow.*"]),
     py_modules=["local_runner"],
 )

@@ -188,6 +188,10 @@ def _mlmd_timings(metadata_path: str) -> tuple[dict[str, dict[str, Any]], dict[s
     return timings, counts
 
 
+# The benchmark's Beam modes and the --beam-runner preset of each (pipeline/beam.py).
+BEAM_RUNNERS = {"in_memory": "direct", "multi_processing": "direct-multiprocessing"}
+
+
 def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
     """The ingestion sub-pipeline, with the config local_runner builds by default for this data."""
     from tfx import v1 as tfx
@@ -196,10 +200,10 @@ def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
     from pipeline import pipeline as ctr_pipeline
 
     args = local_runner.parse_args(["--data", data_path, "--output-dir", run_dir, "--no-cache",
-                                    "--beam-mode", beam_mode, "--pipeline-name", "fusionctr_bench"])
+                                    "--beam-runner", BEAM_RUNNERS[beam_mode], "--pipeline-name", "fusionctr_bench"])
     config = local_runner.build_config(args)
     dataset = config.dataset
-    gen = ctr_pipeline.example_gen(dataset, config.code_fingerprint)
+    gen = ctr_pipeline.example_gen(config)
     components = [gen]
     if mode == "full":
         # The same component constructors as create_pipeline, so the benchmark measures what users run.

@@ -98,7 +98,8 @@ class PipelineConfig:
     """Everything create_pipeline needs; built by a runner (local_runner.py, kubeflow/)."""
 
     pipeline_root: str
-    metadata_path: str
+    # The SQLite MLMD store of a local run; None on Kubeflow, whose backend keeps the metadata.
+    metadata_path: str | None
     serving_model_dir: str
     dataset: DatasetConfig
     trainer: TrainerConfig = TrainerConfig()
@@ -111,6 +112,9 @@ class PipelineConfig:
     pipeline_name: str = PIPELINE_NAME
     beam_pipeline_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     enable_cache: bool = True
+    # Kubeflow: the input folder and the training epochs become pipeline parameters a run can change, with this
+    # config's values as defaults (pipeline/runtime_parameters.py); LocalDagRunner takes the values themselves.
+    runtime_parameters: bool = False
     # A digest of the project's code: part of Transform's and Trainer's cache keys, so editing the code
     # re-runs them (module paths alone would leave a stale model cached).
     code_fingerprint: str = ""

@@ -1,6 +1,6 @@
 """The plain Keras family (`--model lr | fm | dnn | deepfm | dcn | dcnv2 | xdeepfm | ipnn`): one stock Trainer.
 
-    Transform -> [Tuner (--tune)] -> Trainer (trainer.train.run_fn: the model of trainer.models.registry)
+    Transform -> [Tuner (--tune)] -> Trainer (CtrTrainer: trainer.train.run_fn: the model of trainer.models.registry)
               -> Evaluator, Pusher
 
 Every family module (this one, optfusion_steps, resfusion_steps) has the three functions of `families.FamilySteps`;
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from tfx import v1 as tfx
 
-from pipeline import configs, tuner_step
+from components.ctr_trainer import CtrTrainer
+from pipeline import configs, runtime_parameters, tuner_step
 from trainer.config import TrainConfig
 from trainer.tuning import Choice, LogRange, SearchSpace
 
@@ -46,7 +47,7 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
             transform_graph=transform.outputs["transform_graph"], schema=schema, trial_fn=TRIAL_FN,
             space=SEARCH_SPACE, family_config=tuner_step.trainer_config_for_trials(config))
         tuners, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
-    trainer = tfx.components.Trainer(
+    trainer = CtrTrainer(
         run_fn=configs.RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -55,5 +56,6 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
         custom_config={**config.trainer.to_custom_config(), "code_fingerprint": config.code_fingerprint},
+        epochs=runtime_parameters.epochs(config),
     )
     return [*tuners, trainer], trainer.outputs["model"]

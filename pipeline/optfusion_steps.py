@@ -16,7 +16,7 @@ import dataclasses
 from tfx import v1 as tfx
 
 from components.optfusion import OptFusionRetrain, OptFusionSearch
-from pipeline import configs, keras_steps, tuner_step
+from pipeline import configs, keras_steps, runtime_parameters, tuner_step
 from trainer.config import TrainConfig
 from trainer.optfusion.settings import TRIAL_SETTINGS_KEY, OptFusionSettings, RetrainRates, RunSettings, SearchSettings
 from trainer.tuning import Choice, LogRange, SearchSpace
@@ -116,11 +116,13 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         transform_graph=transform.outputs["transform_graph"],
         settings=options.search,
         code_fingerprint=config.code_fingerprint,
-        hyperparameters=hyperparameters)
+        hyperparameters=hyperparameters,
+        epochs=runtime_parameters.epochs(config))
     retrain = OptFusionRetrain(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         architecture=search.outputs["architecture"],
         settings=options.retrain(mode_of(config, options)),
-        code_fingerprint=config.code_fingerprint)
+        code_fingerprint=config.code_fingerprint,
+        epochs=runtime_parameters.epochs(config))
     return [*tuners, search, retrain], retrain.outputs["model"]

@@ -17,7 +17,7 @@ from components.champion_evaluator import ChampionEvaluator
 from components.raw_log_example_gen.component import RawLogExampleGen
 from components.versioned_pusher import VersionedPusher
 from components.versioned_pusher.executor import KEEP_VERSIONS_KEY
-from pipeline import configs, families
+from pipeline import configs, families, runtime_parameters
 from transform import features
 
 SPLITS = ("train", "eval", "test")
@@ -26,21 +26,24 @@ TFRECORD_SPLIT_PATTERNS = {"train": "train*.tfrecord*", "eval": "validation*.tfr
 CANDIDATE, CHAMPION = "candidate", "champion"  # the TFMA model names of the model judged and of the baseline
 
 
-def example_gen(dataset: configs.DatasetConfig, code_fingerprint: str) -> tfx.types.BaseNode:
-    """The ExampleGen of `dataset`: ImportExampleGen over the train/validation/test TFRecord files
+def example_gen(config: configs.PipelineConfig) -> tfx.types.BaseNode:
+    """The ExampleGen of `config.dataset`: ImportExampleGen over the train/validation/test TFRecord files
     (TFRECORD_SPLIT_PATTERNS) for prebuilt ids (OptFusion TFRecords, algorithms.md §1.7), else RawLogExampleGen,
-    which parses the text log and splits it by hash buckets.
+    which parses the text log and splits it by hash buckets. Its input folder is a pipeline parameter when
+    `config.runtime_parameters` (Kubeflow).
     """
+    dataset = config.dataset
+    input_base = runtime_parameters.input_base(config)
     if dataset.spec.prebuilt_ids:
         return tfx.components.ImportExampleGen(
-            input_base=dataset.input_base,
+            input_base=input_base,
             input_config=example_gen_pb2.Input(splits=[
                 example_gen_pb2.Input.Split(name=name, pattern=pattern)
                 for name, pattern in TFRECORD_SPLIT_PATTERNS.items()]))
-    return RawLogExampleGen(input_base=dataset.input_base, log_format=dataset.name,
+    return RawLogExampleGen(input_base=input_base, log_format=dataset.name,
                             file_pattern=dataset.file_pattern, split_ratios=dataset.split_ratios,
                             split_seed=dataset.split_seed, max_rejected_fraction=dataset.max_rejected_fraction,
-                            code_fingerprint=code_fingerprint)
+                            code_fingerprint=config.code_fingerprint)
 
 
 def analyze_all_splits(dataset: configs.DatasetConfig) -> bool:
@@ -123,7 +126,7 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     """
     dataset = config.dataset
     spec = dataset.spec
-    gen = example_gen(dataset, config.code_fingerprint)
+    gen = example_gen(config)
     statistics_gen = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
     schema_gen = schema_component(dataset, statistics_gen.outputs["statistics"])
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
@@ -163,7 +166,7 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
         components=[gen, statistics_gen, schema_gen, example_validator, anomaly_gate, *pre_nodes, transform,
                     *train_nodes, champion, evaluator, pusher],
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path),
+        metadata_connection_config=(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path) if config.metadata_path else None),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )

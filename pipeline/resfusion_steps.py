@@ -23,11 +23,11 @@ from __future__ import annotations
 import dataclasses
 
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 
+from components.ctr_trainer import CtrTrainer
 from components.gbdt_residual import trainer_executor
 from components.gbdt_residual.component import GbdtResidual
-from pipeline import configs, keras_steps, tuner_step
+from pipeline import configs, keras_steps, runtime_parameters, tuner_step
 from trainer.config import TrainConfig
 from trainer.resfusion.gbdt import GbdtParams
 from trainer.resfusion.settings import ResFusionOptions
@@ -168,10 +168,10 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
             config, examples=examples, transform_graph=transform.outputs["transform_graph"], schema=schema,
             trial_fn=TRIAL_FN, space=SEARCH_SPACE, family_config=trial_config, base_model=gbdt_model)
         tuners, hyperparameters = [tuner], tuner.outputs["best_hyperparameters"]
-    trainer = tfx.components.Trainer(
+    trainer = CtrTrainer(
         run_fn=RUN_FN,
-        # GenericExecutor + the run's result.json (served K, per-stage eval metrics) as MLMD properties.
-        custom_executor_spec=executor_spec.ExecutorClassSpec(trainer_executor.Executor),
+        # CtrTrainer's executor + the run's result.json (served K, per-stage eval metrics) as MLMD properties.
+        executor_class=trainer_executor.Executor,
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
@@ -180,5 +180,6 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
         custom_config=custom_config,
+        epochs=runtime_parameters.epochs(config),
     )
     return [*tuners, trainer], trainer.outputs["model"]

@@ -22,6 +22,8 @@ SHARED_RUN_GROUPS = {
     "tests/e2e/test_tuning.py": "generated_run",
     # The model server serves the Criteo sample's pushed model.
     "tests/e2e/test_model_server.py": "tests/e2e/test_shared_samples.py:criteo",
+    # The compiled Kubeflow spec runs the Criteo sample's configuration and is compared with its local run.
+    "tests/e2e/test_kubeflow_spec.py": "tests/e2e/test_shared_samples.py:criteo",
     "tests/components/gbdt_residual/test_executor.py": "resfusion_data",
     "tests/trainer/resfusion/test_comparators.py": "resfusion_data",
     "tests/trainer/resfusion/test_export.py": "resfusion_data",

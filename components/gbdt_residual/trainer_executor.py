@@ -21,8 +21,9 @@ from typing import Any
 
 import tensorflow as tf
 from tfx import types
-from tfx.components.trainer import executor as trainer_executor
 from tfx.types import artifact_utils
+
+from components import ctr_trainer
 
 
 def record_result(model: types.Artifact, result: dict[str, Any]) -> None:
@@ -40,8 +41,8 @@ def record_result(model: types.Artifact, result: dict[str, Any]) -> None:
         for stage in result.get("stages", [])]))
 
 
-class Executor(trainer_executor.GenericExecutor):
-    """GenericExecutor (runs trainer.resfusion.run.run_fn), then record_result from model_run/result.json."""
+class Executor(ctr_trainer.Executor):
+    """CtrTrainer's executor (GenericExecutor: trainer.resfusion.run.run_fn), then record_result from result.json."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.orchestration import data_types
 from tfx.proto import trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
@@ -35,6 +36,8 @@ _COMMON_PARAMETERS = {
     executor.EVAL_ARGS_KEY: ExecutionParameter(type=trainer_pb2.EvalArgs),
     executor.SETTINGS_KEY: ExecutionParameter(type=str),
     executor.CODE_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+    # Overrides the settings' epochs; an int execution parameter, so a Kubeflow run can set it (RuntimeParameter).
+    executor.EPOCHS_KEY: ExecutionParameter(type=int, optional=True),
 }
 _DATA_INPUTS = {
     executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -84,6 +87,7 @@ class OptFusionSearch(base_component.BaseComponent):
         code_fingerprint: digest of the project's code, to re-run when it changes.
         hyperparameters: a Tuner's `best_hyperparameters`, applied to `settings` (SearchSettings.with_hyperparameters),
             as the stock Trainer's `hyperparameters` input.
+        epochs: overrides settings.run.epochs: an int or a RuntimeParameter (pipeline/runtime_parameters.py).
     """
 
     SPEC_CLASS = OptFusionSearchSpec
@@ -91,10 +95,11 @@ class OptFusionSearch(base_component.BaseComponent):
 
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel, settings: JsonSettings,
                  train_splits: tuple[str, ...] = ("train",), eval_splits: tuple[str, ...] = ("eval",),
-                 code_fingerprint: str = "", hyperparameters: types.BaseChannel | None = None):
+                 code_fingerprint: str = "", hyperparameters: types.BaseChannel | None = None,
+                 epochs: int | data_types.RuntimeParameter | None = None):
         super().__init__(spec=OptFusionSearchSpec(
             examples=examples, transform_graph=transform_graph, hyperparameters=hyperparameters,
-            settings=settings.to_json(), code_fingerprint=code_fingerprint,
+            settings=settings.to_json(), code_fingerprint=code_fingerprint, epochs=epochs,
             **_split_args(train_splits, eval_splits),
             architecture=types.Channel(type=OptFusionArchitecture),
             supernet=types.Channel(type=standard_artifacts.Model),
@@ -108,7 +113,7 @@ class OptFusionRetrain(base_component.BaseComponent):
         examples, transform_graph: as OptFusionSearch.
         architecture: OptFusionSearch's `architecture` output.
         settings: the retrain settings (mode, inheritance, learning rates, ...).
-        train_splits, eval_splits, code_fingerprint: as OptFusionSearch.
+        train_splits, eval_splits, code_fingerprint, epochs: as OptFusionSearch.
     """
 
     SPEC_CLASS = OptFusionRetrainSpec
@@ -117,10 +122,10 @@ class OptFusionRetrain(base_component.BaseComponent):
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                  architecture: types.BaseChannel, settings: JsonSettings,
                  train_splits: tuple[str, ...] = ("train",), eval_splits: tuple[str, ...] = ("eval",),
-                 code_fingerprint: str = ""):
+                 code_fingerprint: str = "", epochs: int | data_types.RuntimeParameter | None = None):
         super().__init__(spec=OptFusionRetrainSpec(
             examples=examples, transform_graph=transform_graph, architecture=architecture,
-            settings=settings.to_json(), code_fingerprint=code_fingerprint,
+            settings=settings.to_json(), code_fingerprint=code_fingerprint, epochs=epochs,
             **_split_args(train_splits, eval_splits),
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun)))

@@ -1,6 +1,7 @@
 """Executors of the OptFusion components: artifacts in, trainer/optfusion/training.py, artifacts out."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ SUPERNET_KEY = "supernet"
 SETTINGS_KEY = "settings"
 HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY  # "hyperparameters": a Tuner's best values
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+EPOCHS_KEY = "epochs"  # optional: overrides the settings' run.epochs (a Kubeflow pipeline parameter)
 
 
 def data_source(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
@@ -69,6 +71,20 @@ def _record_fit(artifact: types.Artifact, result: dict[str, Any]) -> None:
     artifact.set_float_custom_property("train_examples_per_second", float(result["train_examples_per_second"]))
 
 
+def with_epochs(settings: Any, exec_properties: dict[str, Any]) -> Any:
+    """`settings` (SearchSettings or RetrainSettings) with run.epochs set to the `epochs` property, when it is set.
+
+    Raises:
+        ValueError: epochs < 1.
+    """
+    epochs = exec_properties.get(EPOCHS_KEY)
+    if epochs is None:
+        return settings
+    if int(epochs) < 1:
+        raise ValueError(f"the training step's epochs must be >= 1, got {epochs}")
+    return dataclasses.replace(settings, run=dataclasses.replace(settings.run, epochs=int(epochs)))
+
+
 class SearchExecutor(base_executor.BaseExecutor):
     """Trains the supernet; publishes the Architecture (json + supernet weights), the supernet as a serving Model
     (Format-Serving, when `export_supernet`), and the run's logs (ModelRun)."""
@@ -87,7 +103,8 @@ class SearchExecutor(base_executor.BaseExecutor):
         from trainer.tuning import tuned_values
 
         tuned = tuned_values(read_hyperparameters(input_dict))
-        settings = SearchSettings.from_json(exec_properties[SETTINGS_KEY]).with_hyperparameters(tuned)
+        settings = with_epochs(SearchSettings.from_json(exec_properties[SETTINGS_KEY]), exec_properties
+                               ).with_hyperparameters(tuned)
         architecture = artifact_utils.get_single_instance(output_dict[ARCHITECTURE_KEY])
         supernet = artifact_utils.get_single_instance(output_dict[SUPERNET_KEY])
         model_run = artifact_utils.get_single_instance(output_dict[MODEL_RUN_KEY])
@@ -120,7 +137,7 @@ class RetrainExecutor(base_executor.BaseExecutor):
         from trainer.optfusion.settings import RetrainSettings
 
         self._log_startup(input_dict, output_dict, exec_properties)
-        settings = RetrainSettings.from_json(exec_properties[SETTINGS_KEY])
+        settings = with_epochs(RetrainSettings.from_json(exec_properties[SETTINGS_KEY]), exec_properties)
         architecture = artifact_utils.get_single_instance(input_dict[ARCHITECTURE_KEY])
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         model_run = artifact_utils.get_single_instance(output_dict[MODEL_RUN_KEY])

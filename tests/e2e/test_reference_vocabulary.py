@@ -90,7 +90,7 @@ def ingested(tmp_path_factory) -> Callable[[str], Ingested]:
             config = local_runner.build_config(local_runner.parse_args([
                 "--dataset", name, "--data", str(input_dir), "--output-dir", str(root / "out"),
                 "--vocabulary-over-all-splits"]))
-            gen = pipeline.example_gen(config.dataset, config.code_fingerprint)
+            gen = pipeline.example_gen(config)
             statistics = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
             schema = pipeline.schema_component(config.dataset, statistics.outputs["statistics"])
             transform = pipeline.transform_component(config, gen.outputs["examples"], schema.outputs["schema"])
