@@ -93,12 +93,15 @@ def settings_layout(dataset: str, input_base: str, layout: str | None = None) ->
     import tensorflow as tf  # its file system reads gs:// too (a Kubeflow compile; --layout avoids the read)
 
     meta_path = os.path.join(input_base, TFRECORD_META_FILE)
-    if not tf.io.gfile.exists(meta_path):
-        logging.info("No %s in %s and no --layout: OptFusion TFRecords get Criteo's settings", TFRECORD_META_FILE,
-                     input_base)
-        return dataset
-    with tf.io.gfile.GFile(meta_path) as f:
-        named = json.load(f).get("dataset")
+    try:
+        if not tf.io.gfile.exists(meta_path):
+            logging.info("No %s in %s and no --layout: OptFusion TFRecords get Criteo's settings",
+                         TFRECORD_META_FILE, input_base)
+            return dataset
+        with tf.io.gfile.GFile(meta_path) as f:
+            named = json.load(f).get("dataset")
+    except tf.errors.OpError as error:  # a bucket this machine cannot reach
+        raise SystemExit(f"cannot read {meta_path} ({error.message.splitlines()[0]}): give --layout") from None
     if named is None:
         return dataset
     if named not in settings_layouts():

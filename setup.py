@@ -9,6 +9,6 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                                "trainer", "trainer.*", "transform", "transform.*",
                                                "data_gen", "data_gen.*", "serving", "serving.*", "kubeflow",
-                                               "kubeflow.*"]),
+                                               "kubeflow.*", "fusionctr"]),
     py_modules=["local_runner"],
 )

@@ -21,5 +21,6 @@ from tfx.types.artifact import Artifact
 class OptFusionArchitecture(Artifact):
     """A searched OptFusion architecture plus the supernet weights it was derived from (layout above)."""
 
-    # "<namespace>.<Title>": the only form of a custom artifact type that Kubeflow V2 compiles (its schema title).
+    # "<namespace>.<Title>": the only form of a custom artifact type that Kubeflow V2 compiles (its schema title);
+    # TFX's V2 entrypoint imports the class from it, so fusionctr/__init__.py exports this class.
     TYPE_NAME = "fusionctr.OptFusionArchitecture"

@@ -73,6 +73,24 @@ def test_the_compiled_job_of_each_family(tmp_path, model):
     assert pusher["filesystem"]["base_directory"] == "gs://bucket/fusionctr/serving_model"
 
 
+@pytest.mark.parametrize("model", sorted(TRAINING))
+def test_every_artifact_type_imports_from_its_schema_title(tmp_path, model):
+    """TFX's V2 entrypoint imports a custom artifact class from its schema title ("fusionctr.X")."""
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.types.artifact import Artifact
+    from tfx.utils import import_utils
+    job, _ = _compile(tmp_path, model)
+    titles = {spec_runner.schema_title(definition.artifact_type)
+              for component in job.spec.components.values()
+              for definitions in (component.input_definitions, component.output_definitions)
+              for definition in definitions.artifacts.values()}
+    for title in titles:  # as kubeflow_v2_entrypoint_utils._retrieve_class_path resolves them
+        artifact_class = import_utils.import_class_by_path(compiler_utils.TITLE_TO_CLASS_PATH.get(title, title))
+        assert issubclass(artifact_class, Artifact)
+        assert title.startswith("tfx.") or artifact_class.TYPE_NAME == title
+    assert ("fusionctr.OptFusionArchitecture" in titles) == (model == "optfusion-hard")
+
+
 def test_accelerator_and_resource_flags(tmp_path):
     job, _ = _compile(tmp_path, "deepfm", "--accelerator-type", "nvidia.com/gpu", "--accelerator-count", "2",
                       "--training-cpu", "8", "--training-memory-gb", "30")
@@ -102,11 +120,22 @@ def test_a_repository_schema_is_read_from_the_image_and_other_local_files_are_re
         kubeflow_compile.image_path(str(tmp_path / "schema.pbtxt"))
 
 
-def test_flag_errors(tmp_path):
+def test_flag_errors(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="--data is required"):
         kubeflow_compile.compile_pipeline(["--output", str(tmp_path / "p.json"), "--image", IMAGE])
     with pytest.raises(SystemExit, match="--beam-runner flink needs --beam-job-endpoint"):
         _compile(tmp_path, "deepfm", "--beam-runner", "flink")
+    # OptFusion TFRecords in a bucket this machine cannot read (no network or no credentials here, whatever the
+    # machine): their layout must be given.
+    import tensorflow as tf
+
+    def unreachable(path):
+        raise tf.errors.FailedPreconditionError(None, None, f"Could not resolve host\nwhen reading {path}")
+    monkeypatch.setattr(tf.io.gfile, "exists", unreachable)
+    with pytest.raises(SystemExit, match=r"cannot read gs://b/tfrecords/meta.json \(Could not resolve host\): give "
+                                         r"--layout"):
+        kubeflow_compile.compile_pipeline(["--output", str(tmp_path / "p.json"), "--image", IMAGE, "--dataset",
+                                           "tfrecord", "--data", "gs://b/tfrecords"])
 
 
 def test_the_job_parses_as_a_pipeline_job_proto(tmp_path):

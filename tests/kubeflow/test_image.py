@@ -21,7 +21,8 @@ def _copied() -> set[str]:
 def test_every_package_and_the_schemas_are_in_the_image():
     setup = open(os.path.join(REPO_ROOT, "setup.py")).read()
     packages = set(re.findall(r'"(\w+)"', setup[setup.index("include="):setup.index("py_modules")]))
-    assert packages == {"pipeline", "components", "trainer", "transform", "data_gen", "serving", "kubeflow"}
+    assert packages == {"pipeline", "components", "trainer", "transform", "data_gen", "serving", "kubeflow",
+                        "fusionctr"}
     assert packages | {"schemas", "setup.py", "local_runner.py", "requirements.lock",
                        "kubeflow/requirements-gpu.lock"} <= _copied()
 
