@@ -33,9 +33,9 @@ SHARED_RUN_GROUPS = {
 PER_SAMPLE_FILES = ("tests/e2e/test_shared_samples.py", "tests/e2e/test_reference_vocabulary.py")
 # Groups of minutes (pipeline runs, GBDT folds, a two-replica subprocess): started first, longest first.
 LONG_GROUPS = (  # measured seconds on one 2-core machine, in order
+    "tests/e2e/test_shared_samples.py:criteo",  # 355 + the model server (50) + the compiled Kubeflow spec run (380)
     "resfusion_data",  # 500
     "tests/e2e/test_resfusion_pipeline.py",  # 410
-    "tests/e2e/test_shared_samples.py:criteo",  # 355
     "generated_run",  # 340
     "tests/e2e/test_optfusion_pipeline.py",  # 300
     "tests/trainer/optfusion/test_optim.py",  # 260
