@@ -24,19 +24,31 @@ from tfx.utils import json_utils
 EPOCHS_KEY = "epochs"
 
 
-def with_epochs(exec_properties: dict[str, Any]) -> dict[str, Any]:
-    """`exec_properties` with custom_config's train.epochs set to the `epochs` property, when it is set.
+def epochs_override(exec_properties: dict[str, Any]) -> int | None:
+    """The `epochs` execution parameter of a training step, or None when it is not set (a local run).
 
     Raises:
         ValueError: epochs < 1.
     """
     epochs = exec_properties.get(EPOCHS_KEY)
     if epochs is None:
-        return exec_properties
+        return None
     if int(epochs) < 1:
-        raise ValueError(f"the Trainer's epochs must be >= 1, got {epochs}")
+        raise ValueError(f"the training step's epochs must be >= 1, got {epochs}")
+    return int(epochs)
+
+
+def with_epochs(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """`exec_properties` with custom_config's train.epochs set to the `epochs` property, when it is set.
+
+    Raises:
+        ValueError: epochs < 1.
+    """
+    epochs = epochs_override(exec_properties)
+    if epochs is None:
+        return exec_properties
     custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
-    custom_config.setdefault("train", {})["epochs"] = int(epochs)
+    custom_config.setdefault("train", {})["epochs"] = epochs
     return {**exec_properties, standard_component_specs.CUSTOM_CONFIG_KEY: json.dumps(custom_config)}
 
 

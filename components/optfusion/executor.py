@@ -13,6 +13,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, path_utils
 
+from components import ctr_trainer
+
 if TYPE_CHECKING:
     from trainer.optfusion import training
     from trainer.optfusion.network import Architecture
@@ -30,7 +32,7 @@ SUPERNET_KEY = "supernet"
 SETTINGS_KEY = "settings"
 HYPERPARAMETERS_KEY = standard_component_specs.HYPERPARAMETERS_KEY  # "hyperparameters": a Tuner's best values
 CODE_FINGERPRINT_KEY = "code_fingerprint"
-EPOCHS_KEY = "epochs"  # optional: overrides the settings' run.epochs (a Kubeflow pipeline parameter)
+EPOCHS_KEY = ctr_trainer.EPOCHS_KEY  # optional: overrides the settings' run.epochs (a pipeline parameter)
 
 
 def data_source(input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
@@ -77,12 +79,10 @@ def with_epochs(settings: Any, exec_properties: dict[str, Any]) -> Any:
     Raises:
         ValueError: epochs < 1.
     """
-    epochs = exec_properties.get(EPOCHS_KEY)
+    epochs = ctr_trainer.epochs_override(exec_properties)
     if epochs is None:
         return settings
-    if int(epochs) < 1:
-        raise ValueError(f"the training step's epochs must be >= 1, got {epochs}")
-    return dataclasses.replace(settings, run=dataclasses.replace(settings.run, epochs=int(epochs)))
+    return dataclasses.replace(settings, run=dataclasses.replace(settings.run, epochs=epochs))
 
 
 class SearchExecutor(base_executor.BaseExecutor):
