@@ -85,8 +85,19 @@ def check_vocabulary_sizes(run) -> dict[str, int]:
     return actual
 
 
+_HELDOUT_AUC: dict[tuple[str, ...], float] = {}
+
+
 def score_heldout(run) -> float:
-    """Scores the held-out raw file with the pushed model in a fresh process; returns the AUC."""
+    """Scores the held-out raw file with the pushed model (the newest version) in a fresh process; returns the AUC.
+    Computed once per set of pushed versions and file (several tests compare with the same run's score)."""
+    key = (run.serving_model_dir, *sorted(os.listdir(run.serving_model_dir)), run.dataset, run.heldout_file)
+    if key not in _HELDOUT_AUC:
+        _HELDOUT_AUC[key] = _score_heldout(run)
+    return _HELDOUT_AUC[key]
+
+
+def _score_heldout(run) -> float:
     result = subprocess.run(
         [sys.executable, "-m", "serving.batch_score", "--model", run.serving_model_dir, "--dataset", run.dataset,
          "--data", run.heldout_file], capture_output=True, text=True, check=False, timeout=600)

@@ -17,6 +17,17 @@ TRAINING = {"deepfm": ({"Trainer"}, {"Trainer"}),
             "resfusion": ({"GbdtResidual", "Trainer"}, {"Trainer"})}
 
 
+DATAFLOW = ("--beam-runner", "dataflow", "--beam-project", "proj", "--beam-region", "europe-west4",
+            "--beam-temp-location", "gs://bucket/tmp")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Each family compiled once with the Dataflow preset and a Tuner (the compiler is the costly part)."""
+    root = tmp_path_factory.mktemp("compiled")
+    return {model: _compile(root, model, *DATAFLOW, "--tune") for model in TRAINING}
+
+
 def _compile(tmp_path, model, *flags):
     output = tmp_path / f"{model}.json"
     kubeflow_compile.compile_pipeline([
@@ -31,14 +42,24 @@ def _container(job, task):
 
 
 @pytest.mark.parametrize("model", sorted(TRAINING))
-def test_the_compiled_job_of_each_family(tmp_path, model):
-    job, raw = _compile(tmp_path, model, "--beam-runner", "dataflow", "--beam-project", "proj",
-                        "--beam-region", "europe-west4", "--beam-temp-location", "gs://bucket/tmp")
+def test_the_compiled_job_of_each_family(compiled, model):
+    job, raw = compiled[model]
     tasks = job.spec.root.dag.tasks
     steps, accelerated = TRAINING[model]
+    steps, accelerated = steps | {"Tuner"}, accelerated | {"Tuner"}
     trainer = "OptFusionRetrain" if model == "optfusion-hard" else "Trainer"
     assert set(tasks) == {*BEAM_STEPS, "AnomalyGate", "ChampionResolver-model-blessing-resolver",
                           "ChampionResolver-model-resolver", "Pusher", *steps}
+    # The Tuner feeds the family's training step; the custom executors are named by their dotted class paths.
+    assert "Tuner" in tasks["OptFusionSearch" if model == "optfusion-hard" else "Trainer"].dependent_tasks
+    classes = {name: (args := list(_container(job, name).args))[args.index("--executor_class_path") + 1]
+               for name in ("Evaluator", "Pusher", "Tuner", "Trainer") if name in tasks}
+    assert classes["Evaluator"] == "components.champion_evaluator.executor.Executor"
+    assert classes["Pusher"] == "components.versioned_pusher.executor.Executor"
+    assert classes["Tuner"] == "components.tuner.Executor"
+    if "Trainer" in classes:
+        assert classes["Trainer"] == ("components.gbdt_residual.trainer_executor.Executor" if model == "resfusion"
+                                      else "components.ctr_trainer.Executor")
     # ResFusion's Transform reads GbdtResidual's examples (the raw ones with the GBDT's out-of-fold logit).
     examples_from = "GbdtResidual" if model == "resfusion" else "RawLogExampleGen"
     assert set(tasks["Transform"].dependent_tasks) == {examples_from, "SchemaGen"}
@@ -54,7 +75,7 @@ def test_the_compiled_job_of_each_family(tmp_path, model):
     assert job.parameters == {"input_base": "gs://bucket/criteo", "epochs": epochs}
     assert tasks["RawLogExampleGen"].inputs.parameters["input_base"].component_input_parameter == "input_base"
     readers = {name for name, task in tasks.items() if "epochs" in task.inputs.parameters}
-    assert readers == steps - {"GbdtResidual"}
+    assert readers == steps - {"GbdtResidual", "Tuner"}  # a Tuner's trials keep their compile-time epochs
     assert all(tasks[r].inputs.parameters["epochs"].component_input_parameter == "epochs" for r in readers)
     # Beam: the Dataflow preset on every Beam step, with the pipeline image as the worker image.
     for name in BEAM_STEPS:
@@ -74,12 +95,12 @@ def test_the_compiled_job_of_each_family(tmp_path, model):
 
 
 @pytest.mark.parametrize("model", sorted(TRAINING))
-def test_every_artifact_type_imports_from_its_schema_title(tmp_path, model):
+def test_every_artifact_type_imports_from_its_schema_title(compiled, model):
     """TFX's V2 entrypoint imports a custom artifact class from its schema title ("fusionctr.X")."""
     from tfx.orchestration.kubeflow.v2 import compiler_utils
     from tfx.types.artifact import Artifact
     from tfx.utils import import_utils
-    job, _ = _compile(tmp_path, model)
+    job, _ = compiled[model]
     titles = {spec_runner.schema_title(definition.artifact_type)
               for component in job.spec.components.values()
               for definitions in (component.input_definitions, component.output_definitions)
@@ -138,9 +159,9 @@ def test_flag_errors(tmp_path, monkeypatch):
                                            "tfrecord", "--data", "gs://b/tfrecords"])
 
 
-def test_the_job_parses_as_a_pipeline_job_proto(tmp_path):
+def test_the_job_parses_as_a_pipeline_job_proto(compiled):
     from kfp.pipeline_spec import pipeline_spec_pb2
-    _, raw = _compile(tmp_path, "deepfm")
+    _, raw = compiled["deepfm"]
     job = json_format.ParseDict(raw, pipeline_spec_pb2.PipelineJob())  # unknown fields would raise
     assert job.display_name == "fusionctr-criteo"
     assert raw["pipelineSpec"]["schemaVersion"] == "2.0.0"

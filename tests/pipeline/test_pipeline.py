@@ -141,30 +141,3 @@ def test_tuning_a_model_without_a_deep_stage_is_refused(tmp_path):
     import local_runner
     with pytest.raises(SystemExit, match="need --tune"):
         local_runner.tuning_config(local_runner.parse_args(["--tune-trials", "3"]))
-
-
-@pytest.mark.parametrize("model", ["deepfm", "optfusion-hard", "resfusion"])
-def test_every_family_compiles_for_kubeflow_v2(tmp_path, model):
-    """The same create_pipeline, tuned, compiles with TFX's KubeflowV2DagRunner: the champion resolver becomes V2's
-    two resolver tasks feeding the Evaluator, and the custom executors are named by their dotted class paths."""
-    from tfx import v1 as tfx
-
-    config = _tuned_config(tmp_path, model)
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image="fusionctr:test"),
-        output_dir=str(tmp_path), output_filename="pipeline.json")
-    runner.run(create_pipeline(config), write_out=True)
-    spec = json.loads((tmp_path / "pipeline.json").read_text())["pipelineSpec"]
-    tasks = spec["root"]["dag"]["tasks"]
-    assert {"ChampionResolver-model-resolver", "Evaluator", "Pusher"} <= set(tasks)
-    assert "ChampionResolver-model-resolver" in tasks["Evaluator"]["dependentTasks"]
-    assert "Evaluator" in tasks["Pusher"]["dependentTasks"]
-    classes = {name: args[args.index("--executor_class_path") + 1]
-               for name, executor in spec["deploymentSpec"]["executors"].items()
-               for args in [executor.get("container", {}).get("args", [])] if "--executor_class_path" in args}
-    assert classes["Evaluator_executor"] == "components.champion_evaluator.executor.Executor"
-    assert classes["Pusher_executor"] == "components.versioned_pusher.executor.Executor"
-    assert classes["Tuner_executor"] == "components.tuner.Executor"
-    assert "Tuner" in tasks[TUNED_STEP[model]]["dependentTasks"]
-    assert all(e["container"]["image"] == "fusionctr:test" for e in spec["deploymentSpec"]["executors"].values()
-               if "container" in e)
