@@ -24,6 +24,8 @@ SHARED_RUN_GROUPS = {
     "tests/e2e/test_model_server.py": "tests/e2e/test_shared_samples.py:criteo",
     # The compiled Kubeflow spec runs the Criteo sample's configuration and is compared with its local run.
     "tests/e2e/test_kubeflow_spec.py": "tests/e2e/test_shared_samples.py:criteo",
+    # OptFusion end to end is the Criteo sample's run (OptFusion-Hard).
+    "tests/e2e/test_optfusion_pipeline.py": "tests/e2e/test_shared_samples.py:criteo",
     "tests/components/gbdt_residual/test_executor.py": "resfusion_data",
     "tests/trainer/resfusion/test_comparators.py": "resfusion_data",
     "tests/trainer/resfusion/test_export.py": "resfusion_data",
@@ -33,11 +35,11 @@ SHARED_RUN_GROUPS = {
 PER_SAMPLE_FILES = ("tests/e2e/test_shared_samples.py", "tests/e2e/test_reference_vocabulary.py")
 # Groups of minutes (pipeline runs, GBDT folds, a two-replica subprocess): started first, longest first.
 LONG_GROUPS = (  # measured seconds on one 2-core machine, in order
-    "tests/e2e/test_shared_samples.py:criteo",  # 355 + the model server (50) + the compiled Kubeflow spec run (380)
+    # 355 + the model server (50) + the compiled Kubeflow spec run (380) + OptFusion's lineage and trial (150)
+    "tests/e2e/test_shared_samples.py:criteo",
     "resfusion_data",  # 500
     "tests/e2e/test_resfusion_pipeline.py",  # 410
     "generated_run",  # 340
-    "tests/e2e/test_optfusion_pipeline.py",  # 300
     "tests/trainer/optfusion/test_optim.py",  # 260
     "tests/e2e/test_shared_samples.py:frappe",  # 205
     "tests/e2e/test_shared_samples.py:avazu",  # 205
