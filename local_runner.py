@@ -351,14 +351,21 @@ def set_fields(settings: Any, name: str, value: Any) -> tuple[Any, int]:
 def run(argv: list[str] | None = None) -> None:
     from tfx import v1 as tfx
 
+    from pipeline import output_lock
     from pipeline.pipeline import create_pipeline
 
     logging.getLogger().setLevel(logging.INFO)
     if argv is None:
         # The TFX CLI (`tfx run create`) runs this file without flags: FUSIONCTR_RUNNER_ARGS supplies them.
         argv = sys.argv[1:] or shlex.split(os.environ.get("FUSIONCTR_RUNNER_ARGS", ""))
-    config = build_config(parse_args(argv))
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    args = parse_args(argv)
+    try:
+        # Before anything is written there (generated data, metadata): one run per output folder.
+        with output_lock.hold(os.path.abspath(args.output_dir), [sys.argv[0], *argv]):
+            config = build_config(args)
+            tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    except output_lock.OutputFolderInUse as error:
+        raise SystemExit(str(error)) from None
     logging.info("Done. Pushed models (if blessed) are under %s", config.serving_model_dir)
 
 
