@@ -162,6 +162,10 @@ def test_flag_errors(tmp_path, monkeypatch):
 def test_the_job_parses_as_a_pipeline_job_proto(compiled):
     from kfp.pipeline_spec import pipeline_spec_pb2
     _, raw = compiled["deepfm"]
+    lines = kubeflow_compile.summary(raw, "/out/pipeline.json").splitlines()
+    assert lines[0] == "Compiled fusionctr-criteo to /out/pipeline.json"
+    assert "  pipeline parameters: epochs, input_base" in lines
+    assert "  accelerator requested by: Trainer, Tuner" in lines
     job = json_format.ParseDict(raw, pipeline_spec_pb2.PipelineJob())  # unknown fields would raise
     assert job.display_name == "fusionctr-criteo"
     assert raw["pipelineSpec"]["schemaVersion"] == "2.0.0"
