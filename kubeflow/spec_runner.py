@@ -217,6 +217,12 @@ def load_job(path: str) -> Job:
     return Job(spec, deployment, runtime.gcs_output_directory, parameters)
 
 
+def read_executor_output(path: str) -> pb.ExecutorOutput:
+    """The ExecutorOutput a driver or an executor wrote (TFX's entrypoints write JSON)."""
+    with open(path) as f:
+        return json_format.Parse(f.read(), pb.ExecutorOutput(), ignore_unknown_fields=True)
+
+
 def task_order(spec: pb.PipelineSpec) -> list[str]:
     """The root DAG's tasks, each after the tasks it depends on or reads an artifact of."""
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
@@ -450,8 +456,7 @@ class SpecRunner:
         """The driver's updated parameters (span, version, fingerprint, resolved input_config) and output-artifact
         metadata, as the backend applies them before the cache check. The file stays for the executor, which reads
         it too (TFX's entrypoint merges its parameters)."""
-        with open(output_file) as f:
-            driver_output = json_format.Parse(f.read(), pb.ExecutorOutput(), ignore_unknown_fields=True)
+        driver_output = read_executor_output(output_file)
         updated = {**{k: python_value(v) for k, v in driver_output.parameter_values.items()},
                    **{k: python_value(v) for k, v in driver_output.parameters.items()}}
         # A protobuf Value has numbers only as doubles: span and version are integers.
@@ -468,8 +473,7 @@ class SpecRunner:
         custom properties), as the backend records them."""
         if not os.path.exists(output_file):
             return outputs
-        with open(output_file) as f:
-            executor_output = json_format.Parse(f.read(), pb.ExecutorOutput(), ignore_unknown_fields=True)
+        executor_output = read_executor_output(output_file)
         for key, artifacts in executor_output.artifacts.items():
             for artifact, written in zip(outputs.get(key, []), artifacts.artifacts):
                 artifact.metadata.update(json_format.MessageToDict(written.metadata))
