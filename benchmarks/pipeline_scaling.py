@@ -567,7 +567,7 @@ def run_parent(args: argparse.Namespace) -> int:
                 print(f"[{rows:,} rows | {mode}] done: process {runs[mode]['process_wall']:.1f} s, "
                       f"peak RSS {runs[mode]['ru_maxrss'] / _MB:.0f} MB", flush=True)
             summary = summarize(rows, os.path.getsize(data_path), runs["full"], runs.get("examplegen"))
-            counted = sum(v for k, v in summary["row_counts"].items() if k != "rejected")
+            counted = sum(v for k, v in summary["row_counts"].items() if k in ("train", "eval", "test"))
             if counted != rows:
                 print(f"WARNING: ExampleGen wrote {counted:,} examples for {rows:,} rows: {summary['row_counts']}")
             summaries.append(summary)

@@ -2,9 +2,11 @@
 
     python -m serving.batch_score --model tfx_output/serving_model --dataset criteo --data test.txt
 
---model is a version folder or the Pusher's base folder (the highest version is used). Prints the
-example count, AUC and logloss when the log has labels; --output writes one probability per row.
-Malformed rows stop the scoring with the file, line and reason (nothing is skipped silently).
+--model is a version folder or the Pusher's base folder (the highest version is used). --data is plain or compressed
+(.gz, .bz2, .xz), labelled or in the layout's unlabelled test-file form (Criteo's test.txt, Avazu's test.csv): the
+first data line tells. Prints the example count, and AUC and logloss where they are defined (labels present, both
+classes for the AUC; otherwise "undefined" and why); --output writes one probability per row. Malformed rows stop
+the scoring with the file, line and reason (nothing is skipped silently).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import metrics
-from transform import features
+from transform import features, log_files
 from transform.parsers import RowError, row_to_example
 from transform.spec import Row
 
@@ -41,35 +43,76 @@ def latest_version(model_dir: str) -> str:
     return versions[max(versions)]
 
 
-def read_raw_rows(path: str, log_format: str, limit: int | None = None) -> tuple[list[Row], np.ndarray]:
+def _log_mode(log_format: str, line: str) -> bool:
+    """Whether a log is labelled, from its first data line: the layout's labelled form, else its unlabelled one.
+
+    Raises:
+        RowError: the line is neither (the labelled form's reason, which names the field).
+    """
+    try:
+        features.parse_line(log_format, line)
+        return True
+    except RowError as labelled_error:
+        if features.get_dataset(log_format).parse_unlabelled is None:
+            raise
+        try:
+            features.parse_line(log_format, line, labelled=False)
+        except RowError:
+            raise labelled_error from None
+        return False
+
+
+def read_raw_rows(path: str, log_format: str, limit: int | None = None) -> tuple[list[Row], np.ndarray | None]:
     """The rows of a log file as {field: value} without the label (absent values None), and their labels
-    float32 [n]; the first `limit` rows only, when given.
+    float32 [n], or None when the log has no label column (its first data line is the layout's unlabelled form:
+    Criteo's test.txt, Avazu's test.csv); the first `limit` rows only, when given. Plain or compressed
+    (transform/log_files.py); header and empty lines are skipped; an empty file is no rows.
 
     Raises:
         ValueError: a malformed line, naming the file and line.
+        transform.log_files.InputFileError: a truncated or corrupt compressed file.
     """
     rows: list[Row] = []
     labels: list[Any] = []  # 0/1 as the layout parses them
-    with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, start=1):
-            if limit is not None and len(rows) == limit:
-                break
-            line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
-            if features.is_header(log_format, line, line_number):
-                continue
-            try:
-                row = features.parse_line(log_format, line)
-            except RowError as error:
-                raise ValueError(f"{path}, line {line_number}: {error}") from None
+    labelled: bool | None = None
+    for line_number, raw in log_files.numbered_lines(path, allow_empty=True):
+        if limit is not None and len(rows) == limit:
+            break
+        line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace").lstrip("\ufeff")
+        if not line.strip() or features.is_header(log_format, line):
+            continue
+        try:
+            if labelled is None:
+                labelled = _log_mode(log_format, line)
+            row = features.parse_line(log_format, line, labelled)
+        except RowError as error:
+            form = "" if labelled is not False else " (the log has no label column, as its first data line)"
+            raise ValueError(f"{path}, line {line_number}: {error}{form}") from None
+        if labelled:
             labels.append(row.pop(features.LABEL_KEY))
-            rows.append(row)
-    return rows, np.array(labels, dtype=np.float32)
+        rows.append(row)
+    return rows, (np.array(labels, dtype=np.float32) if labelled is not False else None)
 
 
-def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarray]:
-    """Serialized raw tf.Examples (label left out, as a client sends them) and the labels of a log file."""
+def read_raw_examples(path: str, log_format: str) -> tuple[list[bytes], np.ndarray | None]:
+    """Serialized raw tf.Examples (label left out, as a client sends them) and the labels of a log file (None:
+    unlabelled), as read_raw_rows reads them."""
     rows, labels = read_raw_rows(path, log_format)
     return [row_to_example(row).SerializeToString() for row in rows], labels
+
+
+def describe_metrics(labels: np.ndarray | None, probabilities: np.ndarray) -> str:
+    """`auc=... logloss=...` of the scores, or what keeps each from being defined (no labels, no rows, one class)."""
+    if labels is None:
+        return "auc=undefined logloss=undefined (the log has no labels: scores only)"
+    if len(labels) == 0:
+        return "auc=undefined logloss=undefined (no rows)"
+    logloss = f"logloss={metrics.logloss_of_probabilities(labels, probabilities):.4f}"
+    positives = int(np.sum(labels == 1))
+    if positives in (0, len(labels)):
+        return (f"auc=undefined {logloss} (AUC needs both classes; the labels hold {len(labels) - positives} "
+                f"negative(s) and {positives} positive(s))")
+    return f"auc={metrics.auc(labels, probabilities):.4f} {logloss}"
 
 
 def score(model_dir: str, serialized: list[bytes], batch_size: int = 1024) -> np.ndarray:
@@ -101,8 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     probabilities = score(args.model, serialized)
     if args.output:
         np.savetxt(args.output, probabilities, fmt="%.7f")
-    auc, logloss = metrics.auc(labels, probabilities), metrics.logloss_of_probabilities(labels, probabilities)
-    print(f"examples={len(labels)} auc={auc:.4f} logloss={logloss:.4f} model={latest_version(args.model)}")
+    print(f"examples={len(serialized)} {describe_metrics(labels, probabilities)} model={latest_version(args.model)}")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ from typing import Any, Mapping, Sequence
 import tensorflow as tf
 
 from serving.feature_spec import FeatureSpec
+from transform.parsers import INT64_MAX, INT64_MIN
 
 SERVING_SIGNATURE = "serving_default"
 DEFAULT_MAX_BATCH_SIZE = 1024  # instances per request (the server's --max_batch_size)
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 class RequestError(ValueError):
@@ -75,7 +75,7 @@ def _integer(value: Any, index: int, name: str) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestError(f"{_where(index, name)} is an integer field, got {json.dumps(value)}")
-    if not _INT64_MIN <= value <= _INT64_MAX:
+    if not INT64_MIN <= value <= INT64_MAX:
         raise RequestError(f"{_where(index, name)}: {value} does not fit in int64")
     return value
 

@@ -35,25 +35,30 @@ def text_layouts() -> tuple[str, ...]:
     return tuple(name for name, spec in DATASETS.items() if spec.parse is not None)
 
 
-def parse_line(log_format: str, line: str) -> Row:
-    """One line (without its newline) of a `log_format` log -> Row.
+def parse_line(log_format: str, line: str, labelled: bool = True) -> Row:
+    """One line (without its newline) of a `log_format` log -> Row; `labelled=False`: a line of the layout's
+    unlabelled (test-file) form, parsed to a Row without the label.
 
     Raises:
         RowError: an empty or malformed line (the reason names the field).
-        ValueError: `log_format` is not a text layout.
+        ValueError: `log_format` is not a text layout, or has no unlabelled form.
     """
     spec = get_dataset(log_format)
     if spec.parse is None:
         raise ValueError(f"{log_format!r} is not a text log; choose one of {', '.join(text_layouts())}")
+    parse = spec.parse if labelled else spec.parse_unlabelled
+    if parse is None:
+        raise ValueError(f"{log_format!r} lines always hold a label; it has no unlabelled form")
     if line.strip() == "":
         raise RowError("empty line")
-    return spec.parse(line)
+    return parse(line)
 
 
-def is_header(log_format: str, line: str, line_number: int) -> bool:
-    """Whether line `line_number` (1-based) is a header row to skip: only a layout's first line can be one."""
+def is_header(log_format: str, line: str) -> bool:
+    """Whether `line` is a header row of the layout, to skip: at the top of a file, or anywhere in it (files
+    concatenated with `cat` repeat their headers). A header can never be a data row: its label is not one."""
     spec = get_dataset(log_format)
-    return line_number == 1 and spec.is_header is not None and spec.is_header(line)
+    return spec.is_header is not None and spec.is_header(line)
 
 
 def vocabulary_name(field: str) -> str:

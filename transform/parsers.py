@@ -6,6 +6,7 @@ dispatches a line to its layout's parser.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import tensorflow as tf
@@ -30,14 +31,27 @@ def parse_label(text: str, field: str = "label", allowed: tuple[str, ...] = ("0"
     return 1 if text == allowed[-1] else 0
 
 
+# Plain ASCII digits with an optional sign. Python's int() also takes " 7", "1_000" and non-ASCII digits ("٣"),
+# which no log writer means as integers; NaN and inf are not integers either.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
 def parse_int(text: str, field: str) -> Optional[int]:
-    """A decimal integer, or None for an empty value; anything else raises RowError."""
+    """A decimal integer that fits in int64 (what a tf.Example's int64_list holds), or None for an empty value.
+
+    Raises:
+        RowError: anything but ASCII digits with an optional sign, or a value outside int64; the reason names the
+            field and the value.
+    """
     if text == "":
         return None
-    try:
-        return int(text)
-    except ValueError:
-        raise RowError(f"non-numeric integer field: {field} is {text!r}") from None
+    if not _INTEGER.fullmatch(text):
+        raise RowError(f"non-numeric integer field: {field} is {text!r}, expected ASCII digits with an optional sign")
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise RowError(f"integer out of range: {field} is {text}, outside int64 [-2^63, 2^63-1]")
+    return value
 
 
 def category(text: str) -> Optional[str]:

@@ -69,7 +69,9 @@ class DatasetSpec:
         prebuilt_ids: the data already hold global ids in `feature` (OptFusion TFRecords).
         parse: one text line (without its newline) -> Row; raises transform.parsers.RowError naming the field.
             None for layouts that are not text (TFRecords).
-        is_header: whether the first line of a file is a header row (skipped, not rejected); None: never.
+        parse_unlabelled: the layout's line without its label column (its test-file layout, as Criteo's test.txt)
+            -> Row without LABEL_KEY; raises RowError. None: the layout's lines always hold a label (libFM).
+        is_header: whether a line is a header row (skipped and counted, not rejected); None: the layout has none.
         reference: the reference runs' settings on this dataset; None where there are none (TFRecords).
         settings_of: the layout whose reference settings and grid choices a run takes (TFRecords of unknown
             origin: Criteo's); None: its own.
@@ -84,6 +86,7 @@ class DatasetSpec:
     required_fields: tuple[str, ...] = ()
     prebuilt_ids: bool = False
     parse: Optional[Callable[[str], Row]] = dataclasses.field(default=None, compare=False)
+    parse_unlabelled: Optional[Callable[[str], Row]] = dataclasses.field(default=None, compare=False)
     is_header: Optional[Callable[[str], bool]] = dataclasses.field(default=None, compare=False)
     reference: Optional[ReferenceSettings] = None
     settings_of: Optional[str] = None

@@ -1,8 +1,10 @@
 """Beam executor of RawLogExampleGen: streams text logs line by line into tf.Example splits.
 
-Nothing is dropped silently: every line either becomes an example of one split or a rejected row
-(file, line number, reason, raw text) in `rejected_rows.tsv` inside the Examples artifact, and the
-count is published on the artifact as the MLMD custom property `rejected_count`.
+Nothing is dropped silently: every line either becomes an example of one split, or a rejected row
+(file, line number, reason, raw text) in `rejected_rows.tsv` inside the Examples artifact, or a skipped
+header or empty line; each count is an MLMD custom property of the artifact (`<split>_count`,
+`rejected_count`, `header_line_count`, `empty_line_count`). A file that cannot be read whole (truncated or
+corrupt compressed, empty) fails the run naming it (transform/log_files.py).
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from typing import Any, Iterator
 
 import apache_beam as beam
 import tensorflow as tf
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor, utils, write_split
@@ -25,7 +26,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from transform import features
+from transform import features, log_files
 from transform.parsers import RowError, row_to_example
 
 REJECTED_FILE = "rejected_rows.tsv"
@@ -35,6 +36,9 @@ LOG_FORMAT_KEY = "log_format"
 SPLIT_SEED_KEY = "split_seed"
 MAX_REJECTED_FRACTION_KEY = "max_rejected_fraction"
 _PROGRESS_EVERY = 200_000
+_BYTE_ORDER_MARK = "\ufeff".encode()
+# Lines that are not data, counted by kind on the artifact (`<kind>_count`) beside the rows of each split.
+HEADER_LINES, EMPTY_LINES = "header_line", "empty_line"
 
 
 class TooManyRejectedRowsError(RuntimeError):
@@ -54,13 +58,16 @@ def list_input_files(input_base: str, pattern: str) -> list[tuple[str, str]]:
 
 
 def read_numbered_lines(file: tuple[str, str]) -> Iterator[tuple[str, int, bytes]]:
-    """Streams (relative path, 1-based line number, raw line) from a plain or compressed text file."""
+    """Streams (relative path, 1-based line number, raw line) from a plain or compressed text file.
+
+    Raises:
+        transform.log_files.InputFileError: a truncated, corrupt or empty file, named by its relative path.
+    """
     path, relative = file
-    with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
-        for line_number, raw in enumerate(iter(handle.readline, b""), start=1):
-            if line_number % _PROGRESS_EVERY == 0:
-                logging.info("RawLogExampleGen: read %d lines of %s", line_number, relative)
-            yield relative, line_number, raw
+    for line_number, raw in log_files.numbered_lines(path, relative):
+        if line_number % _PROGRESS_EVERY == 0:
+            logging.info("RawLogExampleGen: read %d lines of %s", line_number, relative)
+        yield relative, line_number, raw
 
 
 def split_index(seed: int, relative_path: str, line_number: int, cumulative_buckets: list[int]) -> int:
@@ -71,9 +78,11 @@ def split_index(seed: int, relative_path: str, line_number: int, cumulative_buck
 
 
 class _ParseLine(beam.DoFn):
-    """(file, line number, raw line) -> (split index, serialized tf.Example) or a tagged rejected row."""
+    """(file, line number, raw line) -> (split index, serialized tf.Example), or a tagged rejected row, or a tagged
+    skipped line (a header row, an empty line: counted, not data)."""
 
     REJECTED = "rejected"
+    SKIPPED = "skipped"
 
     def __init__(self, log_format: str, seed: int, cumulative_buckets: list[int]):
         self._log_format = log_format
@@ -83,12 +92,18 @@ class _ParseLine(beam.DoFn):
     def process(self, element: tuple[str, int, bytes]) -> Iterator[Any]:
         relative, line_number, raw = element
         raw = raw.rstrip(b"\r\n")
+        if line_number == 1 and raw.startswith(_BYTE_ORDER_MARK):  # written by some Windows tools
+            raw = raw[len(_BYTE_ORDER_MARK):]
         try:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise RowError(f"not valid UTF-8 at byte {error.start}") from None
-            if features.is_header(self._log_format, line, line_number):
+            if features.is_header(self._log_format, line):
+                yield beam.pvalue.TaggedOutput(self.SKIPPED, HEADER_LINES)
+                return
+            if not line.strip():
+                yield beam.pvalue.TaggedOutput(self.SKIPPED, EMPTY_LINES)
                 return
             row = features.parse_line(self._log_format, line)
         except RowError as error:
@@ -170,7 +185,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                       | "ListFiles" >> beam.Create(files)
                       | "ReadLines" >> beam.FlatMap(read_numbered_lines)
                       | "Parse" >> beam.ParDo(_ParseLine(log_format, exec_properties[SPLIT_SEED_KEY], cumulative))
-                      .with_outputs(_ParseLine.REJECTED, main="examples"))
+                      .with_outputs(_ParseLine.REJECTED, _ParseLine.SKIPPED, main="examples"))
             splits = parsed.examples | "BySplit" >> beam.Partition(lambda kv, _: kv[0], len(split_names))
             for index, name in enumerate(split_names):
                 # Not TFX's WriteSplit: its Reshuffle holds every row in memory on the DirectRunner, and the
@@ -184,7 +199,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 rejected_path, shard_name_template="", header=REJECTED_HEADER)
             outcomes = (
                 (parsed.examples | "SplitName" >> beam.Map(lambda kv: split_names[kv[0]]),
-                 parsed[_ParseLine.REJECTED] | "Rejected" >> beam.Map(lambda _: "rejected"))
+                 parsed[_ParseLine.REJECTED] | "Rejected" >> beam.Map(lambda _: "rejected"),
+                 parsed[_ParseLine.SKIPPED])
                 | beam.Flatten()
                 | beam.combiners.Count.PerElement()
                 | beam.combiners.ToDict()
@@ -193,14 +209,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                                             file_name_suffix=".json")
 
         with tf.io.gfile.GFile(counts_prefix + ".json") as f:
-            counts = {name: 0 for name in split_names + ["rejected"]}
+            counts = {name: 0 for name in split_names + ["rejected", HEADER_LINES, EMPTY_LINES]}
             counts.update(json.loads(f.read() or "{}"))
-        examples.set_int_custom_property("rejected_count", counts["rejected"])
-        for name in split_names:
-            examples.set_int_custom_property(f"{name}_count", counts[name])
+        for name, count in counts.items():
+            examples.set_int_custom_property(f"{name}_count", count)
         examples.set_string_custom_property("rejected_rows_uri", rejected_path)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
-        logging.info("RawLogExampleGen: rows per split %s; %d rejected (listed in %s)",
-                     {n: counts[n] for n in split_names}, counts["rejected"], rejected_path)
-        check_rejected_fraction(counts, exec_properties[MAX_REJECTED_FRACTION_KEY], rejected_path)
+        logging.info("RawLogExampleGen: rows per split %s; %d rejected (listed in %s); %d header and %d empty "
+                     "line(s) skipped", {n: counts[n] for n in split_names}, counts["rejected"], rejected_path,
+                     counts[HEADER_LINES], counts[EMPTY_LINES])
+        check_rejected_fraction({name: counts[name] for name in split_names + ["rejected"]},
+                                exec_properties[MAX_REJECTED_FRACTION_KEY], rejected_path)

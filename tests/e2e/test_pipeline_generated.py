@@ -1,4 +1,7 @@
 """The whole pipeline on generated Criteo-layout data: LocalDagRunner, SQLite MLMD, real components."""
+import re
+
+import numpy as np
 import pytest
 
 from tests.e2e import checks
@@ -27,3 +30,30 @@ def test_model_is_blessed_on_eval_metrics_and_pushed(generated_run):
     metrics = checks.check_blessed_and_pushed(generated_run)
     assert metrics["auc"] > 0.5
     assert 0.5 < metrics["calibration"] < 2.0
+
+
+def test_batch_scoring_of_unlabelled_one_class_and_empty_logs(generated_run, tmp_path, capsys):
+    """../shared/cases/05 and 06: an unlabelled log (Criteo's test.txt layout) is scored like the labelled one; a
+    one-class log and an empty one are scored, with the AUC reported as undefined and why."""
+    from serving import batch_score
+
+    with open(generated_run.heldout_file) as f:
+        lines = f.read().splitlines()[:200]
+
+    def score(name: str, text: str) -> tuple[str, np.ndarray]:
+        (tmp_path / name).write_text(text)
+        batch_score.main(["--model", generated_run.serving_model_dir, "--dataset", "criteo",
+                          "--data", str(tmp_path / name), "--output", str(tmp_path / f"{name}.scores")])
+        return capsys.readouterr().out, np.loadtxt(tmp_path / f"{name}.scores", ndmin=1)
+
+    _, labelled = score("labelled.tsv", "\n".join(lines) + "\n")
+    out, unlabelled = score("unlabelled.txt", "\n".join(line.split("\t", 1)[1] for line in lines) + "\n")
+    assert out.startswith("examples=200 auc=undefined logloss=undefined (the log has no labels: scores only)")
+    np.testing.assert_array_equal(unlabelled, labelled)
+    negatives = [line for line in lines if line.startswith("0\t")]
+    out, scores = score("negatives.tsv", "\n".join(negatives) + "\n")
+    assert len(scores) == len(negatives) and re.match(
+        rf"examples={len(negatives)} auc=undefined logloss=0\.\d{{4}} \(AUC needs both classes; the labels hold "
+        rf"{len(negatives)} negative\(s\) and 0 positive\(s\)\)", out)
+    out, _ = score("empty.tsv", "")
+    assert out.startswith("examples=0 auc=undefined logloss=undefined (no rows)")

@@ -14,7 +14,7 @@ def test_a_new_layout_is_one_spec_with_its_parser_registered_in_datasets(monkeyp
                                                                           parse=parse_pipes))
     assert "pipes" in features.text_layouts()
     assert features.parse_line("pipes", "1|x|") == {"label": 1, "a": "x", "b": None}
-    assert not features.is_header("pipes", "label|a|b", 1)  # no is_header: never a header
+    assert not features.is_header("pipes", "label|a|b")  # no is_header: never a header
     with pytest.raises(parsers.RowError, match="^empty line$"):
         features.parse_line("pipes", "")
 

@@ -1,6 +1,7 @@
 """Avazu (Kaggle CTR prediction): CSV of id, click, hour (YYMMDDHH) and 21 categorical fields."""
 from __future__ import annotations
 
+import csv
 import datetime
 
 from transform import parsers
@@ -14,9 +15,14 @@ CATEGORICAL_FIELDS = (
 HEADER = ("id", "click", "hour") + CATEGORICAL_FIELDS
 
 
+def _columns(line: str) -> list[str]:
+    # csv's rules only when a field is quoted (an export from a spreadsheet or pandas): plain split is 3x faster.
+    return next(csv.reader([line])) if '"' in line else line.split(",")
+
+
 def is_header(line: str) -> bool:
-    """Avazu files may start with a header row (id,click,...)."""
-    return line.split(",")[:2] == ["id", "click"]
+    """A header row (id,click,hour,... or the unlabelled test file's id,hour,...), quoted or not."""
+    return _columns(line)[:2] in (["id", "click"], ["id", "hour"])
 
 
 def _parse_hour(text: str) -> int:
@@ -29,14 +35,25 @@ def _parse_hour(text: str) -> int:
     return int(text)
 
 
-def parse(line: str) -> Row:
-    """id (dropped), click (label), hour (YYMMDDHH), 21 categorical fields."""
-    columns = line.split(",")
-    parsers.check_column_count(columns, len(HEADER))
-    row: Row = {LABEL_KEY: parsers.parse_label(columns[1], field="click"), "hour": _parse_hour(columns[2])}
-    for field, text in zip(CATEGORICAL_FIELDS, columns[3:]):
+def _feature_columns(columns: list[str]) -> Row:
+    row: Row = {"hour": _parse_hour(columns[0])}
+    for field, text in zip(CATEGORICAL_FIELDS, columns[1:]):
         row[field] = parsers.category(text)
     return row
+
+
+def parse(line: str) -> Row:
+    """id (dropped), click (label), hour (YYMMDDHH), 21 categorical fields."""
+    columns = _columns(line)
+    parsers.check_column_count(columns, len(HEADER))
+    return {LABEL_KEY: parsers.parse_label(columns[1], field="click"), **_feature_columns(columns[2:])}
+
+
+def parse_unlabelled(line: str) -> Row:
+    """Avazu's test.csv layout: id (dropped), hour, 21 categorical fields; no click column."""
+    columns = _columns(line)
+    parsers.check_column_count(columns, len(HEADER) - 1)
+    return _feature_columns(columns[1:])
 
 
 # algorithms.md §1.8 (hyperparam.md's Avazu column; LR and FM: grid choices, pipeline/configs.py).
@@ -49,4 +66,5 @@ REFERENCE = ReferenceSettings(
 )
 
 LAYOUT = DatasetSpec(name="avazu", categorical_fields=CATEGORICAL_FIELDS, hour_field="hour", required_fields=("hour",),
-                     parse=parse, is_header=is_header, reference=REFERENCE, slice_field="banner_pos")
+                     parse=parse, parse_unlabelled=parse_unlabelled, is_header=is_header, reference=REFERENCE,
+                     slice_field="banner_pos")

@@ -14,10 +14,18 @@ def parse(line: str) -> Row:
     clicks = parsers.parse_int(columns[0], "clicks")
     if clicks is None or clicks < 0:
         raise parsers.RowError(f"bad label: clicks is {columns[0]!r}, expected a count >= 0")
-    row: Row = {LABEL_KEY: int(clicks > 0)}
-    for field, text in zip(CATEGORICAL_FIELDS, columns[1:]):
-        row[field] = parsers.category(text)
-    return row
+    return {LABEL_KEY: int(clicks > 0), **_feature_columns(columns[1:])}
+
+
+def _feature_columns(columns: list[str]) -> Row:
+    return {field: parsers.category(text) for field, text in zip(CATEGORICAL_FIELDS, columns)}
+
+
+def parse_unlabelled(line: str) -> Row:
+    """The 11 categorical fields without the click count (a log of impressions to score)."""
+    columns = line.split("\t")
+    parsers.check_column_count(columns, len(CATEGORICAL_FIELDS))
+    return _feature_columns(columns)
 
 
 # algorithms.md §1.8 (hyperparam.md's KDD12 column; LR and FM: grid choices, pipeline/configs.py). Embedding 16:
@@ -30,4 +38,5 @@ REFERENCE = ReferenceSettings(
                     "xdeepfm": (3e-5, 1e-6), "dcnv2": (3e-5, 1e-7)},
 )
 
-LAYOUT = DatasetSpec(name="kdd12", categorical_fields=CATEGORICAL_FIELDS, parse=parse, reference=REFERENCE)
+LAYOUT = DatasetSpec(name="kdd12", categorical_fields=CATEGORICAL_FIELDS, parse=parse,
+                     parse_unlabelled=parse_unlabelled, reference=REFERENCE)

@@ -2,6 +2,7 @@
 
 The component tests run the real component under LocalDagRunner with MLMD.
 """
+import gzip
 import io
 import os
 
@@ -42,13 +43,18 @@ def _synthetic_lines(rows: int, seed: int) -> list[bytes]:
     return [line.encode() for line in out.getvalue().splitlines()]
 
 
+DIGITS = "expected ASCII digits with an optional sign"
 BAD_LINES = {  # line content -> reason recorded
-    b"": "empty line",
     b"1\t2\t3": "wrong column count: expected 40, got 3",
     b"3" + b"\t" * 39: "bad label: label is '3', expected one of 0, 1",
-    b"1\tx" + b"\t" * 38: "non-numeric integer field: I1 is 'x'",
+    b"1\tx" + b"\t" * 38: f"non-numeric integer field: I1 is 'x', {DIGITS}",
     b"\xff\xfe" + b"\t" * 39: "not valid UTF-8 at byte 0",
+    b"1\tnan" + b"\t" * 38: f"non-numeric integer field: I1 is 'nan', {DIGITS}",
+    b"0\t99999999999999999999" + b"\t" * 38: ("integer out of range: I1 is 99999999999999999999, outside int64 "
+                                              "[-2^63, 2^63-1]"),  # ../shared/cases/01
 }
+BOM = "\ufeff".encode()
+LONG_CATEGORY = "x" * 5000
 
 
 @pytest.mark.e2e
@@ -57,11 +63,19 @@ def test_folder_input_keeps_every_row_and_lists_rejected_ones(tmp_path):
     data.mkdir()
     plain = _synthetic_lines(600, seed=1)
     bad = list(BAD_LINES)
-    # Bad lines at known positions (1-based line numbers 11, 22, 33, 44, 55) of the plain file.
+    # Bad lines at known positions (1-based line numbers 11, 22, 33, 44, 55, 66) of the plain file.
     for i, line in enumerate(bad):
         plain.insert(10 + 11 * i, line)
+    plain[100:100] = [b"", b"  "]  # empty lines (lines 101 and 102): skipped and counted
     helpers.write_lines(str(data / "part-0.tsv"), plain)
-    helpers.write_lines(str(data / "part-1.tsv.gz"), _synthetic_lines(400, seed=2))
+    # Two gzip members one after another (`cat a.gz b.gz`), Windows line ends in the second.
+    second = _synthetic_lines(400, seed=2)
+    with open(data / "part-1.tsv.gz", "wb") as f:
+        f.write(gzip.compress(b"".join(line + b"\n" for line in second[:150])))
+        f.write(gzip.compress(b"".join(line + b"\r\n" for line in second[150:])))
+    # A byte-order mark, a negative integer, a very long category, and no newline after the last line.
+    odd = [b"0\t-7" + b"\t" * 13 + LONG_CATEGORY.encode() + b"\t" * 25, b"1" + b"\t" * 39]
+    (data / "part-2.tsv").write_bytes(BOM + b"\n".join(odd))
     (data / "_SUCCESS").write_text("")  # side files of Spark/Hadoop writers are not data
 
     gen = RawLogExampleGen(input_base=str(data), log_format="criteo", max_rejected_fraction=0.01)
@@ -71,10 +85,19 @@ def test_folder_input_keeps_every_row_and_lists_rejected_ones(tmp_path):
     examples = lineage.latest_output(store, "RawLogExampleGen", "examples")
     props = examples.custom_properties
     assert props["rejected_count"].int_value == len(BAD_LINES)
+    assert props["empty_line_count"].int_value == 2 and props["header_line_count"].int_value == 0
     counts = {split: props[f"{split}_count"].int_value for split in ("train", "eval", "test")}
-    assert sum(counts.values()) == 1000
+    assert sum(counts.values()) == 1002
+    written = []
     for split, count in counts.items():
-        assert len(helpers.read_examples(os.path.join(examples.uri, f"Split-{split}"))) == count
+        split_examples = helpers.read_examples(os.path.join(examples.uri, f"Split-{split}"))
+        assert len(split_examples) == count
+        written += split_examples
+    odd_rows = [e.features.feature for e in written if "C1" in e.features.feature
+                and e.features.feature["C1"].bytes_list.value[0] == LONG_CATEGORY.encode()]
+    assert len(odd_rows) == 1 and odd_rows[0]["I1"].int64_list.value == [-7]
+    assert odd_rows[0]["label"].int64_list.value == [0]  # the mark is gone: "\ufeff0" would be a bad label
+    assert not any(any(v.endswith(b"\r") for v in e.features.feature["C26"].bytes_list.value) for e in written)
     with open(os.path.join(examples.uri, executor.REJECTED_FILE), encoding="utf-8") as f:
         rejected = [line.rstrip("\n").split("\t", 3) for line in f]
     assert rejected[0] == ["file", "line", "reason", "row"]
@@ -93,3 +116,15 @@ def test_run_fails_when_too_many_rows_are_malformed(tmp_path):
     assert "3 of 103 rows (2.91%) are malformed, above the limit of 1.00%" in str(error.value)
     assert "log.tsv\t101\twrong column count: expected 40, got 3" in str(error.value)
     assert path.endswith("log.tsv")
+
+
+@pytest.mark.e2e
+def test_truncated_gzip_fails_the_run_naming_the_file(tmp_path):
+    """../shared/cases/02: a third of the rows lost without a word, before."""
+    whole = gzip.compress(b"".join(line + b"\n" for line in _synthetic_lines(300, seed=4)))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "day-1.tsv.gz").write_bytes(whole[:len(whole) * 2 // 3])
+    gen = RawLogExampleGen(input_base=str(tmp_path / "data"), log_format="criteo")
+    with pytest.raises(Exception) as error:
+        helpers.run_components(str(tmp_path / "run"), [gen])
+    assert "day-1.tsv.gz: the .gz stream ends before its end marker" in str(error.value)

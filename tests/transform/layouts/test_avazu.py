@@ -16,12 +16,13 @@ def test_avazu_row_drops_id_and_keeps_hour():
     assert len(row) == 1 + 1 + 21
 
 
-def test_avazu_header_is_skipped_only_on_the_first_line():
+def test_avazu_header_rows_labelled_unlabelled_and_quoted():
     header = ",".join(avazu.HEADER)
-    assert features.is_header("avazu", header, 1)
-    assert not features.is_header("avazu", header, 2)
-    assert not features.is_header("avazu", AVAZU_OK, 1)
-    assert not features.is_header("criteo", header, 1)
+    assert features.is_header("avazu", header)
+    assert features.is_header("avazu", ",".join(h for h in avazu.HEADER if h != "click"))  # test.csv's header
+    assert features.is_header("avazu", ",".join(f'"{h}"' for h in avazu.HEADER))
+    assert not features.is_header("avazu", AVAZU_OK)
+    assert not features.is_header("criteo", header)
 
 
 @pytest.mark.parametrize("line, reason", [
@@ -34,3 +35,20 @@ def test_avazu_header_is_skipped_only_on_the_first_line():
 def test_avazu_malformed_rows(line, reason):
     with pytest.raises(parsers.RowError, match="^" + reason.replace("(", r"\(") + "$"):
         features.parse_line("avazu", line)
+
+
+def test_avazu_quoted_fields_parse_as_unquoted():
+    quoted = ",".join(f'"{c}"' for c in AVAZU_OK.split(","))
+    assert features.parse_line("avazu", quoted) == features.parse_line("avazu", AVAZU_OK)
+    with_comma = AVAZU_OK.replace("1fbe01fe", '"site, with comma"')
+    assert features.parse_line("avazu", with_comma)["site_id"] == "site, with comma"
+
+
+def test_avazu_unlabelled_test_layout_has_no_click_column():
+    columns = AVAZU_OK.split(",")
+    row = features.parse_line("avazu", ",".join(columns[:1] + columns[2:]), labelled=False)
+    labelled = features.parse_line("avazu", AVAZU_OK)
+    del labelled["label"]
+    assert row == labelled
+    with pytest.raises(parsers.RowError, match="wrong column count: expected 23, got 24"):
+        features.parse_line("avazu", AVAZU_OK, labelled=False)
