@@ -156,7 +156,34 @@ def row_example(row: Mapping[str, Any], spec: Mapping[str, FeatureSpec], index: 
     return b"\n" + _varint(len(features)) + features if features else b""
 
 
-def _b64_example(encoded: Any, index: int) -> bytes:
+_KINDS = {"int64": "int64_list", "float": "float_list", "string": "bytes_list"}
+
+
+def check_example(example: tf.train.Example, spec: Mapping[str, FeatureSpec], index: int) -> None:
+    """Holds a client's tf.Example to the model's raw features, so one bad instance is a 400 naming it and the
+    field, and not an error of the whole batch inside the model (../shared/cases/07). Features the model does not
+    read (the label, say) are ignored, as the model's parser ignores them.
+
+    Raises:
+        RequestError: a feature of the wrong type, or with the wrong number of values.
+    """
+    for name, feature in example.features.feature.items():
+        feature_spec = spec.get(name)
+        if feature_spec is None:
+            continue
+        kind = feature.WhichOneof("kind")
+        if kind is None:
+            continue  # an empty Feature: absent
+        if kind != _KINDS[feature_spec.dtype]:
+            raise RequestError(f"{_where(index, name)} is {feature_spec.dtype}, got a {kind}")
+        count = len(getattr(feature, kind).value)
+        if feature_spec.length is None and count > 1:
+            raise RequestError(f"{_where(index, name)} takes one value, got {count}")
+        if feature_spec.length is not None and count not in (0, feature_spec.length):
+            raise RequestError(f"{_where(index, name)} takes {feature_spec.length} values, got {count}")
+
+
+def _b64_example(encoded: Any, index: int, spec: Mapping[str, FeatureSpec]) -> bytes:
     if not isinstance(encoded, str):
         raise RequestError(f'instance {index}: "b64" must be a base64 string, got {json.dumps(encoded)[:80]}')
     try:
@@ -164,9 +191,10 @@ def _b64_example(encoded: Any, index: int) -> bytes:
     except (binascii.Error, ValueError) as error:
         raise RequestError(f'instance {index}: "b64" is not valid base64: {error}') from None
     try:
-        tf.train.Example.FromString(serialized)
+        example = tf.train.Example.FromString(serialized)
     except Exception as error:  # protobuf's DecodeError
         raise RequestError(f"instance {index}: the b64 bytes are not a serialized tf.Example: {error}") from None
+    check_example(example, spec, index)
     return serialized
 
 
@@ -193,7 +221,7 @@ def examples_of(body: Mapping[str, Any], spec: Mapping[str, FeatureSpec], max_ba
         if named and isinstance(instance["examples"], Mapping):  # TF Serving's named-input form
             instance = instance["examples"]
         if isinstance(instance, Mapping) and set(instance) == {"b64"}:
-            serialized.append(_b64_example(instance["b64"], index))
+            serialized.append(_b64_example(instance["b64"], index, spec))
         elif isinstance(instance, Mapping):
             if not spec:
                 raise RequestError(f"instance {index}: this model takes serialized tf.Examples only: send "

@@ -32,11 +32,21 @@ FREQUENCY_THRESHOLD = 2
 Tensor = Any  # tf.Tensor | tf.SparseTensor
 
 
-def _dense(x: Tensor, default: Any) -> tf.Tensor:
-    """A raw field as a dense [batch] tensor; absent values (sparse input) become `default`."""
-    if isinstance(x, tf.SparseTensor):
-        x = tft.sparse_tensor_to_dense_with_shape(x, [None, 1], default_value=default)
-    return tf.reshape(x, [-1])
+def single_value(x: Tensor, default: Any, field: str) -> tf.Tensor:
+    """A raw field as a dense [batch] tensor; absent values (sparse input) become `default`.
+
+    Every raw field of a click-log layout holds one value or none. An example with more (a client sending a list) is
+    an error naming the field (tf.errors.InvalidArgumentError at run time), not an index error deep in the graph
+    (../shared/cases/07), and never a silent choice of one of the values.
+    """
+    if not isinstance(x, tf.SparseTensor):
+        return tf.reshape(x, [-1])
+    one_value = tf.debugging.assert_less_equal(
+        x.dense_shape[1], tf.constant(1, tf.int64),
+        message=f"feature {field!r} has more than one value in an example; it takes one value, or none when missing")
+    with tf.control_dependencies([one_value]):
+        dense = tft.sparse_tensor_to_dense_with_shape(x, [None, 1], default_value=default)
+    return tf.reshape(dense, [-1])
 
 
 def log_square_bucket(values: tf.Tensor) -> tf.Tensor:
@@ -45,27 +55,27 @@ def log_square_bucket(values: tf.Tensor) -> tf.Tensor:
     return tf.where(values > 2, tf.cast(tf.floor(tf.square(tf.math.log(safe))), tf.int64), values)
 
 
-def integer_tokens(x: Tensor) -> tf.Tensor:
+def integer_tokens(x: Tensor, field: str) -> tf.Tensor:
     """Criteo integer field -> bucket tokens, with missing as its own token."""
-    values = _dense(x, _MISSING_INT)
+    values = single_value(x, _MISSING_INT, field)
     return tf.where(values == _MISSING_INT, MISSING_TOKEN, tf.strings.as_string(log_square_bucket(values)))
 
 
-def category_tokens(x: Tensor) -> tf.Tensor:
+def category_tokens(x: Tensor, field: str) -> tf.Tensor:
     """Categorical field -> [batch] string tokens; absent and empty values become MISSING_TOKEN, a category of its
     own (the reference counts NaN as a value, algorithms.md §1.7).
     """
-    values = _dense(x, MISSING_TOKEN)
+    values = single_value(x, MISSING_TOKEN, field)
     return tf.where(values == "", MISSING_TOKEN, values)
 
 
-def avazu_hour_tokens(x: Tensor) -> dict[str, tf.Tensor]:
+def avazu_hour_tokens(x: Tensor, field: str) -> dict[str, tf.Tensor]:
     """YYMMDDHH -> tokens of hour of day, weekday and is_weekend.
 
     weekday counts from Sunday = 0, as the reference's avazu2TF.py (date.strftime("%w")), so the tokens are the
     reference's values; is_weekend is 1 on Saturday (6) and Sunday (0).
     """
-    value = _dense(x, _MISSING_INT)
+    value = single_value(x, _MISSING_INT, field)
     missing = value == _MISSING_INT
     hour = value % 100
     day = (value // 100) % 100
@@ -88,11 +98,11 @@ def model_field_tokens(spec: features.DatasetSpec, inputs: Mapping[str, Tensor])
     """Every model field of a raw-log dataset as a [batch] string tensor of category tokens."""
     tokens: dict[str, tf.Tensor] = {}
     if spec.hour_field:
-        tokens.update(avazu_hour_tokens(inputs[spec.hour_field]))
+        tokens.update(avazu_hour_tokens(inputs[spec.hour_field], spec.hour_field))
     for field in spec.integer_fields:
-        tokens[field] = integer_tokens(inputs[field])
+        tokens[field] = integer_tokens(inputs[field], field)
     for field in spec.categorical_fields:
-        tokens[field] = category_tokens(inputs[field])
+        tokens[field] = category_tokens(inputs[field], field)
     return {field: tokens[field] for field in spec.model_fields}
 
 
@@ -138,8 +148,8 @@ def preprocessing_fn(inputs: Mapping[str, Tensor], custom_config: Optional[Mappi
         ids = global_ids(spec, model_field_tokens(spec, inputs))
     outputs = {features.FEATURE_KEY: ids}
     if features.LABEL_KEY in inputs:
-        outputs[features.LABEL_KEY] = tf.reshape(tf.cast(_dense(inputs[features.LABEL_KEY], 0), tf.float32), [-1, 1])
+        outputs[features.LABEL_KEY] = tf.reshape(tf.cast(single_value(inputs[features.LABEL_KEY], 0, features.LABEL_KEY), tf.float32), [-1, 1])
     if features.GBDT_LOGIT_KEY in inputs:
         outputs[features.GBDT_LOGIT_KEY] = tf.reshape(
-            tf.cast(_dense(inputs[features.GBDT_LOGIT_KEY], 0.0), tf.float32), [-1, 1])
+            tf.cast(single_value(inputs[features.GBDT_LOGIT_KEY], 0.0, features.GBDT_LOGIT_KEY), tf.float32), [-1, 1])
     return outputs

@@ -1,4 +1,5 @@
 """The whole pipeline on generated Criteo-layout data: LocalDagRunner, SQLite MLMD, real components."""
+import os
 import re
 
 import numpy as np
@@ -57,3 +58,16 @@ def test_batch_scoring_of_unlabelled_one_class_and_empty_logs(generated_run, tmp
         rf"{len(negatives)} negative\(s\) and 0 positive\(s\)\)", out)
     out, _ = score("empty.tsv", "")
     assert out.startswith("examples=0 auc=undefined logloss=undefined (no rows)")
+
+
+def test_a_served_example_with_two_values_for_a_field_is_an_error_naming_it(generated_run):
+    """../shared/cases/07: "indices[1] = [0,1] is out of bounds" before, naming no field."""
+    import tensorflow as tf
+
+    example = tf.train.Example()
+    example.features.feature["I1"].int64_list.value.append(1)
+    example.features.feature["C1"].bytes_list.value.extend([b"68fd1e64", b"05db9164"])
+    model_dir = os.path.join(generated_run.serving_model_dir, sorted(os.listdir(generated_run.serving_model_dir))[-1])
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="feature 'C1' has more than one value in an example"):
+        serve(examples=tf.constant([example.SerializeToString()]))

@@ -12,6 +12,14 @@ SPEC = {"I1": FeatureSpec("int64"), "C1": FeatureSpec("string"), "price": Featur
         "feature": FeatureSpec("int64", 3)}
 
 
+def _b64(**features) -> dict:
+    """{"b64": ...} of a tf.Example with the given {name: (kind, values)}."""
+    example = tf.train.Example()
+    for name, (kind, values) in features.items():
+        getattr(example.features.feature[name], kind).value.extend(values)
+    return {"b64": base64.b64encode(example.SerializeToString()).decode()}
+
+
 def _features(serialized: bytes) -> dict:
     """{name: list of values} of a serialized tf.Example."""
     example = tf.train.Example.FromString(serialized)
@@ -64,6 +72,11 @@ def test_b64_examples_pass_through_unchanged_in_every_tf_serving_form():
     ({"instances": [{"C1": ["a", "b"]}]}, "instance 0: feature 'C1' takes one value, got 2"),
     ({"instances": [{"feature": [1, 2]}]}, "instance 0: feature 'feature' takes 3 values, got 2"),
     ({"instances": [{"b64": "not base64!"}]}, 'instance 0: "b64" is not valid base64'),
+    # ../shared/cases/07: a tf.Example with two values for C1 failed the whole batch inside the model.
+    ({"instances": [_b64(C1=("bytes_list", [b"a"])), _b64(C1=("bytes_list", [b"68fd1e64", b"05db9164"]))]},
+     "instance 1: feature 'C1' takes one value, got 2"),
+    ({"instances": [_b64(I1=("bytes_list", [b"3"]))]}, "instance 0: feature 'I1' is int64, got a bytes_list"),
+    ({"instances": [_b64(feature=("int64_list", [1, 2]))]}, "instance 0: feature 'feature' takes 3 values, got 2"),
     ({"instances": [{"b64": base64.b64encode(b"\xff\xff").decode()}]}, "not a serialized tf.Example"),
     ({"instances": ["row"]}, 'instance 0: expected a row of features or {"b64": ...}'),
     ({"instances": []}, '"instances" is empty'),
@@ -82,6 +95,11 @@ def test_a_body_that_is_not_a_json_object_is_refused():
         parse_body(b'{"instances": [')
     with pytest.raises(RequestError, match="must be a JSON object"):
         parse_body(b"[1, 2]")
+
+
+def test_b64_features_the_model_does_not_read_are_ignored_as_its_parser_ignores_them():
+    body = {"instances": [_b64(label=("int64_list", [1, 0]), I1=("int64_list", [4]), feature=("int64_list", []))]}
+    assert _features(examples_of(body, SPEC, 8)[0]) == {"label": [1, 0], "I1": [4], "feature": []}
 
 
 def test_a_model_without_a_parse_spec_takes_b64_only():

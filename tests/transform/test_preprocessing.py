@@ -39,11 +39,11 @@ def test_avazu_hour_expansion_matches_python_calendar():
         # The reference's avazu2TF.py: weekday = strftime("%w") (Sunday = 0), weekend = Saturday or Sunday.
         expected.append((str(day.toordinal() % 24), day.strftime("%w"), str(int(day.strftime("%w") in ("0", "6")))))
         day += datetime.timedelta(days=3)
-    tokens = preprocessing.avazu_hour_tokens(tf.constant(stamps, tf.int64))
+    tokens = preprocessing.avazu_hour_tokens(tf.constant(stamps, tf.int64), "hour")
     got = list(zip(*(tokens[k].numpy().astype(str) for k in ("hour", "weekday", "is_weekend"))))
     assert got == expected
     # 2014-10-21 was a Tuesday (2, counting from Sunday = 0); hour 00. 2014-10-26 a Sunday, 2014-10-25 a Saturday.
-    days = preprocessing.avazu_hour_tokens(tf.constant([14102100, 14102623, 14102507], tf.int64))
+    days = preprocessing.avazu_hour_tokens(tf.constant([14102100, 14102623, 14102507], tf.int64), "hour")
     assert [days[k].numpy().tolist() for k in ("hour", "weekday", "is_weekend")] == [
         [b"0", b"23", b"7"], [b"2", b"0", b"6"], [b"0", b"1", b"1"]]
 

@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import contract
-from transform import features
+from transform import features, preprocessing
 
 keras = tf.keras
 
@@ -128,16 +128,13 @@ ID_COLUMN_PREFIX = "id_"  # prebuilt ids: column i of `feature` is the categoric
 MISSING_ID = -1
 
 
-def _first_value(x: Any, default: Any) -> tf.Tensor:
-    """A raw field as [batch]: its first value, `default` when absent."""
+def _single_value(x: Any, default: Any, field: str) -> tf.Tensor:
+    """A raw field as [batch], `default` when absent; more than one value is an error naming the field, as in the
+    Transform graph of the other models (transform.preprocessing.single_value)."""
     if isinstance(x, tf.SparseTensor):
-        x = tf.sparse.to_dense(x, default_value=default)  # [batch, longest row]; 0 columns if all absent
+        return preprocessing.single_value(x, default, field)
     x = tf.convert_to_tensor(x)
-    if x.shape.rank == 1:
-        return x
-    # [batch, n] -> [batch]: the first value, or `default` for an empty row.
-    padded = tf.concat([x, tf.fill([tf.shape(x)[0], 1], tf.constant(default, x.dtype))], axis=1)
-    return padded[:, 0]
+    return x if x.shape.rank == 1 else tf.reshape(x, [-1])  # a dense [batch, 1]
 
 
 def _fixed_width(x: Any, width: int, default: int) -> tf.Tensor:
@@ -228,11 +225,11 @@ class GbdtInputs:
         spec = self.spec
         for field in spec.raw_fields:
             if spec.is_integer(field):
-                ints = _first_value(parsed[field], tf.int64.min)
+                ints = _single_value(parsed[field], tf.int64.min, field)
                 inputs[field] = tf.where(ints == tf.int64.min, tf.constant(np.nan, tf.float32),
                                          tf.cast(ints, tf.float32))
             else:
-                inputs[field] = _first_value(parsed[field], "")
+                inputs[field] = _single_value(parsed[field], "", field)
         if spec.hour_field:
             inputs[HOUR_OF_DAY] = tf.math.floormod(inputs[spec.hour_field], 100.0)  # NaN stays NaN
         return inputs

@@ -53,3 +53,15 @@ def test_leaf_bound_follows_the_growing_strategy():
     assert gbdt.GbdtParams(max_depth=4).max_leaves == 16
     assert gbdt.GbdtParams(growing_strategy="BEST_FIRST_GLOBAL", max_num_nodes=63, max_depth=-1).max_leaves == 32
     assert gbdt.GbdtParams(growing_strategy="BEST_FIRST_GLOBAL", max_num_nodes=63, max_depth=3).max_leaves == 8
+
+
+def test_raw_fields_take_one_value_or_none_and_more_is_an_error_naming_the_field():
+    """As in the Transform graph of the other models: never a silent first value (../shared/cases/07)."""
+    inputs = gbdt.GbdtInputs(features.get_dataset("criteo"))
+    one, two = tf.train.Example(), tf.train.Example()
+    one.features.feature["I1"].int64_list.value.append(4)
+    two.features.feature["C1"].bytes_list.value.extend([b"68fd1e64", b"05db9164"])
+    parsed = inputs.parse(tf.constant([one.SerializeToString(), tf.train.Example().SerializeToString()]))
+    assert parsed["I1"].numpy().tolist()[0] == 4.0 and parsed["C1"].numpy().tolist() == [b"", b""]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="feature 'C1' has more than one value in an example"):
+        inputs.parse(tf.constant([one.SerializeToString(), two.SerializeToString()]))
