@@ -147,9 +147,7 @@ def preprocessing_fn(inputs: Mapping[str, Tensor], custom_config: Optional[Mappi
     else:
         ids = global_ids(spec, model_field_tokens(spec, inputs))
     outputs = {features.FEATURE_KEY: ids}
-    if features.LABEL_KEY in inputs:
-        outputs[features.LABEL_KEY] = tf.reshape(tf.cast(single_value(inputs[features.LABEL_KEY], 0, features.LABEL_KEY), tf.float32), [-1, 1])
-    if features.GBDT_LOGIT_KEY in inputs:
-        outputs[features.GBDT_LOGIT_KEY] = tf.reshape(
-            tf.cast(single_value(inputs[features.GBDT_LOGIT_KEY], 0.0, features.GBDT_LOGIT_KEY), tf.float32), [-1, 1])
+    for key, default in ((features.LABEL_KEY, 0), (features.GBDT_LOGIT_KEY, 0.0)):
+        if key in inputs:
+            outputs[key] = tf.reshape(tf.cast(single_value(inputs[key], default, key), tf.float32), [-1, 1])
     return outputs

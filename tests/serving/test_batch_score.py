@@ -36,7 +36,8 @@ def test_a_malformed_line_names_the_file_line_and_field_in_either_form(tmp_path)
 
 def test_metrics_say_why_they_are_undefined():
     p = np.array([0.2, 0.7, 0.4], np.float32)
-    assert batch_score.describe_metrics(None, p) == "auc=undefined logloss=undefined (the log has no labels: scores only)"
+    assert batch_score.describe_metrics(None, p) == (
+        "auc=undefined logloss=undefined (the log has no labels: scores only)")
     assert batch_score.describe_metrics(np.zeros(0), p[:0]) == "auc=undefined logloss=undefined (no rows)"
     expected_logloss = -np.mean(np.log([0.8, 0.3, 0.6]))
     assert batch_score.describe_metrics(np.zeros(3), p) == (
