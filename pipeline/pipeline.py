@@ -14,6 +14,7 @@ from tfx.proto import example_gen_pb2
 
 from components.anomaly_gate import AnomalyGate
 from components.champion_evaluator import ChampionEvaluator
+from components.content_fingerprint import TfRecordExampleGen
 from components.raw_log_example_gen.component import RawLogExampleGen
 from components.versioned_pusher import VersionedPusher
 from components.versioned_pusher.executor import KEEP_VERSIONS_KEY
@@ -29,17 +30,18 @@ CANDIDATE, CHAMPION = "candidate", "champion"  # the TFMA model names of the mod
 def example_gen(config: configs.PipelineConfig) -> tfx.types.BaseNode:
     """The ExampleGen of `config.dataset`: ImportExampleGen over the train/validation/test TFRecord files
     (TFRECORD_SPLIT_PATTERNS) for prebuilt ids (OptFusion TFRecords, algorithms.md §1.7), else RawLogExampleGen,
-    which parses the text log and splits it by hash buckets. Its input folder is a pipeline parameter when
-    `config.runtime_parameters` (Kubeflow).
+    which parses the text log and splits it by hash buckets. Both key their cache on the input files' content
+    (components/content_fingerprint.py). Its input folder is a pipeline parameter when `config.runtime_parameters`
+    (Kubeflow).
     """
     dataset = config.dataset
     input_base = runtime_parameters.input_base(config)
     if dataset.spec.prebuilt_ids:
-        return tfx.components.ImportExampleGen(
+        return TfRecordExampleGen(
             input_base=input_base,
             input_config=example_gen_pb2.Input(splits=[
                 example_gen_pb2.Input.Split(name=name, pattern=pattern)
-                for name, pattern in TFRECORD_SPLIT_PATTERNS.items()]))
+                for name, pattern in TFRECORD_SPLIT_PATTERNS.items()])).with_id("ImportExampleGen")
     return RawLogExampleGen(input_base=input_base, log_format=dataset.name,
                             file_pattern=dataset.file_pattern, split_ratios=dataset.split_ratios,
                             split_seed=dataset.split_seed, max_rejected_fraction=dataset.max_rejected_fraction,
@@ -117,8 +119,8 @@ def eval_config(evaluation: configs.EvalConfig, slice_field: str | None = None) 
 def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     """The pipeline graph of the module docstring for `config`; nothing runs.
 
-    The model family of --model (pipeline.families) supplies the steps before Transform and the training steps; all
-    of them wait for the AnomalyGate.
+    The model family of --model (pipeline.families) supplies the steps before Transform and the training steps; they
+    and Transform wait for the AnomalyGate.
 
     Raises:
         ValueError: an unknown dataset or --model name, or invalid family options.
@@ -132,13 +134,15 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                         schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
-                               blocking_fields=json.dumps([features.LABEL_KEY, *spec.required_fields]))
+                               statistics=statistics_gen.outputs["statistics"],
+                               blocking_fields=json.dumps([features.LABEL_KEY, *spec.required_fields]),
+                               label=features.LABEL_KEY)
     steps = families.get_family(config.trainer.model.name).steps
     pre_nodes, examples_to_transform = steps.pre_transform(config, gen.outputs["examples"])
     transform = transform_component(config, examples_to_transform, schema_gen.outputs["schema"])
     train_nodes, model = steps.train(config, transform, schema_gen.outputs["schema"])
-    for node in pre_nodes + train_nodes:
-        node.add_upstream_node(anomaly_gate)  # nothing is trained on data with blocking anomalies
+    for node in [*pre_nodes, transform, *train_nodes]:
+        node.add_upstream_node(anomaly_gate)  # nothing is transformed or trained on data with blocking anomalies
     # The champion: the latest blessed model of this pipeline (one pipeline name per dataset layout), any family.
     champion = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

@@ -11,12 +11,12 @@ from tfx import v1 as tfx
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_components(tmp_path: str, components: list, name: str = "test") -> str:
+def run_components(tmp_path: str, components: list, name: str = "test", enable_cache: bool = False) -> str:
     """Runs components as a LocalDagRunner pipeline in tmp_path; returns the MLMD SQLite path."""
     metadata_path = os.path.join(tmp_path, "metadata.sqlite")
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name=name, pipeline_root=os.path.join(tmp_path, "pipeline_root"), components=components,
-        enable_cache=False, metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        enable_cache=enable_cache, metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata_path),
         beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"]))
     return metadata_path

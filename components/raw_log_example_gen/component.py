@@ -1,18 +1,19 @@
 """RawLogExampleGen: a FileBasedExampleGen for Criteo, Avazu, KDD12 and Frappe text logs.
 
-It keeps the file-based ExampleGen driver, so the input files' fingerprint (and span/version) is part
-of the cache key, and Kubeflow V2 runs it like any FileBasedExampleGen.
+Its driver is the file-based ExampleGen driver with the input files' content in their fingerprint
+(components/content_fingerprint.py), part of the cache key with the span and version; Kubeflow V2 runs it
+like any FileBasedExampleGen.
 """
 from __future__ import annotations
 
 from tfx import types
 from tfx.components.example_gen import component as example_gen_component
-from tfx.components.example_gen import driver
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
+from components.content_fingerprint import ContentFingerprintDriver
 from components.raw_log_example_gen import executor
 
 
@@ -54,7 +55,7 @@ class RawLogExampleGen(example_gen_component.FileBasedExampleGen):
 
     SPEC_CLASS = RawLogExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-    DRIVER_CLASS = driver.FileBasedDriver
+    DRIVER_CLASS = ContentFingerprintDriver
 
     def __init__(self, input_base: str, log_format: str, file_pattern: str = "*",
                  split_ratios: tuple[int, int, int] = (8, 1, 1), split_seed: int = 2022,

@@ -50,3 +50,23 @@ def test_enforce_raises_naming_split_field_and_what_to_do(caplog):
 
 def test_enforce_lets_non_blocking_anomalies_pass():
     anomaly_gate.enforce({"train": _anomalies(C3="New values")}, {"label"}, "/runs/x")
+
+
+def _label_statistics(low: float, high: float):
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+    statistics = statistics_pb2.DatasetFeatureStatisticsList()
+    feature = statistics.datasets.add().features.add()
+    feature.path.step.append("label")
+    feature.num_stats.min, feature.num_stats.max = low, high
+    return statistics
+
+
+def test_labels_outside_0_1_block_naming_split_field_and_values():
+    """../shared/cases/10: OptFusion TFRecords with libFM's -1/1 labels."""
+    found = anomaly_gate.label_range_anomalies(
+        {"train": _label_statistics(-1.0, 1.0), "eval": _label_statistics(0.0, 1.0)}, "label")
+    assert found == ["split 'train', field 'label': values from -1 to 1, outside [0, 1]: a click label is 0 or 1 "
+                     "(libFM's -1/1 labels: write -1 as 0)"]
+    assert anomaly_gate.label_range_anomalies({"train": _label_statistics(0.0, 1.0)}, "label") == []
+    with pytest.raises(anomaly_gate.DataAnomalyError, match="field 'label': values from -1 to 1"):
+        anomaly_gate.enforce({"train": _anomalies()}, {"label"}, "/runs/x", tuple(found))

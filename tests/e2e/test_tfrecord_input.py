@@ -50,3 +50,22 @@ def test_pushed_model_scores_the_test_records(tfrecord_run):
     assert probabilities.shape == (sizes["test"],)
     auc = metrics.auc(labels, probabilities)
     assert auc > 0.6
+
+
+def test_labels_of_minus_1_and_1_stop_the_run_before_training(tfrecord_run):
+    """../shared/cases/10: libFM's -1/1 labels trained to a negative logloss, then failed deep inside TFMA."""
+    root, _ = tfrecord_run
+    (root / "records_pm1").mkdir()
+    for name in ("train", "validation", "test"):
+        with tf.io.TFRecordWriter(str(root / "records_pm1" / f"{name}_0000.tfrecord")) as writer:
+            for record in _records(str(root / "records" / f"{name}_0000.tfrecord"))[:300]:
+                example = tf.train.Example.FromString(record)
+                label = example.features.feature["label"].float_list.value
+                label[0] = 1.0 if label[0] == 1.0 else -1.0
+                writer.write(example.SerializeToString())
+    out = root / "out_pm1"
+    with pytest.raises(Exception, match=r"split 'train', field 'label': values from -1 to 1, outside \[0, 1\]"):
+        local_runner.run(["--dataset", "tfrecord", "--data", str(root / "records_pm1"), "--output-dir", str(out),
+                          "--preset", "test", "--epochs", "1"])
+    states = lineage.execution_states_by_node(lineage.open_store(str(out / "metadata.sqlite")))
+    assert states["AnomalyGate"] == ["FAILED"] and "Trainer" not in states and "Transform" not in states

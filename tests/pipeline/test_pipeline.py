@@ -43,6 +43,7 @@ def test_vocabulary_over_all_splits_switch(tmp_path):
 def test_training_waits_for_the_anomaly_gate(tmp_path):
     nodes = _nodes(create_pipeline(_config(tmp_path)))
     assert nodes["AnomalyGate"] in nodes["Trainer"].upstream_nodes
+    assert nodes["AnomalyGate"] in nodes["Transform"].upstream_nodes  # no Transform of data that cannot train
 
 
 def test_tfrecord_input_uses_import_example_gen_with_the_reference_file_names(tmp_path):
