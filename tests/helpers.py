@@ -16,8 +16,8 @@ def run_components(tmp_path: str, components: list, name: str = "test", enable_c
     metadata_path = os.path.join(tmp_path, "metadata.sqlite")
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name=name, pipeline_root=os.path.join(tmp_path, "pipeline_root"), components=components,
-        enable_cache=enable_cache, metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            metadata_path),
+        enable_cache=enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"]))
     return metadata_path
 
