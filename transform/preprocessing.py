@@ -43,7 +43,7 @@ def single_value(x: Tensor, default: Any, field: str) -> tf.Tensor:
         return tf.reshape(x, [-1])
     one_value = tf.debugging.assert_less_equal(
         x.dense_shape[1], tf.constant(1, tf.int64),
-        message=f"feature {field!r} has more than one value in an example; it takes one value, or none when missing")
+        message=f"feature {field} has more than one value in an example; it takes one value, or none when missing")
     with tf.control_dependencies([one_value]):
         dense = tft.sparse_tensor_to_dense_with_shape(x, [None, 1], default_value=default)
     return tf.reshape(dense, [-1])

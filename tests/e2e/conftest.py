@@ -5,12 +5,17 @@ import dataclasses
 import io
 import os
 import pathlib
-from typing import Callable
+import signal
+import subprocess
+import sys
+import time
+from typing import Callable, Optional
 
 import pytest
 
 import local_runner
 from data_gen import synthetic_criteo
+from pipeline import lineage
 from tests.helpers import REPO_ROOT
 
 DATA_DIR = os.environ.get("FUSIONCTR_DATA_DIR", os.path.join(REPO_ROOT, "..", "shared", "data"))
@@ -29,6 +34,8 @@ class PipelineRun:
     input_files: tuple[str, ...]
     heldout_file: str  # raw rows never given to the pipeline
     argv: tuple[str, ...]
+    # {node: [execution states]} right after the fixture's run, when it was a run killed and started again.
+    states_after_resume: Optional[dict[str, list[str]]] = None
 
     @property
     def metadata_path(self) -> str:
@@ -58,12 +65,49 @@ def write_generated_input(root: pathlib.Path) -> tuple[str, str, str]:
     return str(root / "input"), str(root / "input" / "log.tsv"), str(root / "heldout.tsv")
 
 
+def _running(metadata_path: str, node: str) -> bool:
+    try:
+        states = lineage.execution_states_by_node(lineage.open_store(metadata_path))
+    except Exception:  # the store is still being created by the run
+        return False
+    return states.get(node, [])[-1:] == ["RUNNING"]
+
+
+def kill_run_in(node: str, argv: list[str], metadata_path: str, log_path: str, timeout_s: float = 900) -> None:
+    """Starts `local_runner.py argv` in a child process, waits until `node`'s execution is RUNNING in MLMD, then kills
+    the process and its children with SIGKILL (a crash: no handler runs, nothing is cleaned up)."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "local_runner.py"), *argv], cwd=REPO_ROOT,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not _running(metadata_path, node):
+            if process.poll() is not None or time.monotonic() > deadline:
+                with open(log_path, "rb") as log:
+                    tail = log.read()[-3000:].decode(errors="replace")
+                raise AssertionError(f"{node} never ran before the run ended (exit {process.returncode}): {tail}")
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory) -> PipelineRun:
-    """The pipeline on generated Criteo-layout data: 4000 rows in, the next 1000 held out."""
+    """The pipeline on generated Criteo-layout data: 4000 rows in, the next 1000 held out.
+
+    The run crashes first: started in a child process and killed with SIGKILL while its Trainer is RUNNING, then
+    started again with the same command (issue 13, resume after a crash). So every test of this run checks the
+    artifacts of a resumed run, and test_pipeline_generated.py checks what was reused.
+    """
     root = tmp_path_factory.mktemp("generated")
     input_dir, input_file, heldout = write_generated_input(root)
-    return run_pipeline("criteo", input_dir, str(root / "out"), heldout, [input_file])
+    output_dir = str(root / "out")
+    argv = ["--dataset", "criteo", "--data", input_dir, "--output-dir", output_dir, "--model", "deepfm", *TEST_FLAGS]
+    kill_run_in("Trainer", argv, os.path.join(output_dir, "metadata.sqlite"), str(root / "killed_run.log"))
+    run = run_pipeline("criteo", input_dir, output_dir, heldout, [input_file])
+    states = lineage.execution_states_by_node(lineage.open_store(run.metadata_path))
+    return dataclasses.replace(run, states_after_resume=states)
 
 
 def sample_files(name: str) -> tuple[list[str], str]:

@@ -69,5 +69,32 @@ def test_a_served_example_with_two_values_for_a_field_is_an_error_naming_it(gene
     example.features.feature["C1"].bytes_list.value.extend([b"68fd1e64", b"05db9164"])
     model_dir = os.path.join(generated_run.serving_model_dir, sorted(os.listdir(generated_run.serving_model_dir))[-1])
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="feature 'C1' has more than one value in an example"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="feature C1 has more than one value in an example"):
         serve(examples=tf.constant([example.SerializeToString()]))
+
+
+UPSTREAM_OF_TRAINER = ("RawLogExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform")
+
+
+def test_a_run_killed_in_training_resumes_from_the_cache_and_pushes(generated_run):
+    """The fixture's run was killed with SIGKILL while the Trainer was RUNNING and started again (conftest.py)."""
+    from pipeline import lineage
+
+    states = generated_run.states_after_resume
+    assert {node: states[node] for node in UPSTREAM_OF_TRAINER} == {
+        node: ["COMPLETE", "CACHED"] for node in UPSTREAM_OF_TRAINER}  # nothing upstream recomputed
+    # The killed execution is never published (it stays RUNNING); the second one trains from the start.
+    assert states["Trainer"] == ["RUNNING", "COMPLETE"]
+    assert states["Evaluator"] == ["COMPLETE"] and states["Pusher"] == ["COMPLETE"]
+    store = lineage.open_store(generated_run.metadata_path)
+    trainer = sorted((e for e in store.get_executions() if lineage.node_id(store, e) == "Trainer"), key=lambda e: e.id)
+    killed, resumed = trainer[0], trainer[1]
+    models = lineage.output_artifacts(store, "Trainer", "model")
+    # Whatever the killed execution wrote under Trainer/model/<its id>, no artifact names it: nothing can read it.
+    assert [m.uri.rsplit("/", 1)[1] for m in models] == [str(resumed.id)]
+    assert not any(a.uri.rstrip("/").endswith(f"/{killed.id}") for a in store.get_artifacts())
+    evaluator = next(e for e in store.get_executions() if lineage.node_id(store, e) == "Evaluator")
+    inputs = {event.artifact_id for event in store.get_events_by_execution_ids([evaluator.id])
+              if event.type == event.INPUT}
+    assert models[0].id in inputs
+    assert lineage.latest_output(store, "Pusher", "pushed_model").custom_properties["pushed"].int_value == 1
