@@ -110,6 +110,32 @@ def settings_layout(dataset: str, input_base: str, layout: str | None = None) ->
     return named
 
 
+def tfrecord_splits(input_base: str) -> tuple[str, ...]:
+    """The splits an OptFusion TFRecord folder holds: train and eval (validation_* files), and test when it has
+    test_* files; without them the run trains and blesses as usual, with no test split, and says so. A folder this
+    machine cannot read (a Kubeflow compile against a bucket) is taken to hold all three.
+
+    Raises:
+        SystemExit: no train_* or no validation_* file.
+    """
+    import tensorflow as tf
+
+    from pipeline.pipeline import SPLITS, TFRECORD_SPLIT_PATTERNS
+    try:
+        present = {split for split in SPLITS
+                   if tf.io.gfile.glob(os.path.join(input_base, TFRECORD_SPLIT_PATTERNS[split]))}
+    except tf.errors.OpError:
+        return SPLITS
+    missing = [TFRECORD_SPLIT_PATTERNS[split] for split in ("train", "eval") if split not in present]
+    if missing:
+        raise SystemExit(f"{input_base} has no {' and no '.join(missing)} file: an OptFusion TFRecord folder holds "
+                         "train_*, validation_* and (optionally) test_* files (algorithms.md §1.7)")
+    if "test" not in present:
+        logging.warning("%s has no %s file: the run trains on train_* and blesses on validation_*; there is no test "
+                        "split to report", input_base, TFRECORD_SPLIT_PATTERNS["test"])
+    return tuple(split for split in SPLITS if split in present)
+
+
 def _model_help() -> str:
     from pipeline import families
     by_summary: dict[str, list[str]] = {}
@@ -163,6 +189,11 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
     parser.add_argument("--max-auc-drop", type=float,
                         help="blessing: how far the eval AUC may fall below the champion's (default: EvalConfig's, "
                              "0.001)")
+    parser.add_argument("--max-drift", type=float,
+                        help="the largest L-infinity distance a categorical field of the train split may move from "
+                             "the data of the served model before the run stops (default: DataChecksConfig's, 0.2)")
+    parser.add_argument("--max-drift-js", type=float,
+                        help="the same bound on the Jensen-Shannon divergence (default: not checked)")
     parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate (Keras models)")
     parser.add_argument("--tune", action="store_true",
                         help="run a Tuner (keras-tuner) before training; its best hyper-parameters train the model "
@@ -253,12 +284,16 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
             name=args.dataset, input_base=input_base, file_pattern=pattern, split_seed=args.split_seed,
             max_rejected_fraction=args.max_rejected_fraction,
             schema_path=os.path.abspath(args.schema) if args.schema else None,
-            vocabulary_over_all_splits=args.vocabulary_over_all_splits),
+            vocabulary_over_all_splits=args.vocabulary_over_all_splits,
+            splits=tfrecord_splits(input_base) if args.dataset == "tfrecord" else ("train", "eval", "test")),
         trainer=trainer,
         model_options=family_options(args, layout, trainer.train),
         evaluation=configs.EvalConfig(min_auc=args.min_auc, **(
             {} if args.max_auc_drop is None else {"max_auc_drop": args.max_auc_drop})),
         push=configs.PushConfig(**({} if args.keep_versions is None else {"keep_versions": args.keep_versions})),
+        data_checks=configs.DataChecksConfig(
+            max_jensen_shannon=args.max_drift_js,
+            **({} if args.max_drift is None else {"max_l_infinity": args.max_drift})),
         tuning=tuning_config(args),
         beam_pipeline_args=beam_pipeline_args(args),
         enable_cache=not args.no_cache,
@@ -351,7 +386,7 @@ def set_fields(settings: Any, name: str, value: Any) -> tuple[Any, int]:
 def run(argv: list[str] | None = None) -> None:
     from tfx import v1 as tfx
 
-    from pipeline import output_lock
+    from pipeline import lineage, output_lock
     from pipeline.pipeline import create_pipeline
 
     logging.getLogger().setLevel(logging.INFO)
@@ -364,8 +399,12 @@ def run(argv: list[str] | None = None) -> None:
         with output_lock.hold(os.path.abspath(args.output_dir), [sys.argv[0], *argv]):
             config = build_config(args)
             tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+            failed = lineage.failed_nodes_of_latest_run(lineage.open_store(str(config.metadata_path)))
     except output_lock.OutputFolderInUse as error:
         raise SystemExit(str(error)) from None
+    if failed:  # a step whose inputs did not resolve: TFX logs it and runs the next steps without raising
+        raise SystemExit(f"the run failed at {', '.join(failed)} (the log above says why); nothing it blocks was "
+                         f"pushed. Its record: {config.metadata_path}")
     logging.info("Done. Pushed models (if blessed) are under %s", config.serving_model_dir)
 
 

@@ -1,8 +1,12 @@
 """AnomalyGate: stops the pipeline before training when ExampleValidator found anomalies that matter.
 
-The stock ExampleValidator only records anomalies. Anomalies in the label or in a dataset's required
-fields make a model meaningless, so they fail the run here with a message naming split and field;
-anomalies in other fields are logged as warnings and let the run go on.
+The stock ExampleValidator and DistributionValidator only record anomalies. These fail the run here, with a message
+naming split, field and anomaly:
+- any anomaly in the label or in a dataset's required fields (they make a model meaningless);
+- a change of the data's structure against the expected schema (the first run's, components/data_history.py): a new
+  column, a changed type, a field that became multi-valued;
+- a distribution shift found by the DriftValidator (its thresholds: pipeline/configs.py, DataChecksConfig).
+Other anomalies (new values of a categorical field: Transform maps them to the OOV id) are logged as warnings.
 
 The label is also held to [0, 1] from StatisticsGen's statistics, whatever the schema says: an inferred schema
 (OptFusion TFRecords have no curated one) accepts any label, and libFM's -1/1 labels would train to a negative
@@ -20,6 +24,16 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils, standard_artifacts
 
 ANOMALIES_FILE = "SchemaDiff.pb"
+_TYPE = anomalies_pb2.AnomalyInfo.Type
+# ExampleValidator anomalies that change what a field is, in any field: the data is not the data the model reads.
+STRUCTURAL_ANOMALIES = frozenset({
+    _TYPE.SCHEMA_NEW_COLUMN, _TYPE.UNEXPECTED_DATA_TYPE, _TYPE.FEATURE_TYPE_UNEXPECTED_REPEATED,
+    _TYPE.FEATURE_TYPE_HIGH_NUMBER_VALUES, _TYPE.INT_TYPE_INT_EXPECTED, _TYPE.INT_TYPE_STRING_EXPECTED,
+    _TYPE.INT_TYPE_NOT_INT_STRING, _TYPE.INT_TYPE_NOT_STRING, _TYPE.FLOAT_TYPE_NOT_FLOAT,
+    _TYPE.FLOAT_TYPE_STRING_NOT_FLOAT, _TYPE.FLOAT_TYPE_NON_STRING, _TYPE.STRING_TYPE_NOW_FLOAT,
+    _TYPE.STRING_TYPE_NOW_INT, _TYPE.ENUM_TYPE_BYTES_NOT_STRING, _TYPE.ENUM_TYPE_FLOAT_NOT_STRING,
+    _TYPE.ENUM_TYPE_INT_NOT_STRING,
+})
 STATISTICS_FILE = "FeatureStats.pb"
 LABEL_RANGE = (0.0, 1.0)
 
@@ -28,8 +42,10 @@ class DataAnomalyError(RuntimeError):
     """The label or a required field is anomalous."""
 
 
-def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, anomalies_pb2.Anomalies]:
-    """{split name: Anomalies} from each split's SchemaDiff.pb in an ExampleAnomalies artifact.
+def read_anomalies(artifact: standard_artifacts.ExampleAnomalies, folder_prefix: str = "Split-"
+                   ) -> dict[str, anomalies_pb2.Anomalies]:
+    """{split name: Anomalies} from each split's SchemaDiff.pb in an ExampleAnomalies artifact: in `Split-<name>/`
+    (ExampleValidator), or `SplitPair-<name>/` (DistributionValidator: names such as "train_train").
 
     Raises:
         tf.errors.NotFoundError: a split has no SchemaDiff.pb.
@@ -37,7 +53,7 @@ def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict[str, a
     result = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
         anomalies = anomalies_pb2.Anomalies()
-        path = os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
+        path = os.path.join(artifact.uri, f"{folder_prefix}{split}", ANOMALIES_FILE)
         anomalies.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
         result[split] = anomalies
     return result
@@ -71,15 +87,25 @@ def label_range_anomalies(statistics_by_split: dict[str, statistics_pb2.DatasetF
     return found
 
 
-def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
-                       blocking_fields: set[str]) -> tuple[list[str], list[str]]:
-    """(blocking, other) anomaly descriptions, each naming the split and the field."""
+def _describe(info: anomalies_pb2.AnomalyInfo) -> str:
+    """"short description (description)" of an anomaly; from its reasons when it has none of its own (the
+    DistributionValidator's comparison anomalies carry only reasons)."""
+    if info.short_description or not info.reason:
+        return f"{info.short_description} ({info.description})"
+    return "; ".join(f"{reason.short_description} ({reason.description})" for reason in info.reason)
+
+
+def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies], blocking_fields: set[str],
+                       all_blocking: bool = False) -> tuple[list[str], list[str]]:
+    """(blocking, other) anomaly descriptions, each naming the split and the field. Blocking: those in
+    `blocking_fields`, the STRUCTURAL_ANOMALIES of any field, and every one when `all_blocking` (drift)."""
     blocking: list[str] = []
     other: list[str] = []
     for split, anomalies in sorted(anomalies_by_split.items()):
         for field, info in sorted(anomalies.anomaly_info.items()):
-            message = f"split {split!r}, field {field!r}: {info.short_description} ({info.description})"
-            (blocking if field in blocking_fields else other).append(message)
+            message = f"split {split!r}, field {field!r}: {_describe(info)}"
+            structural = any(reason.type in STRUCTURAL_ANOMALIES for reason in info.reason)
+            (blocking if all_blocking or structural or field in blocking_fields else other).append(message)
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
             blocking.append(f"split {split!r}, whole dataset: {info.short_description} ({info.description})")
@@ -87,24 +113,33 @@ def describe_anomalies(anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
 
 
 def enforce(anomalies_by_split: dict[str, anomalies_pb2.Anomalies], blocking_fields: set[str],
-            details_uri: str, label_anomalies: tuple[str, ...] = ()) -> None:
-    """Logs non-blocking anomalies; raises DataAnomalyError listing the blocking ones and `label_anomalies`."""
+            details_uri: str, label_anomalies: tuple[str, ...] = (),
+            drift_by_split: dict[str, anomalies_pb2.Anomalies] | None = None) -> None:
+    """Logs non-blocking anomalies; raises DataAnomalyError listing the blocking ones, `label_anomalies` and every
+    drift anomaly."""
     blocking, other = describe_anomalies(anomalies_by_split, blocking_fields)
     blocking += label_anomalies
+    blocking += describe_anomalies(drift_by_split or {}, set(), all_blocking=True)[0]
     for message in other:
         logging.warning("AnomalyGate: data anomaly (not blocking): %s", message)
     if blocking:
         raise DataAnomalyError(
-            "training is blocked by data anomalies in the label or required fields:\n  "
+            "training is blocked by data anomalies:\n  "
             + "\n  ".join(blocking)
-            + f"\nDetails: {details_uri}. Fix the data, or pin a curated schema with --schema if the schema is wrong.")
+            + f"\nDetails: {details_uri}. Fix the data. If the data is right and changed for good, pin a schema "
+            "that describes it with --schema (a drift: accept it with a larger --max-drift for one run).")
 
 
 @tfx.dsl.components.component
 def AnomalyGate(anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
                 statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
                 blocking_fields: tfx.dsl.components.Parameter[str],
-                label: tfx.dsl.components.Parameter[str]) -> None:
-    """blocking_fields: JSON list of field names (the label and the dataset's required fields); label: its name."""
-    enforce(read_anomalies(anomalies), set(json.loads(blocking_fields)), anomalies.uri,
-            tuple(label_range_anomalies(read_statistics(statistics), label)))
+                label: tfx.dsl.components.Parameter[str],
+                drift_anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies] = None
+                ) -> None:
+    """anomalies: ExampleValidator's; drift_anomalies: the DriftValidator's (absent: no drift check); blocking_fields:
+    JSON list of field names (the label and the dataset's required fields); label: its name."""
+    details = anomalies.uri + (f" and {drift_anomalies.uri}" if drift_anomalies is not None else "")
+    enforce(read_anomalies(anomalies), set(json.loads(blocking_fields)), details,
+            tuple(label_range_anomalies(read_statistics(statistics), label)),
+            read_anomalies(drift_anomalies, "SplitPair-") if drift_anomalies is not None else None)

@@ -17,9 +17,11 @@ from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.orchestration import data_types
 from tfx.proto import trainer_pb2
-from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
+
+from components import provenance
 
 EPOCHS_KEY = "epochs"
 
@@ -57,8 +59,13 @@ class Executor(trainer_executor.GenericExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        """Runs the run_fn with custom_config's train.epochs set from `epochs` (when set)."""
-        super().Do(input_dict, output_dict, with_epochs(exec_properties))
+        """Runs the run_fn with custom_config's train.epochs set from `epochs` (when set); records the seed and the
+        package versions on the model (components/provenance.py)."""
+        exec_properties = with_epochs(exec_properties)
+        super().Do(input_dict, output_dict, exec_properties)
+        custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
+        provenance.record(artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY]),
+                          custom_config.get("train", {}).get("seed"))
 
 
 class CtrTrainerSpec(standard_component_specs.TrainerSpec):

@@ -113,7 +113,8 @@ def image_path(path: str | None, repo_root: str = local_runner.REPO_ROOT) -> str
 
 def kubeflow_config(args: argparse.Namespace) -> Any:
     """The PipelineConfig of the flags, for Kubeflow: pipeline parameters on, no local metadata store (the backend
-    keeps it), the Beam workers of Dataflow on the pipeline image unless --beam-sdk-container-image says otherwise,
+    keeps it), no checks against earlier runs' data (their resolvers query MLMD; pin a schema with --schema), the
+    Beam workers of Dataflow on the pipeline image unless --beam-sdk-container-image says otherwise,
     repository files at their image paths.
 
     Raises:
@@ -126,7 +127,9 @@ def kubeflow_config(args: argparse.Namespace) -> Any:
         args = argparse.Namespace(**{**vars(args), "beam_sdk_container_image": args.image})
     config = local_runner.build_config(args)
     dataset = dataclasses.replace(config.dataset, schema_path=image_path(config.dataset.schema_path))
-    return dataclasses.replace(config, dataset=dataset, metadata_path=None, runtime_parameters=True)
+    data_checks = dataclasses.replace(config.data_checks, against_history=False)  # MLMD queries: local runs only
+    return dataclasses.replace(config, dataset=dataset, metadata_path=None, runtime_parameters=True,
+                               data_checks=data_checks)
 
 
 def compile_pipeline(argv: list[str]) -> dict[str, Any]:

@@ -40,6 +40,11 @@ class DatasetConfig:
         schema_path: a curated schema to pin (ImportSchemaGen) instead of the inferred one.
         vocabulary_over_all_splits: compute vocabularies over all splits, as the reference preprocessing
             does, instead of the training split only.
+        splits: the splits of the data: train, eval and test; an OptFusion TFRecord folder without test_* files
+            has no test (local_runner.tfrecord_splits).
+
+    Raises:
+        ValueError: splits without train or eval, or with others than train, eval and test.
     """
 
     name: str
@@ -50,6 +55,11 @@ class DatasetConfig:
     max_rejected_fraction: float = 0.01
     schema_path: str | None = None
     vocabulary_over_all_splits: bool = False
+    splits: tuple[str, ...] = ("train", "eval", "test")
+
+    def __post_init__(self) -> None:
+        if not {"train", "eval"} <= set(self.splits) <= {"train", "eval", "test"}:
+            raise ValueError(f"splits must be train, eval and optionally test, got {self.splits}")
 
     @property
     def spec(self) -> features.DatasetSpec:
@@ -94,6 +104,34 @@ class PushConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DataChecksConfig:
+    """What a run's data is held to besides the schema's own rules (components/data_history.py).
+
+    Attributes:
+        against_history: the expected schema is the first run's (not re-inferred), and the train split's categorical
+            fields are compared with those of the data behind the served model. Needs MLMD queries that only the
+            local orchestrator runs: off on Kubeflow, whose pipelines pin a schema with --schema.
+        max_l_infinity: the largest L-infinity distance (the largest change of any value's share) a categorical
+            field may move from the baseline; over it the run stops before training.
+        max_jensen_shannon: the same with the Jensen-Shannon divergence; None: not checked (on fields of thousands
+            of values, two samples of a few thousand rows differ by sampling noise alone).
+
+    Raises:
+        ValueError: a threshold outside (0, 1].
+    """
+
+    against_history: bool = True
+    max_l_infinity: float = 0.2
+    max_jensen_shannon: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_l_infinity", "max_jensen_shannon"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Everything create_pipeline needs; built by a runner (local_runner.py, kubeflow/)."""
 
@@ -107,6 +145,7 @@ class PipelineConfig:
     model_options: Any = None
     evaluation: EvalConfig = EvalConfig()
     push: PushConfig = PushConfig()
+    data_checks: DataChecksConfig = DataChecksConfig()
     # A Tuner before training (`--tune`): its best hyper-parameters feed the training step; None: no Tuner.
     tuning: TuningConfig | None = None
     pipeline_name: str = PIPELINE_NAME

@@ -61,3 +61,17 @@ def latest_output(store: metadata_store.MetadataStore, node: str, key: str) -> m
     if not artifacts:
         raise LookupError(f"{node} has published no {key!r} artifact")
     return artifacts[-1]
+
+
+def failed_nodes_of_latest_run(store: metadata_store.MetadataStore) -> list[str]:
+    """Component ids with a FAILED execution in the newest pipeline run of the store (by context id).
+
+    TFX's local orchestrator records a step whose inputs could not be resolved as FAILED and goes on with the next
+    steps without raising; the runner reads this to fail the run anyway.
+    """
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return []
+    latest = max(runs, key=lambda context: context.id)
+    return sorted({node_id(store, e) for e in store.get_executions_by_context(latest.id)
+                   if e.last_known_state == metadata_store_pb2.Execution.FAILED})

@@ -1,20 +1,23 @@
 """create_pipeline: the CTR pipeline as a TFX DSL graph. Pure: it builds the graph, it never runs it.
 
 raw log -> RawLogExampleGen (or ImportExampleGen for OptFusion TFRecords) -> StatisticsGen -> SchemaGen
-(or a pinned schema) -> ExampleValidator -> AnomalyGate -> Transform -> Trainer -> Evaluator (TFMA; blessed at
-an AUC floor and no regression against the champion, the latest blessed model) -> Pusher (serving_model/<version>/).
+(or a pinned schema) -> ExampleValidator (against the first run's schema) and DriftValidator (against the data of
+the served model) -> AnomalyGate -> Transform -> Trainer -> Evaluator (TFMA; blessed at an AUC floor and no
+regression against the champion, the latest blessed model) -> Pusher (serving_model/<version>/).
 """
 from __future__ import annotations
 
 import json
 
 import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import path_pb2, schema_pb2
 from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2
+from tfx.proto import distribution_validator_pb2, example_gen_pb2
 
 from components.anomaly_gate import AnomalyGate
 from components.champion_evaluator import ChampionEvaluator
 from components.content_fingerprint import TfRecordExampleGen
+from components.data_history import BlessedStatisticsStrategy, DriftValidator, FirstSchemaStrategy
 from components.raw_log_example_gen.component import RawLogExampleGen
 from components.versioned_pusher import VersionedPusher
 from components.versioned_pusher.executor import KEEP_VERSIONS_KEY
@@ -40,8 +43,8 @@ def example_gen(config: configs.PipelineConfig) -> tfx.types.BaseNode:
         return TfRecordExampleGen(
             input_base=input_base,
             input_config=example_gen_pb2.Input(splits=[
-                example_gen_pb2.Input.Split(name=name, pattern=pattern)
-                for name, pattern in TFRECORD_SPLIT_PATTERNS.items()])).with_id("ImportExampleGen")
+                example_gen_pb2.Input.Split(name=name, pattern=TFRECORD_SPLIT_PATTERNS[name])
+                for name in dataset.splits])).with_id("ImportExampleGen")
     return RawLogExampleGen(input_base=input_base, log_format=dataset.name,
                             file_pattern=dataset.file_pattern, split_ratios=dataset.split_ratios,
                             split_seed=dataset.split_seed, max_rejected_fraction=dataset.max_rejected_fraction,
@@ -62,6 +65,54 @@ def schema_component(dataset: configs.DatasetConfig, statistics: tfx.dsl.Channel
     return tfx.components.SchemaGen(statistics=statistics, infer_feature_shape=dataset.spec.prebuilt_ids)
 
 
+def drift_config(spec: features.DatasetSpec, checks: configs.DataChecksConfig
+                 ) -> distribution_validator_pb2.DistributionValidatorConfig:
+    """DriftValidator's thresholds: `checks`' L-infinity (and Jensen-Shannon) bound on every categorical raw field."""
+    comparator = schema_pb2.FeatureComparator(infinity_norm=schema_pb2.InfinityNorm(threshold=checks.max_l_infinity))
+    if checks.max_jensen_shannon is not None:
+        comparator.jensen_shannon_divergence.threshold = checks.max_jensen_shannon
+    return distribution_validator_pb2.DistributionValidatorConfig(
+        default_slice_config=distribution_validator_pb2.DistributionValidatorConfig.DatasetConfig(feature=[
+            distribution_validator_pb2.FeatureComparator(path=path_pb2.Path(step=[field]),
+                                                         distribution_comparator=comparator)
+            for field in spec.categorical_fields]))
+
+
+def data_validation(config: configs.PipelineConfig, statistics: tfx.dsl.Channel, schema_gen: tfx.types.BaseNode
+                    ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel, tfx.dsl.Channel | None]:
+    """ExampleValidator and, with `config.data_checks.against_history`, what today's data is judged against
+    (components/data_history.py): the first run's schema (unless a schema is pinned) and the statistics of the data
+    behind the served model, for the DriftValidator on the train split.
+
+    Returns:
+        (nodes, ExampleValidator's anomalies, DriftValidator's anomalies or None).
+    """
+    nodes: list[tfx.types.BaseNode] = []
+    expected_schema = schema_gen.outputs["schema"]
+    pin_first_schema = config.data_checks.against_history and not config.dataset.schema_path
+    if pin_first_schema:
+        first_schema = tfx.dsl.Resolver(strategy_class=FirstSchemaStrategy,
+                                        schema=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Schema)
+                                        ).with_id("FirstSchemaResolver")
+        # A resolver runs when its upstream nodes have: on a first run, the first schema is this run's SchemaGen's.
+        first_schema.add_upstream_node(schema_gen)
+        nodes.append(first_schema)
+        expected_schema = first_schema.outputs["schema"]
+    example_validator = tfx.components.ExampleValidator(statistics=statistics, schema=expected_schema)
+    nodes.append(example_validator)
+    if not config.data_checks.against_history:
+        return nodes, example_validator.outputs["anomalies"], None
+    baseline = tfx.dsl.Resolver(strategy_class=BlessedStatisticsStrategy,
+                                statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+                                blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)
+                                ).with_id("BlessedStatisticsResolver")
+    drift = DriftValidator(statistics=statistics, baseline_statistics=baseline.outputs["statistics"],
+                           config=drift_config(config.dataset.spec, config.data_checks),
+                           include_split_pairs=[("train", "train")])
+    nodes += [baseline, drift]
+    return nodes, example_validator.outputs["anomalies"], drift.outputs["anomalies"]
+
+
 def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channel, schema: tfx.dsl.Channel
                         ) -> tfx.components.Transform:
     """Transform with transform.preprocessing.preprocessing_fn (the rules of algorithms.md §1.7) over every split.
@@ -74,7 +125,8 @@ def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channe
         schema=schema,
         preprocessing_fn=configs.PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(
-            analyze=list(SPLITS) if analyze_all_splits(config.dataset) else ["train"], transform=list(SPLITS)),
+            analyze=list(config.dataset.splits) if analyze_all_splits(config.dataset) else ["train"],
+            transform=list(config.dataset.splits)),
         custom_config={"dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint},
         # StatisticsGen already describes the raw data; Transform's own pre/post statistics double its cost.
         disable_statistics=True,
@@ -131,9 +183,9 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     gen = example_gen(config)
     statistics_gen = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
     schema_gen = schema_component(dataset, statistics_gen.outputs["statistics"])
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
-                                                        schema=schema_gen.outputs["schema"])
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
+    validation_nodes, anomalies, drift_anomalies = data_validation(
+        config, statistics_gen.outputs["statistics"], schema_gen)
+    anomaly_gate = AnomalyGate(anomalies=anomalies, drift_anomalies=drift_anomalies,
                                statistics=statistics_gen.outputs["statistics"],
                                blocking_fields=json.dumps([features.LABEL_KEY, *spec.required_fields]),
                                label=features.LABEL_KEY)
@@ -167,7 +219,7 @@ def create_pipeline(config: configs.PipelineConfig) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[gen, statistics_gen, schema_gen, example_validator, anomaly_gate, *pre_nodes, transform,
+        components=[gen, statistics_gen, schema_gen, *validation_nodes, anomaly_gate, *pre_nodes, transform,
                     *train_nodes, champion, evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=(tfx.orchestration.metadata.sqlite_metadata_connection_config(

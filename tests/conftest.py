@@ -20,6 +20,7 @@ SHARED_RUN_GROUPS = {
     "tests/e2e/test_pipeline_generated.py": "generated_run",
     "tests/e2e/test_caching_and_cli.py": "generated_run",
     "tests/e2e/test_tuning.py": "generated_run",
+    "tests/e2e/test_reproducibility.py": "generated_run",
     # The model server serves the Criteo sample's pushed model.
     "tests/e2e/test_model_server.py": "tests/e2e/test_shared_samples.py:criteo",
     # The compiled Kubeflow spec runs the Criteo sample's configuration and is compared with its local run.

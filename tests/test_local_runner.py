@@ -2,6 +2,7 @@
 ResFusion flags."""
 import dataclasses
 import json
+import logging
 
 import pytest
 
@@ -11,7 +12,8 @@ from transform.layouts import avazu, criteo
 
 
 def _tfrecord_folder(tmp_path, meta: dict | None):
-    (tmp_path / "train_0000.tfrecord").write_bytes(b"")
+    for split in ("train", "validation", "test"):
+        (tmp_path / f"{split}_0000.tfrecord").write_bytes(b"")
     if meta is not None:
         (tmp_path / "meta.json").write_text(json.dumps(meta))
     return str(tmp_path)
@@ -101,3 +103,16 @@ def test_runner_flags_pick_the_residual_model_and_k():
     assert options.rounds == 3 and options.residual_model == "deepfm"
     with pytest.raises(SystemExit, match="takes no --rounds"):
         local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--rounds", "3"]))
+
+
+def test_an_optfusion_tfrecord_folder_needs_train_and_validation_and_may_lack_test(tmp_path, caplog):
+    for name in ("train_0000.tfrecord", "validation_0000.tfrecord"):
+        (tmp_path / name).write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        assert local_runner.tfrecord_splits(str(tmp_path)) == ("train", "eval")
+    assert "has no test*.tfrecord* file" in caplog.text and "no test split to report" in caplog.text
+    (tmp_path / "test_0000.tfrecord").write_bytes(b"")
+    assert local_runner.tfrecord_splits(str(tmp_path)) == ("train", "eval", "test")
+    (tmp_path / "validation_0000.tfrecord").unlink()
+    with pytest.raises(SystemExit, match=r"has no validation\*.tfrecord\* file: an OptFusion TFRecord folder holds"):
+        local_runner.tfrecord_splits(str(tmp_path))

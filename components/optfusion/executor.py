@@ -13,7 +13,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, path_utils
 
-from components import ctr_trainer
+from components import ctr_trainer, provenance
 
 if TYPE_CHECKING:
     from trainer.optfusion import training
@@ -118,6 +118,7 @@ class SearchExecutor(base_executor.BaseExecutor):
             artifact.set_string_custom_property(HYPERPARAMETERS_KEY, json.dumps(tuned, sort_keys=True))
         supernet.set_int_custom_property("exported", int(serving_dir is not None))
         supernet.set_string_custom_property("stage", "search")
+        provenance.record(supernet, settings.run.seed)
         logging.info("OptFusionSearch: architecture at %s, %s", architecture.uri, json.dumps(derived.ops))
 
 
@@ -151,3 +152,4 @@ class RetrainExecutor(base_executor.BaseExecutor):
         model.set_string_custom_property("mode", settings.mode)
         model.set_int_custom_property("inherit_weights", int(settings.inherit_weights))
         model.set_int_custom_property("parameters", int(result["parameters"]))
+        provenance.record(model, settings.run.seed)

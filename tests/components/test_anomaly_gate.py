@@ -70,3 +70,26 @@ def test_labels_outside_0_1_block_naming_split_field_and_values():
     assert anomaly_gate.label_range_anomalies({"train": _label_statistics(0.0, 1.0)}, "label") == []
     with pytest.raises(anomaly_gate.DataAnomalyError, match="field 'label': values from -1 to 1"):
         anomaly_gate.enforce({"train": _anomalies()}, {"label"}, "/runs/x", tuple(found))
+
+
+def test_drift_anomalies_block_and_are_described_by_their_reasons():
+    """The DistributionValidator's anomalies carry their text only in `reason` (TFX 1.16)."""
+    drift = anomalies_pb2.Anomalies()
+    reason = drift.anomaly_info["C9"].reason.add()
+    reason.type = anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH
+    reason.short_description = "High Linfty distance between current and previous"
+    reason.description = "The Linfty distance between current and previous is 1 (up to six significant digits)"
+    with pytest.raises(anomaly_gate.DataAnomalyError) as error:
+        anomaly_gate.enforce({"train": _anomalies()}, {"label"}, "/runs/x", drift_by_split={"train_train": drift})
+    assert ("split 'train_train', field 'C9': High Linfty distance between current and previous (The Linfty distance "
+            "between current and previous is 1 (up to six significant digits))") in str(error.value)
+
+
+def test_a_new_column_or_a_changed_type_blocks_in_any_field():
+    proto = _anomalies(C3="New column")
+    proto.anomaly_info["C3"].reason.add().type = anomalies_pb2.AnomalyInfo.SCHEMA_NEW_COLUMN
+    proto.anomaly_info["C4"].short_description = "Unexpected string values"
+    proto.anomaly_info["C4"].reason.add().type = anomalies_pb2.AnomalyInfo.ENUM_TYPE_UNEXPECTED_STRING_VALUES
+    blocking, other = anomaly_gate.describe_anomalies({"train": proto}, {"label"})
+    assert [m.split(":")[0] for m in blocking] == ["split 'train', field 'C3'"]
+    assert [m.split(":")[0] for m in other] == ["split 'train', field 'C4'"]  # new categories: the OOV id

@@ -1,5 +1,6 @@
 """Re-running an identical pipeline reuses every component from the cache, also through the TFX CLI, and pushes no
-new version; a worse model is judged against the champion and not pushed."""
+new version; a worse model is judged against the champion and not pushed; a batch whose data drifted from the
+served model's stops before training."""
 import os
 import shlex
 import subprocess
@@ -13,8 +14,8 @@ from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = {"RawLogExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform",
-              "Trainer", "Evaluator", "Pusher"}
+COMPONENTS = {"RawLogExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftValidator", "AnomalyGate",
+              "Transform", "Trainer", "Evaluator", "Pusher"}
 
 
 def _last_states(run) -> tuple[dict[str, str], dict[str, int]]:
@@ -30,14 +31,16 @@ def _versions(serving_model_dir: str) -> list[str]:
 def test_second_identical_run_is_served_from_cache_and_pushes_no_new_version(generated_run):
     """The second run reuses every step up to the model. Its Evaluator runs once more, because the champion it is
     judged against appeared (the first run's blessed model: the candidate itself, so judged without a baseline),
-    and its Pusher finds the model already served: no new version."""
+    and its Pusher finds the model already served: no new version. So do the DriftValidator and the AnomalyGate:
+    the data behind the served model appeared as the drift baseline (the same statistics: no drift)."""
     first_states, first_counts = _last_states(generated_run)
     assert set(first_states.values()) <= {"COMPLETE", "CACHED"}  # CACHED: the fixture's run resumed a killed one
     versions = _versions(generated_run.serving_model_dir)
     assert len(versions) == 1
     local_runner.run(list(generated_run.argv))
     states, counts = _last_states(generated_run)
-    assert states == {**{node: "CACHED" for node in COMPONENTS}, "Evaluator": "COMPLETE", "Pusher": "COMPLETE"}
+    assert states == {**{node: "CACHED" for node in COMPONENTS}, "DriftValidator": "COMPLETE",
+                      "AnomalyGate": "COMPLETE", "Evaluator": "COMPLETE", "Pusher": "COMPLETE"}
     assert counts == {node: first_counts[node] + 1 for node in COMPONENTS}
     assert _versions(generated_run.serving_model_dir) == versions
     pushed = lineage.latest_output(lineage.open_store(generated_run.metadata_path), "Pusher", "pushed_model")
@@ -45,20 +48,51 @@ def test_second_identical_run_is_served_from_cache_and_pushes_no_new_version(gen
     assert pushed.custom_properties["pushed_version"].string_value == versions[0]
 
 
+def _copy_of_run(run, tmp_path) -> tuple:
+    """(output folder, argv) of a copy of the run's metadata and serving folder: a next run that leaves the run's own
+    state to the other tests (artifact folders stay where they are: the metadata names them)."""
+    import shutil
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    shutil.copy(run.metadata_path, output_dir / "metadata.sqlite")
+    shutil.copytree(run.serving_model_dir, output_dir / "serving_model")
+    argv = list(run.argv)
+    argv[argv.index("--output-dir") + 1] = str(output_dir)
+    return output_dir, argv
+
+
+def test_a_batch_whose_categorical_field_drifted_stops_before_training(generated_run, tmp_path):
+    """Issue 13: C9 (3 values, 1 in 2 rows the same) becomes one value in every row. The DriftValidator compares the
+    train split with the data behind the served model, the AnomalyGate stops the run naming the field, nothing is
+    trained or pushed, and the champion stays served."""
+    output_dir, argv = _copy_of_run(generated_run, tmp_path)
+    served = _versions(str(output_dir / "serving_model"))
+    (tmp_path / "day2").mkdir()
+    with open(generated_run.input_files[0]) as source, open(tmp_path / "day2" / "log.tsv", "w") as shifted:
+        for line in source:
+            columns = line.rstrip("\n").split("\t")
+            columns[1 + 13 + 8] = "shifted"  # C9
+            shifted.write("\t".join(columns) + "\n")
+    argv[argv.index("--data") + 1] = str(tmp_path / "day2")
+    with pytest.raises(Exception) as error:
+        local_runner.run(argv)
+    message = str(error.value)
+    assert "training is blocked by data anomalies" in message
+    assert "split 'train_train', field 'C9': High Linfty distance between current and previous" in message
+    states = lineage.execution_states_by_node(lineage.open_store(str(output_dir / "metadata.sqlite")))
+    assert states["AnomalyGate"][-1] == "FAILED" and states["DriftValidator"][-1] == "COMPLETE"
+    before = lineage.execution_states_by_node(lineage.open_store(generated_run.metadata_path))
+    assert len(states["Trainer"]) == len(before["Trainer"]) and len(states["Transform"]) == len(before["Transform"])
+    assert _versions(str(output_dir / "serving_model")) == served
+
+
 def test_a_worse_model_is_not_blessed_against_the_champion_and_not_pushed(generated_run, tmp_path):
     """A run whose model is deliberately worse (one epoch at a learning rate of 1e-9) clears the AUC floor (0 here)
     but falls more than --max-auc-drop below the champion: not blessed, not pushed, the champion stays served.
     It runs on a copy of the run's metadata and serving folder, so the other tests keep their run."""
-    import shutil
-
     import tensorflow_model_analysis as tfma
-    output_dir = tmp_path / "out"
-    output_dir.mkdir()
-    shutil.copy(generated_run.metadata_path, output_dir / "metadata.sqlite")
-    shutil.copytree(generated_run.serving_model_dir, output_dir / "serving_model")
+    output_dir, argv = _copy_of_run(generated_run, tmp_path)
     served = _versions(str(output_dir / "serving_model"))
-    argv = list(generated_run.argv)
-    argv[argv.index("--output-dir") + 1] = str(output_dir)
     local_runner.run(argv + ["--epochs", "1", "--learning-rate", "1e-9", "--min-auc", "0"])
     store = lineage.open_store(str(output_dir / "metadata.sqlite"))
     assert lineage.latest_output(store, "Evaluator", "blessing").custom_properties["blessed"].int_value == 0

@@ -190,3 +190,26 @@ def test_a_new_version_is_served_without_failing_a_request(server):
     first_new = next(i for i, (_, p) in enumerate(answers) if np.isclose(p, new, rtol=1e-6))
     assert all(np.isclose(p, old, rtol=1e-6) for _, p in answers[:first_new])  # old until the switch,
     assert all(np.isclose(p, new, rtol=1e-6) for _, p in answers[first_new:])  # then only the new one
+
+
+def test_a_version_that_fails_to_load_is_not_switched_to(server):
+    """Issue 13: a broken push (here: a version whose saved_model.pb is not a SavedModel) leaves the served version
+    answering, and the server log says why; no request fails."""
+    port, base, run = server
+    rows = _heldout_rows(run.heldout_file, 1)
+    version, path = max(_versions(base).items())
+    served = float(_direct(path, rows)[0])
+    os.makedirs(os.path.join(base, str(version + 1)))
+    with open(os.path.join(base, str(version + 1), "saved_model.pb"), "wb") as f:
+        f.write(b"not a SavedModel")
+    log = os.path.join(os.path.dirname(base), "server.log")
+    deadline = time.monotonic() + 60
+    while f"version {version + 1} at" not in open(log).read():
+        assert time.monotonic() < deadline, "the server never tried the broken version"
+        time.sleep(0.2)
+    for _ in range(5):  # polls every 0.2 s: it keeps trying, and keeps serving the old version
+        status, body = _post(port, {"instances": rows})
+        assert status == 200 and np.isclose(body["predictions"][0][0], served, rtol=1e-6)
+        time.sleep(0.2)
+    assert f"version {version + 1} at {os.path.join(base, str(version + 1))} did not load" in open(log).read()
+    assert f"still serving {version}" in open(log).read()

@@ -73,7 +73,8 @@ def test_a_served_example_with_two_values_for_a_field_is_an_error_naming_it(gene
         serve(examples=tf.constant([example.SerializeToString()]))
 
 
-UPSTREAM_OF_TRAINER = ("RawLogExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform")
+UPSTREAM_OF_TRAINER = ("RawLogExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftValidator",
+                       "AnomalyGate", "Transform")
 
 
 def test_a_run_killed_in_training_resumes_from_the_cache_and_pushes(generated_run):

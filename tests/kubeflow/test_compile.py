@@ -62,7 +62,7 @@ def test_the_compiled_job_of_each_family(compiled, model):
                                       else "components.ctr_trainer.Executor")
     # ResFusion's Transform reads GbdtResidual's examples (the raw ones with the GBDT's out-of-fold logit).
     examples_from = "GbdtResidual" if model == "resfusion" else "RawLogExampleGen"
-    assert set(tasks["Transform"].dependent_tasks) == {examples_from, "SchemaGen"}
+    assert set(tasks["Transform"].dependent_tasks) == {examples_from, "SchemaGen", "AnomalyGate"}
     assert {"AnomalyGate", "Transform"} <= set(tasks[trainer].dependent_tasks)
     assert set(tasks["Evaluator"].dependent_tasks) >= {trainer, "ChampionResolver-model-resolver"}
     assert set(tasks["Pusher"].dependent_tasks) == {"Evaluator", trainer}

@@ -1,4 +1,5 @@
 """create_pipeline is pure and wires the splits as promised (the test split never reaches training)."""
+import dataclasses
 import json
 
 import pytest
@@ -21,9 +22,35 @@ def _nodes(pipeline):
 
 def test_builds_without_touching_the_filesystem(tmp_path):
     pipeline = create_pipeline(_config(tmp_path))
-    assert set(_nodes(pipeline)) == {"RawLogExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-                                     "AnomalyGate", "Transform", "Trainer", "ChampionResolver", "Evaluator", "Pusher"}
+    assert set(_nodes(pipeline)) == {"RawLogExampleGen", "StatisticsGen", "SchemaGen", "FirstSchemaResolver",
+                                     "ExampleValidator", "BlessedStatisticsResolver", "DriftValidator", "AnomalyGate",
+                                     "Transform", "Trainer", "ChampionResolver", "Evaluator", "Pusher"}
     assert not (tmp_path / "root").exists()
+
+
+def test_data_is_validated_against_the_first_schema_and_the_served_models_data(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path)))
+    assert nodes["ExampleValidator"].inputs["schema"].producer_component_id == "FirstSchemaResolver"
+    assert nodes["SchemaGen"] in nodes["FirstSchemaResolver"].upstream_nodes  # a first run pins its own schema
+    drift = nodes["DriftValidator"]
+    assert drift.inputs["baseline_statistics"].producer_component_id == "BlessedStatisticsResolver"
+    assert json.loads(drift.exec_properties["include_split_pairs"]) == [["train", "train"]]
+    comparators = drift.exec_properties["distribution_validator_config"].default_slice_config.feature
+    assert [c.path.step[0] for c in comparators] == [f"C{i}" for i in range(1, 27)]  # the categorical fields
+    assert {c.distribution_comparator.infinity_norm.threshold for c in comparators} == {0.2}
+    assert not any(c.distribution_comparator.HasField("jensen_shannon_divergence") for c in comparators)
+    gate = nodes["AnomalyGate"]
+    assert gate.inputs["drift_anomalies"].producer_component_id == "DriftValidator"
+
+
+def test_a_pinned_schema_or_kubeflow_skips_the_history_resolvers(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path, schema_path="/schemas/criteo.pbtxt")))
+    assert "FirstSchemaResolver" not in nodes and "DriftValidator" in nodes
+    assert nodes["ExampleValidator"].inputs["schema"].producer_component_id == "ImportSchemaGen"
+    no_history = dataclasses.replace(_config(tmp_path), data_checks=configs.DataChecksConfig(against_history=False))
+    nodes = _nodes(create_pipeline(no_history))
+    assert not {"FirstSchemaResolver", "BlessedStatisticsResolver", "DriftValidator"} & set(nodes)
+    assert "drift_anomalies" not in nodes["AnomalyGate"].inputs
 
 
 def test_test_split_never_reaches_training_or_blessing(tmp_path):
@@ -142,3 +169,13 @@ def test_tuning_a_model_without_a_deep_stage_is_refused(tmp_path):
     import local_runner
     with pytest.raises(SystemExit, match="need --tune"):
         local_runner.tuning_config(local_runner.parse_args(["--tune-trials", "3"]))
+
+
+def test_a_tfrecord_folder_without_test_files_reads_and_transforms_train_and_eval_only(tmp_path):
+    nodes = _nodes(create_pipeline(_config(tmp_path, name="tfrecord", splits=("train", "eval"))))
+    patterns = [s["pattern"] for s in json.loads(nodes["ImportExampleGen"].exec_properties["input_config"])["splits"]]
+    assert patterns == ["train*.tfrecord*", "validation*.tfrecord*"]
+    splits = json.loads(nodes["Transform"].exec_properties["splits_config"])
+    assert splits == {"analyze": ["train", "eval"], "transform": ["train", "eval"]}
+    with pytest.raises(ValueError, match="splits must be train, eval and optionally test"):
+        configs.DatasetConfig(name="tfrecord", input_base="/x", splits=("train", "test"))

@@ -21,3 +21,8 @@ def test_frappe_malformed_rows(line, reason):
     with pytest.raises(parsers.RowError) as error:
         features.parse_line("frappe", line)
     assert str(error.value) == reason
+
+
+def test_extra_spaces_and_tabs_between_libfm_tokens_are_one_separator():
+    spaced = "  " + FRAPPE_OK.replace(" ", " \t  ", 4) + " \t"
+    assert features.parse_line("frappe", spaced) == features.parse_line("frappe", FRAPPE_OK)
