@@ -53,16 +53,18 @@ def test_injected_bad_lines_are_counted_on_a_copy_of_the_criteo_sample(tmp_path)
     train, _ = sample_files("criteo")
     with open(train[0], "rb") as f:
         lines = f.read().splitlines()[:2000]
-    bad = [b"", b"1\t2", b"x" + lines[0][1:]]
+    rows = len(lines)
+    bad = [b"", b"1\t2", b"x" + lines[0][1:]]  # an empty line is skipped and counted, not rejected
     for i, line in enumerate(bad):
         lines.insert(100 * (i + 1), line)
     helpers.write_lines(str(tmp_path / "copy.tsv"), lines)
     gen = RawLogExampleGen(input_base=str(tmp_path), file_pattern="copy.tsv", log_format="criteo")
     store = lineage.open_store(helpers.run_components(str(tmp_path / "run"), [gen]))
     examples = lineage.latest_output(store, "RawLogExampleGen", "examples")
-    assert examples.custom_properties["rejected_count"].int_value == 3
+    assert examples.custom_properties["rejected_count"].int_value == 2
+    assert examples.custom_properties["empty_line_count"].int_value == 1
+    assert sum(examples.custom_properties[f"{split}_count"].int_value for split in ("train", "eval", "test")) == rows
     with open(os.path.join(examples.uri, "rejected_rows.tsv")) as f:
         reasons = [line.split("\t")[1:3] for line in f.read().splitlines()[1:]]
     assert sorted(reasons, key=lambda r: int(r[0])) == [
-        ["101", "empty line"], ["201", "wrong column count: expected 40, got 2"],
-        ["301", "bad label: label is 'x', expected one of 0, 1"]]
+        ["201", "wrong column count: expected 40, got 2"], ["301", "bad label: label is 'x', expected one of 0, 1"]]
