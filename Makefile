@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: run test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-serving clean
+.PHONY: run test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-serving benchmark-memory clean
 
 # The stamp is rewritten by setup.sh whenever requirements.lock or setup.py change.
 .venv/.installed-lock: requirements.lock setup.py setup.sh
@@ -51,6 +51,9 @@ benchmark-optfusion: .venv  ## OptFusion search vs bare step, Hard retrain, serv
 
 benchmark-serving: .venv  ## model server load test (DeepFM, OptFusion-Hard on the Criteo sample) -> docs/benchmarks.md
 	$(PYTHON) -m benchmarks.serving_load
+
+benchmark-memory: .venv  ## RawLogExampleGen's peak RSS at 100k, 500k and 4.5M rows (1 GB of input) -> docs/benchmarks.md
+	$(PYTHON) -m benchmarks.examplegen_memory
 
 clean:
 	rm -rf tfx_output
