@@ -21,6 +21,7 @@ import os
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx import v1 as tfx
+from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 ANOMALIES_FILE = "SchemaDiff.pb"
@@ -34,7 +35,6 @@ STRUCTURAL_ANOMALIES = frozenset({
     _TYPE.STRING_TYPE_NOW_INT, _TYPE.ENUM_TYPE_BYTES_NOT_STRING, _TYPE.ENUM_TYPE_FLOAT_NOT_STRING,
     _TYPE.ENUM_TYPE_INT_NOT_STRING,
 })
-STATISTICS_FILE = "FeatureStats.pb"
 LABEL_RANGE = (0.0, 1.0)
 
 
@@ -61,12 +61,9 @@ def read_anomalies(artifact: standard_artifacts.ExampleAnomalies, folder_prefix:
 
 def read_statistics(artifact: standard_artifacts.ExampleStatistics
                     ) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
-    """{split name: statistics} from each split's FeatureStats.pb in an ExampleStatistics artifact."""
-    result = {}
-    for split in artifact_utils.decode_split_names(artifact.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([artifact], split), STATISTICS_FILE)
-        result[split] = statistics_pb2.DatasetFeatureStatisticsList.FromString(tf.io.gfile.GFile(path, "rb").read())
-    return result
+    """{split name: statistics} of an ExampleStatistics artifact (TFX's loader, whatever the artifact's format)."""
+    return {split: stats_artifact_utils.load_statistics(artifact, split).proto()
+            for split in artifact_utils.decode_split_names(artifact.split_names)}
 
 
 def label_range_anomalies(statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],

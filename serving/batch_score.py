@@ -78,8 +78,8 @@ def read_raw_rows(path: str, log_format: str, limit: int | None = None) -> tuple
     for line_number, raw in log_files.numbered_lines(path, allow_empty=True):
         if limit is not None and len(rows) == limit:
             break
-        line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace").lstrip("\ufeff")
-        if not line.strip() or features.is_header(log_format, line):
+        line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+        if features.skipped_line(log_format, line):
             continue
         try:
             if labelled is None:

@@ -126,6 +126,19 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+def _check_count(feature_spec: FeatureSpec, count: int, index: int, name: str) -> None:
+    """A variable-length feature takes one value, a fixed-length one `length`; none (absent) is valid for both.
+
+    Raises:
+        RequestError: another count.
+    """
+    if feature_spec.length is None:
+        if count > 1:
+            raise RequestError(f"{_where(index, name)} takes one value, got {count}")
+    elif count not in (0, feature_spec.length):
+        raise RequestError(f"{_where(index, name)} takes {feature_spec.length} values, got {count}")
+
+
 def row_example(row: Mapping[str, Any], spec: Mapping[str, FeatureSpec], index: int) -> bytes:
     """The serialized tf.Example of one row of raw values (`index`: its place in the request, for messages).
 
@@ -145,10 +158,7 @@ def row_example(row: Mapping[str, Any], spec: Mapping[str, FeatureSpec], index: 
                 raise RequestError(f"{_where(index, name)} takes {feature_spec.length} values, got 1")
             entries.append(_feature_entry(name, feature_spec.dtype, (convert(value, index, name),)))
             continue
-        if feature_spec.length is None and len(value) > 1:
-            raise RequestError(f"{_where(index, name)} takes one value, got {len(value)}")
-        if feature_spec.length is not None and value and len(value) != feature_spec.length:
-            raise RequestError(f"{_where(index, name)} takes {feature_spec.length} values, got {len(value)}")
+        _check_count(feature_spec, len(value), index, name)
         if value:  # [] is absent too
             entries.append(_feature_entry(name, feature_spec.dtype, tuple(convert(v, index, name) for v in value)))
     features = b"".join(entries)
@@ -176,11 +186,7 @@ def check_example(example: tf.train.Example, spec: Mapping[str, FeatureSpec], in
             continue  # an empty Feature: absent
         if kind != _KINDS[feature_spec.dtype]:
             raise RequestError(f"{_where(index, name)} is {feature_spec.dtype}, got a {kind}")
-        count = len(getattr(feature, kind).value)
-        if feature_spec.length is None and count > 1:
-            raise RequestError(f"{_where(index, name)} takes one value, got {count}")
-        if feature_spec.length is not None and count not in (0, feature_spec.length):
-            raise RequestError(f"{_where(index, name)} takes {feature_spec.length} values, got {count}")
+        _check_count(feature_spec, len(getattr(feature, kind).value), index, name)
 
 
 def _b64_example(encoded: Any, index: int, spec: Mapping[str, FeatureSpec]) -> bytes:

@@ -15,7 +15,8 @@ from transform.parsers import RowError
 from transform.spec import FEATURE_KEY, FOLD_FEATURE, GBDT_LOGIT_KEY, LABEL_KEY, NO_FOLD, DatasetSpec, Row
 
 __all__ = ["DATASETS", "FEATURE_KEY", "FOLD_FEATURE", "GBDT_LOGIT_KEY", "LABEL_KEY", "NO_FOLD", "DatasetSpec",
-           "get_dataset", "is_header", "parse_line", "text_layouts", "vocabulary_name"]
+           "get_dataset", "is_header", "parse_line", "skipped_line", "text_layouts", "vocabulary_name",
+           "HEADER_LINE", "EMPTY_LINE"]
 
 DATASETS: dict[str, DatasetSpec] = {
     layout.LAYOUT.name: layout.LAYOUT for layout in (criteo, avazu, kdd12, frappe, tfrecord)
@@ -59,6 +60,18 @@ def is_header(log_format: str, line: str) -> bool:
     concatenated with `cat` repeat their headers). A header can never be a data row: its label is not one."""
     spec = get_dataset(log_format)
     return spec.is_header is not None and spec.is_header(line)
+
+
+# Lines that are not data: skipped, and counted by kind (RawLogExampleGen's `header_line_count`, `empty_line_count`).
+HEADER_LINE, EMPTY_LINE = "header_line", "empty_line"
+
+
+def skipped_line(log_format: str, line: str) -> str | None:
+    """HEADER_LINE or EMPTY_LINE for a line that is not data and is skipped (and counted) rather than rejected;
+    None for a line to parse."""
+    if is_header(log_format, line):
+        return HEADER_LINE
+    return EMPTY_LINE if not line.strip() else None
 
 
 def vocabulary_name(field: str) -> str:

@@ -8,7 +8,8 @@ file uncompressed through Beam's FileSystems (local paths, gs://, s3://) and dec
 - `.gz` (gzip: concatenated members are read one after another, as `zcat` does), `.bz2`, `.xz` / `.lzma`;
 - a stream that ends before its end marker, or that is corrupt, or a name that says compressed over plain content
   (or plain name over gzip content) -> InputFileError naming the file;
-- an empty file -> InputFileError (unless `allow_empty`): a training log with no line is a failed export.
+- an empty file -> InputFileError (unless `allow_empty`): a training log with no line is a failed export;
+- a UTF-8 byte-order mark at the start of the file (written by some Windows tools) is not part of the first line.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BYTE_ORDER_MARK = "\ufeff".encode()
 _OPENERS: dict[str, Callable[[IO[bytes]], Any]] = {  # raw file -> a binary stream of the decompressed bytes
     ".gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
     ".bz2": lambda raw: bz2.BZ2File(raw, mode="rb"),
@@ -43,7 +45,8 @@ def compression_of(path: str) -> str | None:
 
 
 def numbered_lines(path: str, name: str | None = None, allow_empty: bool = False) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw line with its line end) of a text file, decompressed by its extension.
+    """(1-based line number, raw line with its line end) of a text file, decompressed by its extension, without a
+    leading byte-order mark.
 
     Args:
         path: the file (any filesystem Beam knows).
@@ -63,9 +66,11 @@ def numbered_lines(path: str, name: str | None = None, allow_empty: bool = False
             stream = _OPENERS[extension](raw)
         try:
             for line_number, line in enumerate(iter(stream.readline, b""), start=1):
-                if line_number == 1 and extension is None and line.startswith(_GZIP_MAGIC):
-                    raise InputFileError(f"{name}: the content is gzip-compressed but the name does not end in .gz: "
-                                         "rename it to end in .gz (or decompress it)")
+                if line_number == 1:
+                    if extension is None and line.startswith(_GZIP_MAGIC):
+                        raise InputFileError(f"{name}: the content is gzip-compressed but the name does not end in "
+                                             ".gz: rename it to end in .gz (or decompress it)")
+                    line = line.removeprefix(_BYTE_ORDER_MARK)
                 yield line_number, line
         except EOFError:
             raise InputFileError(

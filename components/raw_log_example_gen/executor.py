@@ -36,9 +36,6 @@ LOG_FORMAT_KEY = "log_format"
 SPLIT_SEED_KEY = "split_seed"
 MAX_REJECTED_FRACTION_KEY = "max_rejected_fraction"
 _PROGRESS_EVERY = 200_000
-_BYTE_ORDER_MARK = "\ufeff".encode()
-# Lines that are not data, counted by kind on the artifact (`<kind>_count`) beside the rows of each split.
-HEADER_LINES, EMPTY_LINES = "header_line", "empty_line"
 
 
 class TooManyRejectedRowsError(RuntimeError):
@@ -92,18 +89,14 @@ class _ParseLine(beam.DoFn):
     def process(self, element: tuple[str, int, bytes]) -> Iterator[Any]:
         relative, line_number, raw = element
         raw = raw.rstrip(b"\r\n")
-        if line_number == 1 and raw.startswith(_BYTE_ORDER_MARK):  # written by some Windows tools
-            raw = raw[len(_BYTE_ORDER_MARK):]
         try:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise RowError(f"not valid UTF-8 at byte {error.start}") from None
-            if features.is_header(self._log_format, line):
-                yield beam.pvalue.TaggedOutput(self.SKIPPED, HEADER_LINES)
-                return
-            if not line.strip():
-                yield beam.pvalue.TaggedOutput(self.SKIPPED, EMPTY_LINES)
+            skipped = features.skipped_line(self._log_format, line)
+            if skipped:
+                yield beam.pvalue.TaggedOutput(self.SKIPPED, skipped)
                 return
             row = features.parse_line(self._log_format, line)
         except RowError as error:
@@ -209,7 +202,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                                             file_name_suffix=".json")
 
         with tf.io.gfile.GFile(counts_prefix + ".json") as f:
-            counts = {name: 0 for name in split_names + ["rejected", HEADER_LINES, EMPTY_LINES]}
+            counts = {name: 0 for name in split_names + ["rejected", features.HEADER_LINE, features.EMPTY_LINE]}
             counts.update(json.loads(f.read() or "{}"))
         for name, count in counts.items():
             examples.set_int_custom_property(f"{name}_count", count)
@@ -218,6 +211,6 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples_utils.set_file_format(examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
         logging.info("RawLogExampleGen: rows per split %s; %d rejected (listed in %s); %d header and %d empty "
                      "line(s) skipped", {n: counts[n] for n in split_names}, counts["rejected"], rejected_path,
-                     counts[HEADER_LINES], counts[EMPTY_LINES])
+                     counts[features.HEADER_LINE], counts[features.EMPTY_LINE])
         check_rejected_fraction({name: counts[name] for name in split_names + ["rejected"]},
                                 exec_properties[MAX_REJECTED_FRACTION_KEY], rejected_path)

@@ -64,3 +64,9 @@ def test_empty_file_is_an_error_unless_allowed(tmp_path):
         with pytest.raises(log_files.InputFileError, match=f"^day/{name}: the file is empty"):
             _lines(path)
         assert _lines(path, allow_empty=True) == []
+
+
+def test_a_leading_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    path = tmp_path / "log.tsv"
+    path.write_bytes("\ufeff".encode() + b"".join(LINES))
+    assert [line for _, line in _lines(path)] == LINES
