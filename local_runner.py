@@ -8,7 +8,8 @@ Also the entry point of the TFX CLI (local engine):
     tfx run create --engine local --pipeline_name fusionctr-criteo     # fusionctr-<dataset>: --pipeline-name
 (the CLI passes no flags: put them in the FUSIONCTR_RUNNER_ARGS environment variable)
 
-Output layout under --output-dir: metadata.sqlite, pipeline_root/, serving_model/<version>/.
+Output layout under --output-dir: metadata.sqlite, run_summary.json (the end-of-run summary), pipeline_root/,
+serving_model/<version>/.
 """
 from __future__ import annotations
 
@@ -19,9 +20,15 @@ import logging
 import os
 import shlex
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+if "--verbose" not in sys.argv[1:] + shlex.split(os.environ.get("FUSIONCTR_RUNNER_ARGS", "")):
+    # TensorFlow's native start-up lines (CUDA plug-ins on a CPU machine, CPU instructions); before its first import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Google's client libraries ask, once per library, for a Python newer than 3.10; TFX 1.16 needs 3.10.
+warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
 if TYPE_CHECKING:
     from pipeline.configs import PipelineConfig
@@ -182,6 +189,17 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
     parser.add_argument("--min-auc", type=float, default=0.5, help="blessing threshold on eval AUC (default 0.5)")
     parser.add_argument("--keep-versions", type=int,
                         help="model versions kept in serving_model/ after a push (default: PushConfig's, 5)")
+    parser.add_argument("--file-pattern",
+                        help="glob of the log files inside the --data folder (default: every file); {SPAN} in it "
+                             "(e.g. 'day-{SPAN}/*') organises the input by day: each run ingests the latest span")
+    parser.add_argument("--span-window", type=int, default=1,
+                        help="continuous training: Transform and training read the latest N spans (default 1)")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="Keras models start from the last blessed model's weights (embedding rows matched by "
+                             "field value)")
+    parser.add_argument("--keep-runs", type=int,
+                        help="after a successful run, delete the data, models and caches that none of the last N "
+                             "runs made or read (default: keep everything)")
     parser.add_argument("--rows", type=int, default=DEFAULT_SYNTHETIC_ROWS, help="rows of generated data (no --data)")
     parser.add_argument("--pipeline-name", default=None,
                         help="default fusionctr-<dataset> (fusionctr-tfrecord-<layout>): one pipeline, and one "
@@ -205,6 +223,9 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
     parser.add_argument("--tune-algorithm", choices=("bayesian", "random"), help="--tune: default bayesian")
     add_beam_flags(parser)
     parser.add_argument("--no-cache", action="store_true", help="re-run every component")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every log line of TFX, Beam and TensorFlow (default: one line per step and the "
+                             "warnings; everything is in <output-dir>/run.log)")
     parser.add_argument("--residual-model", help="ResFusion family: network of the deep stages (default deepfm)")
     parser.add_argument("--rounds", type=int,
                         help="ResFusion family: K, residual rounds after the first stage (default 2)")
@@ -264,9 +285,17 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
     from pipeline import configs
 
     output_dir = args.output_dir if is_uri(args.output_dir) else os.path.abspath(args.output_dir)
+    if getattr(args, "keep_runs", None) is not None and args.keep_runs < 1:
+        raise SystemExit(f"--keep-runs must be at least 1 (the run just finished), got {args.keep_runs}")
     if args.data:
         input_base, pattern = resolve_input(args.data)
+        if args.file_pattern:
+            if pattern != "*":
+                raise SystemExit("--file-pattern needs --data to be a folder")
+            pattern = args.file_pattern
     else:
+        if args.file_pattern:
+            raise SystemExit("--file-pattern needs --data (a folder)")
         if args.dataset != "criteo":
             raise SystemExit("generated data is in the Criteo layout: give --data for other datasets")
         generated = os.path.join(output_dir, "data", f"synthetic_criteo_{args.rows}.tsv")
@@ -281,7 +310,8 @@ def build_config(args: argparse.Namespace) -> PipelineConfig:
         metadata_path=os.path.join(output_dir, "metadata.sqlite"),
         serving_model_dir=os.path.join(output_dir, "serving_model"),
         dataset=configs.DatasetConfig(
-            name=args.dataset, input_base=input_base, file_pattern=pattern, split_seed=args.split_seed,
+            name=args.dataset, input_base=input_base, file_pattern=pattern, span_window=args.span_window,
+            split_seed=args.split_seed,
             max_rejected_fraction=args.max_rejected_fraction,
             schema_path=os.path.abspath(args.schema) if args.schema else None,
             vocabulary_over_all_splits=args.vocabulary_over_all_splits,
@@ -326,14 +356,15 @@ FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds", "pre
 
 def trainer_config(args: argparse.Namespace, layout: str | None = None) -> Any:
     """The TrainerConfig of the preset for `layout` (default: --dataset) and --model, with --epochs, --batch-size,
-    --seed and --learning-rate applied."""
+    --seed, --learning-rate and --warm-start applied."""
     import dataclasses
 
     from pipeline import configs
 
     trainer = configs.trainer_preset(layout or args.dataset, args.model, args.preset)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("seed", args.seed),
-                                   ("learning_rate", args.learning_rate)) if v is not None}
+                                   ("learning_rate", args.learning_rate), ("warm_start", args.warm_start or None))
+                 if v is not None}
     if overrides:
         trainer = dataclasses.replace(trainer, train=dataclasses.replace(trainer.train, **overrides))
     return trainer
@@ -384,28 +415,52 @@ def set_fields(settings: Any, name: str, value: Any) -> tuple[Any, int]:
 
 
 def run(argv: list[str] | None = None) -> None:
-    from tfx import v1 as tfx
+    """Runs the pipeline of the flags `argv` (default: sys.argv, or FUSIONCTR_RUNNER_ARGS for the TFX CLI); prints one
+    line per step and the run summary (everything else: <output-dir>/run.log, or the console with --verbose).
 
-    from pipeline import lineage, output_lock
-    from pipeline.pipeline import create_pipeline
-
-    logging.getLogger().setLevel(logging.INFO)
+    Raises:
+        SystemExit: a flag error, another run on the output folder, or a failed step (the message says which).
+    """
     if argv is None:
         # The TFX CLI (`tfx run create`) runs this file without flags: FUSIONCTR_RUNNER_ARGS supplies them.
         argv = sys.argv[1:] or shlex.split(os.environ.get("FUSIONCTR_RUNNER_ARGS", ""))
     args = parse_args(argv)
+    from pipeline import output_lock, run_log
+
+    output_dir = os.path.abspath(args.output_dir)
     try:
-        # Before anything is written there (generated data, metadata): one run per output folder.
-        with output_lock.hold(os.path.abspath(args.output_dir), [sys.argv[0], *argv]):
-            config = build_config(args)
-            tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
-            failed = lineage.failed_nodes_of_latest_run(lineage.open_store(str(config.metadata_path)))
+        # Before anything is written there (the log, generated data, metadata): one run per output folder.
+        with output_lock.hold(output_dir, [sys.argv[0], *argv]), \
+                run_log.quiet_console(output_dir, args.verbose) as log_path:
+            summary = _run_and_summarize(args, log_path)
     except output_lock.OutputFolderInUse as error:
         raise SystemExit(str(error)) from None
+    print(summary, flush=True)
+
+
+def _run_and_summarize(args: argparse.Namespace, log_path: str) -> str:
+    from tfx import v1 as tfx
+
+    from pipeline import lineage, retention, run_summary
+    from pipeline.pipeline import create_pipeline
+
+    try:
+        config = build_config(args)
+        pipeline = create_pipeline(config)
+    except ValueError as error:  # a setting the pipeline cannot take (the message names it)
+        raise SystemExit(str(error)) from None
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    failed = lineage.failed_nodes_of_latest_run(lineage.open_store(str(config.metadata_path)))
+    if not failed and args.keep_runs is not None:
+        retention.delete_unused(str(config.metadata_path), config.pipeline_name, config.pipeline_root, args.keep_runs)
     if failed:  # a step whose inputs did not resolve: TFX logs it and runs the next steps without raising
-        raise SystemExit(f"the run failed at {', '.join(failed)} (the log above says why); nothing it blocks was "
-                         f"pushed. Its record: {config.metadata_path}")
-    logging.info("Done. Pushed models (if blessed) are under %s", config.serving_model_dir)
+        raise SystemExit(f"the run failed at {', '.join(failed)} (the log says why: {log_path}); nothing it blocks "
+                         f"was pushed. Its record: {config.metadata_path}")
+    output_dir = os.path.dirname(str(config.metadata_path))
+    summary = run_summary.summarize(lineage.open_store(str(config.metadata_path)), config.pipeline_name,
+                                    config.trainer.model.name, config.serving_model_dir, output_dir)
+    run_summary.write(summary, os.path.join(output_dir, run_summary.SUMMARY_FILE))
+    return run_summary.render(summary) + f"\n  full log: {log_path}"
 
 
 if __name__ == "__main__":

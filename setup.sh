@@ -44,14 +44,26 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$HOME/.local/bin:$PATH"
 fi
 UV=$(command -v uv || echo "$PYTHON -m uv")
+# The installers' output goes to a log file; on failure its end is printed.
+LOG=setup.log
+START=$(date +%s)
+install() {
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "setup.sh: failed: $*" >&2
+    tail -n 30 "$LOG" >&2
+    echo "setup.sh: the whole log is $LOG" >&2
+    exit 1
+  fi
+}
+: >"$LOG"
 
 if [ ! -x "$VENV/bin/python" ]; then
-  $UV venv --seed --python "$PYTHON" "$VENV"
+  install $UV venv --seed --python "$PYTHON" "$VENV"
 fi
-echo "setup.sh: installing requirements.lock into $VENV (first time takes a few minutes)"
-$UV pip install --python "$VENV/bin/python" -r requirements.lock
+echo "setup.sh: installing requirements.lock into $VENV (first time takes a few minutes; log: $LOG)"
+install $UV pip install --python "$VENV/bin/python" -r requirements.lock
 # compat mode: a .pth entry for the repository root, so packages added later import without a reinstall
-$UV pip install --python "$VENV/bin/python" --no-deps --config-settings editable_mode=compat -e .
-"$VENV/bin/python" -m pip --version >/dev/null  # TFX needs pip inside the venv
+install $UV pip install --python "$VENV/bin/python" --no-deps --config-settings editable_mode=compat -e .
+install "$VENV/bin/python" -m pip --version  # TFX needs pip inside the venv
 lock_digest > "$STAMP"
-echo "setup.sh: done. Try: make run   (or: make test)"
+echo "setup.sh: done in $(( $(date +%s) - START )) s. Try: make run   (or: make test)"

@@ -1417,18 +1417,35 @@ def stale_cells(runner: Runner, cells: Iterable[Cell]) -> list[Cell]:
 
 def comparable(settings: dict[str, Any]) -> dict[str, Any]:
     """Settings without the dotted path of the Trainer's run_fn: where the code lives, not what it trains with
-    (`trainer.residual.run_fn` became `trainer.resfusion.run.run_fn` with no change of behaviour)."""
-    return {node: {k: v for k, v in properties.items() if k != "run_fn"} for node, properties in settings.items()}
+    (`trainer.residual.run_fn` became `trainer.resfusion.run.run_fn` with no change of behaviour); and without the
+    dataset name in a custom_config (the cell names its dataset; the Keras Trainer is told it since warm start)."""
+    result = {}
+    for node, properties in settings.items():
+        properties = {k: v for k, v in properties.items() if k != "run_fn"}
+        if "custom_config" in properties:
+            custom = json.loads(properties["custom_config"])
+            custom.pop("dataset", None)
+            properties["custom_config"] = json.dumps(custom, sort_keys=True)
+        result[node] = properties
+    return result
 
 
 def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """Recorded cell settings with every GbdtParams field added since the cell ran set to its default.
+    """Recorded cell settings with every GbdtParams and TrainConfig field added since the cell ran set to its default.
 
     A field is added with the default that keeps the earlier behaviour (`use_hessian_gain=False` is YDF's own
-    default), so a cell trained before it was added is not stale for its lack; any recorded value is kept.
+    default, `warm_start=False` trains from fresh weights), so a cell trained before it was added is not stale for
+    its lack; any recorded value is kept.
     """
+    from trainer.config import TrainConfig
     from trainer.resfusion.gbdt import GbdtParams
 
+    train_defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for name, properties in settings.items():
+        custom = json.loads(properties.get("custom_config") or "{}")
+        if isinstance(custom.get("train"), dict):
+            custom["train"] = {**train_defaults, **custom["train"]}
+            settings = {**settings, name: {**properties, "custom_config": json.dumps(custom, sort_keys=True)}}
     node = settings.get("GbdtResidual")
     if not node or "gbdt_params" not in node:
         return settings

@@ -9,6 +9,7 @@ Trainer is the stock one: same spec values, same run_fn input.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from tfx import types
@@ -22,6 +23,7 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
 
 from components import provenance
+from trainer import warm_start
 
 EPOCHS_KEY = "epochs"
 
@@ -59,13 +61,15 @@ class Executor(trainer_executor.GenericExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
            exec_properties: dict[str, Any]) -> None:
-        """Runs the run_fn with custom_config's train.epochs set from `epochs` (when set); records the seed and the
-        package versions on the model (components/provenance.py)."""
+        """Runs the run_fn with custom_config's train.epochs set from `epochs` (when set); records the seed, the
+        package versions and the warm start, if any, on the model (components/provenance.py)."""
         exec_properties = with_epochs(exec_properties)
         super().Do(input_dict, output_dict, exec_properties)
         custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
-        provenance.record(artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY]),
-                          custom_config.get("train", {}).get("seed"))
+        model = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY])
+        provenance.record(model, custom_config.get("train", {}).get("seed"))
+        model_run = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_RUN_KEY])
+        provenance.record_warm_start(model, os.path.join(model_run.uri, warm_start.REPORT_FILE))
 
 
 class CtrTrainerSpec(standard_component_specs.TrainerSpec):

@@ -10,8 +10,12 @@ the model being served (issue 13, schema and drift).
   the first blessing: the check passes (TFX's rubber stamp).
 - `DriftValidator`: TFX's DistributionValidator with its baseline optional, so a first run (no baseline yet) runs it
   and passes instead of skipping it.
+- `LatestSpansStrategy` (continuous training): the ExampleGen outputs of the latest N spans (days), the newest
+  version of each, that Transform and training read; today's ExampleGen ingests only today's span.
+- `LatestIfAnyStrategy`: the newest artifact of each input, or none on a first run (TFX's LatestArtifactStrategy
+  fails the step instead); the previous Transform's analyzer cache.
 
-Both strategies read MLMD, so they run under the local orchestrator; Kubeflow V2 compiles only TFX's two built-in
+The strategies read MLMD, so they run under the local orchestrator; Kubeflow V2 compiles only TFX's two built-in
 strategies, and its pipelines pin a schema with --schema instead (kubeflow/README.md).
 """
 from __future__ import annotations
@@ -22,6 +26,7 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.components.distribution_validator import component as distribution_validator
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base import base_component
 from tfx.dsl.components.common import resolver
 from tfx.proto import distribution_validator_pb2
@@ -60,6 +65,51 @@ class FirstSchemaStrategy(resolver.ResolverStrategy):
         schemas = sorted(input_dict["schema"], key=lambda artifact: artifact.id)
         first = next((s for s in schemas if producer_node(store, s.id)[0] == SCHEMA_NODE), None)
         return {"schema": [first] if first else []}
+
+
+def int_custom_property(artifact: types.Artifact, name: str) -> int:
+    """An integer custom property that may be stored as text (ExampleGen's span and version; 0 when absent)."""
+    text = artifact.get_string_custom_property(name)
+    return int(text) if text else artifact.get_int_custom_property(name)
+
+
+def latest_spans(examples: list[types.Artifact], num_spans: int) -> list[types.Artifact]:
+    """The newest artifact (highest version, then the latest written) of each of the `num_spans` highest spans,
+    newest span first. ExampleGen records span and version as custom properties (`span`, `version`).
+
+    Raises:
+        ValueError: num_spans < 1.
+    """
+    if num_spans < 1:
+        raise ValueError(f"the span window must hold at least one span, got {num_spans}")
+    newest: dict[int, tuple[int, int, types.Artifact]] = {}
+    for artifact in examples:
+        span = int_custom_property(artifact, example_gen_utils.SPAN_PROPERTY_NAME)
+        rank = (int_custom_property(artifact, example_gen_utils.VERSION_PROPERTY_NAME), artifact.id)
+        if span not in newest or rank > newest[span][:2]:
+            newest[span] = (*rank, artifact)
+    return [newest[span][2] for span in sorted(newest, reverse=True)[:num_spans]]
+
+
+class LatestSpansStrategy(resolver.ResolverStrategy):
+    """Resolves `examples` (every Examples artifact of the ExampleGen) to `latest_spans` of them."""
+
+    def __init__(self, num_spans: int):
+        self._num_spans = num_spans
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore,  # noqa: ARG002 - the ResolverStrategy interface
+                          input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
+        """{"examples": the latest spans' examples} (the resolver runs after the ExampleGen: never empty)."""
+        return {EXAMPLES_KEY: latest_spans(input_dict[EXAMPLES_KEY], self._num_spans)}
+
+
+class LatestIfAnyStrategy(resolver.ResolverStrategy):
+    """Resolves every input to its newest artifact (highest id), or to none when there is none yet."""
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore,  # noqa: ARG002 - the ResolverStrategy interface
+                          input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
+        """{key: [its newest artifact] or []}."""
+        return {key: sorted(artifacts, key=lambda artifact: artifact.id)[-1:] for key, artifacts in input_dict.items()}
 
 
 class BlessedStatisticsStrategy(resolver.ResolverStrategy):

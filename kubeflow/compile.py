@@ -118,11 +118,18 @@ def kubeflow_config(args: argparse.Namespace) -> Any:
     repository files at their image paths.
 
     Raises:
-        SystemExit: no --data (a Kubeflow run reads its data from a bucket; nothing is generated), or a flag error.
+        SystemExit: no --data (a Kubeflow run reads its data from a bucket; nothing is generated), --span-window over
+            1 or --keep-runs (local runs only), or a flag error.
     """
     if not args.data:
         raise SystemExit("--data is required: the folder (gs://...) the Kubeflow run reads (default of the "
                          "input_base pipeline parameter)")
+    if args.span_window > 1:
+        raise SystemExit("--span-window over 1 picks its spans with an MLMD query, which Kubeflow V2 does not "
+                         "compile: local runs only (kubeflow/README.md)")
+    if args.keep_runs is not None:
+        raise SystemExit("--keep-runs deletes a local pipeline root's folders: on Kubeflow, give the bucket a "
+                         "lifecycle rule instead (kubeflow/README.md)")
     if args.beam_sdk_container_image is None:
         args = argparse.Namespace(**{**vars(args), "beam_sdk_container_image": args.image})
     config = local_runner.build_config(args)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from tfx.components.example_gen.utils import SPAN_SPEC
+
 from trainer.config import ModelConfig, TrainConfig, TrainerConfig
 from trainer.tuning import TuningConfig
 from transform import features
@@ -42,9 +44,12 @@ class DatasetConfig:
             does, instead of the training split only.
         splits: the splits of the data: train, eval and test; an OptFusion TFRecord folder without test_* files
             has no test (local_runner.tfrecord_splits).
+        span_window: continuous training, with {SPAN} in a text log's file_pattern (input organised by day): each
+            run ingests the latest span, and Transform and training read the latest `span_window` spans.
 
     Raises:
-        ValueError: splits without train or eval, or with others than train, eval and test.
+        ValueError: splits without train or eval, or with others than train, eval and test; a span window below 1,
+            or over 1 without {SPAN} in file_pattern.
     """
 
     name: str
@@ -56,10 +61,16 @@ class DatasetConfig:
     schema_path: str | None = None
     vocabulary_over_all_splits: bool = False
     splits: tuple[str, ...] = ("train", "eval", "test")
+    span_window: int = 1
 
     def __post_init__(self) -> None:
         if not {"train", "eval"} <= set(self.splits) <= {"train", "eval", "test"}:
             raise ValueError(f"splits must be train, eval and optionally test, got {self.splits}")
+        if self.span_window < 1:
+            raise ValueError(f"span_window must be at least 1, got {self.span_window}")
+        if self.span_window > 1 and SPAN_SPEC not in self.file_pattern:
+            raise ValueError(f"a window of {self.span_window} spans needs {SPAN_SPEC} in the log's file pattern (e.g. "
+                             f"'day-{SPAN_SPEC}/*'), got {self.file_pattern!r}")
 
     @property
     def spec(self) -> features.DatasetSpec:
@@ -157,6 +168,16 @@ class PipelineConfig:
     # A digest of the project's code: part of Transform's and Trainer's cache keys, so editing the code
     # re-runs them (module paths alone would leave a stale model cached).
     code_fingerprint: str = ""
+
+
+def refuse_warm_start(config: PipelineConfig, family: str) -> None:
+    """For the families without a warm start (the champion's weights do not fit their training).
+
+    Raises:
+        ValueError: `config` asks for one.
+    """
+    if config.trainer.train.warm_start:
+        raise ValueError(f"--warm-start is for the Keras baselines; {family} trains from fresh weights each run")
 
 
 # Baseline settings (issue 9, fix 5): as the reference compares them (algorithms.md §1.8, hyperparam.md).

@@ -31,10 +31,11 @@ class FamilySteps(Protocol):
                       ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
         """Steps before Transform, and the examples Transform reads."""
 
-    def train(self, config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
-              ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+    def train(self, config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel,
+              champion: tfx.dsl.Channel) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
         """The training steps, and the Model channel the Evaluator judges and the Pusher pushes (a SavedModel with
-        the raw-tf.Example serving signature)."""
+        the raw-tf.Example serving signature). `champion`: the latest blessed model, the base of a warm start
+        (TrainConfig.warm_start; the families without one raise ValueError when it is set)."""
 
 
 @dataclasses.dataclass(frozen=True)

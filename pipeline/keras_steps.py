@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 from components.ctr_trainer import CtrTrainer
 from pipeline import configs, runtime_parameters, tuner_step
 from trainer.config import TrainConfig
+from trainer.train import DATASET_KEY
 from trainer.tuning import Choice, LogRange, SearchSpace
 
 # What `--tune` searches for a Keras model (names: TrainerConfig.HYPERPARAMETERS). The ranges hold every value
@@ -36,10 +37,11 @@ def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel  # n
     return [], examples
 
 
-def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
-          ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel,
+          champion: tfx.dsl.Channel) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
     """One stock Trainer on the transformed train split (early stopping on eval); returns its Model channel. Tuned
-    (`--tune`): a Tuner over SEARCH_SPACE first, whose best values the Trainer applies (`hyperparameters`)."""
+    (`--tune`): a Tuner over SEARCH_SPACE first, whose best values the Trainer applies (`hyperparameters`). With
+    `warm_start` the Trainer starts from the champion's weights (trainer/warm_start.py): its `base_model`."""
     tuners, hyperparameters = [], None
     if config.tuning is not None:
         tuner = tuner_step.tuner_component(
@@ -53,9 +55,11 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         hyperparameters=hyperparameters,
+        base_model=champion if config.trainer.train.warm_start else None,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),  # the test split is never seen by training
-        custom_config={**config.trainer.to_custom_config(), "code_fingerprint": config.code_fingerprint},
+        custom_config={**config.trainer.to_custom_config(), "code_fingerprint": config.code_fingerprint,
+                       DATASET_KEY: config.dataset.name},
         epochs=runtime_parameters.epochs(config),
     )
     return [*tuners, trainer], trainer.outputs["model"]

@@ -13,15 +13,17 @@ from ml_metadata.proto import metadata_store_pb2
 _STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
-def open_store(sqlite_path: str) -> metadata_store.MetadataStore:
-    """A read-only MetadataStore over the pipeline's MLMD SQLite file (PipelineConfig.metadata_path).
+def open_store(sqlite_path: str, read_only: bool = True) -> metadata_store.MetadataStore:
+    """A MetadataStore over the pipeline's MLMD SQLite file (PipelineConfig.metadata_path), read-only unless
+    `read_only` is False (pipeline/retention.py marks deleted artifacts).
 
     Raises:
         RuntimeError: the file cannot be opened (ml_metadata: "Cannot connect sqlite3 database").
     """
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = sqlite_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    config.sqlite.connection_mode = (metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if read_only
+                                     else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
     return metadata_store.MetadataStore(config)
 
 

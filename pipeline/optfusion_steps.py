@@ -92,10 +92,15 @@ def mode_of(config: configs.PipelineConfig, options: OptFusionSettings) -> str:
                          f"choose one of {sorted(MODEL_MODES)} or set OptFusionSettings.mode") from None
 
 
-def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
-          ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel,
+          champion: tfx.dsl.Channel) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:  # noqa: ARG001 - the family interface
     """OptFusionSearch -> OptFusionRetrain; returns the retrained Model channel for the Evaluator and Pusher. Tuned
-    (`--tune`): a Tuner over SEARCH_SPACE first, each trial a search; the search step applies the best values."""
+    (`--tune`): a Tuner over SEARCH_SPACE first, each trial a search; the search step applies the best values.
+
+    Raises:
+        ValueError: warm start asked for (a new search each run: its gates start open).
+    """
+    configs.refuse_warm_start(config, "OptFusion")
     options = config.model_options
     if options is None:  # a PipelineConfig built by hand: the small preset, at its TrainConfig's batch and epochs
         options = preset(config.dataset.name, "small", config.trainer.train)

@@ -125,10 +125,16 @@ def tuning_options(name: str, options: ResFusionOptions) -> ResFusionOptions:
 
 def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
                   ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
-    """A GBDT first stage: GbdtResidual writes its logit into the examples that Transform (and the Trainer) read."""
+    """A GBDT first stage: GbdtResidual writes its logit into the examples that Transform (and the Trainer) read.
+
+    Raises:
+        ValueError: a window of several spans with a GBDT first stage (it reads one Examples artifact).
+    """
     options = resolve_options(config)
     if options.stage_kinds[0] != "gbdt":
         return [], examples
+    if config.dataset.span_window > 1:
+        raise ValueError("ResFusion's GBDT stage trains on one span: run it with a span window of 1")
     out_of_fold = VARIANTS[config.trainer.model.name].out_of_fold
     residual = GbdtResidual(
         examples=examples, dataset=config.dataset.name,
@@ -137,8 +143,8 @@ def pre_transform(config: configs.PipelineConfig, examples: tfx.dsl.Channel
     return [residual], residual.outputs["residual_examples"]
 
 
-def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel
-          ) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:
+def train(config: configs.PipelineConfig, transform: tfx.components.Transform, schema: tfx.dsl.Channel,
+          champion: tfx.dsl.Channel) -> tuple[list[tfx.types.BaseNode], tfx.dsl.Channel]:  # noqa: ARG001 - the family interface
     """The family interface: one Trainer running trainer.resfusion.run.run_fn (the residual stages, algorithms.md
     §2.3-§2.5) on the examples Transform read, with the stage-0 GBDT's Model as base_model (none for an "nn" first
     stage); returns the Trainer's Model channel. The GBDT alone (K = 0, no comparator) has no Trainer: GbdtResidual's
@@ -146,8 +152,9 @@ def train(config: configs.PipelineConfig, transform: tfx.components.Transform, s
     the Trainer applies the best values to every deep stage.
 
     Raises:
-        ValueError, TypeError: as resolve_options.
+        ValueError, TypeError: as resolve_options; warm start asked for.
     """
+    configs.refuse_warm_start(config, "ResFusion")
     options = resolve_options(config)
     # Checked before the GBDT-alone return below: --tune on a variant without a deep model is refused.
     trial_options = tuning_options(config.trainer.model.name, options) if config.tuning is not None else None

@@ -41,6 +41,7 @@ LONG_GROUPS = (  # measured seconds on one 2-core machine, in order
     "resfusion_data",  # 500
     "tests/e2e/test_resfusion_pipeline.py",  # 410
     "generated_run",  # 340
+    "tests/e2e/test_continuous_training.py",  # 360: two days
     "tests/trainer/optfusion/test_optim.py",  # 260
     "tests/e2e/test_shared_samples.py:frappe",  # 205
     "tests/e2e/test_shared_samples.py:avazu",  # 205

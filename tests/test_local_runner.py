@@ -116,3 +116,21 @@ def test_an_optfusion_tfrecord_folder_needs_train_and_validation_and_may_lack_te
     (tmp_path / "validation_0000.tfrecord").unlink()
     with pytest.raises(SystemExit, match=r"has no validation\*.tfrecord\* file: an OptFusion TFRecord folder holds"):
         local_runner.tfrecord_splits(str(tmp_path))
+
+
+def test_continuous_training_flags(tmp_path):
+    config = _config(["--data", str(tmp_path), "--file-pattern", "day-{SPAN}/*.tsv", "--span-window", "3",
+                      "--warm-start"])
+    assert (config.dataset.input_base, config.dataset.file_pattern) == (str(tmp_path), "day-{SPAN}/*.tsv")
+    assert config.dataset.span_window == 3 and config.trainer.train.warm_start
+    assert not _config(["--data", str(tmp_path)]).trainer.train.warm_start
+    log = tmp_path / "log.tsv"
+    log.write_text("")
+    with pytest.raises(SystemExit, match="--file-pattern needs --data to be a folder"):
+        _config(["--data", str(log), "--file-pattern", "day-{SPAN}/*"])
+    with pytest.raises(SystemExit, match="--file-pattern needs --data"):
+        _config(["--file-pattern", "day-{SPAN}/*"])
+    with pytest.raises(SystemExit, match="--keep-runs must be at least 1"):
+        _config(["--data", str(tmp_path), "--keep-runs", "0"])
+    with pytest.raises(SystemExit, match=r"a window of 2 spans needs \{SPAN\}"):
+        local_runner.run(["--data", str(tmp_path), "--span-window", "2", "--output-dir", str(tmp_path / "out")])

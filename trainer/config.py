@@ -37,6 +37,8 @@ class TrainConfig:
         l2_dense: coupled L2 on the other weights.
         early_stopping_patience: epochs without a better eval AUC before stopping (reference: 1).
         seed: seed of initialisation and shuffling.
+        warm_start: start from the weights of the Trainer's `base_model` (the last blessed model), embedding rows
+            matched by field value (trainer/warm_start.py); Keras baselines only.
     """
 
     batch_size: int = 256
@@ -46,6 +48,7 @@ class TrainConfig:
     l2_dense: float = 1e-6
     early_stopping_patience: int = contract.REFERENCE_PATIENCE
     seed: int = contract.REFERENCE_SEED
+    warm_start: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

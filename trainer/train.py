@@ -1,6 +1,7 @@
 """TFX Trainer entry point (`run_fn`) for every Keras CTR model of the project."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -11,11 +12,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from trainer import contract, data, export, tuning
+from trainer import contract, data, export, tuning, warm_start
 from trainer.config import TrainerConfig
 from trainer.models import registry
+from transform import features
 
 keras = tf.keras
+DATASET_KEY = "dataset"  # custom_config's dataset layout name (the field order of a warm start)
 
 
 def fit_model(fn_args: tfx.components.FnArgs, config: TrainerConfig, log_dir: str
@@ -33,6 +36,13 @@ def fit_model(fn_args: tfx.components.FnArgs, config: TrainerConfig, log_dir: st
     evaluation = data.make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                                    config.train.batch_size, shuffle=False)
     model = registry.build_model(config.model, config.train, num_fields, table_size)
+    if config.train.warm_start and fn_args.base_model:
+        vocabularies = warm_start.field_vocabularies(features.get_dataset(fn_args.custom_config[DATASET_KEY]),
+                                                     tft_output)
+        report = warm_start.warm_start(model, fn_args.base_model, vocabularies, table_size)
+        tf.io.gfile.makedirs(log_dir)
+        with tf.io.gfile.GFile(os.path.join(log_dir, warm_start.REPORT_FILE), "w") as f:
+            json.dump(dataclasses.asdict(report), f, indent=1)
     contract.compile_model(model, config.train.learning_rate)
     model.summary(print_fn=logging.info)
     history = model.fit(

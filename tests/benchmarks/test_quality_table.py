@@ -6,6 +6,9 @@ import pytest
 
 from benchmarks import quality_table as qt
 
+TRAIN_DEFAULTS = {"batch_size": 256, "epochs": 5, "learning_rate": 3e-4, "l2_embedding": 1e-6, "l2_dense": 1e-6,
+                  "early_stopping_patience": 1, "seed": 2024, "warm_start": False}  # trainer.config.TrainConfig
+
 
 def test_mean_and_standard_error():
     mean, se = qt.mean_se([0.70, 0.72, 0.74])
@@ -208,3 +211,13 @@ def test_where_the_run_fn_lives_is_not_a_setting():
     after = {"Trainer": {"run_fn": "trainer.resfusion.run.run_fn", "custom_config": "{}"}}
     assert qt.comparable(before) == qt.comparable(after) == {"Trainer": {"custom_config": "{}"}}
     assert qt.comparable({"Trainer": {"custom_config": "{\"a\": 1}"}}) != qt.comparable(after)
+
+
+def test_a_cell_trained_before_warm_start_existed_is_not_stale_for_its_lack():
+    recorded = {"Trainer": {"custom_config": json.dumps({"model": {"name": "deepfm"}, "train": {"seed": 7}})}}
+    current = {"Trainer": {"custom_config": json.dumps({"dataset": "criteo", "model": {"name": "deepfm"},
+                                                        "train": {**TRAIN_DEFAULTS, "seed": 7}})}}
+    assert qt.comparable(qt.with_current_defaults(recorded)) == qt.comparable(current)
+    warm = {"Trainer": {"custom_config": json.dumps({"model": {"name": "deepfm"},
+                                                     "train": {**TRAIN_DEFAULTS, "seed": 7, "warm_start": True}})}}
+    assert qt.comparable(qt.with_current_defaults(recorded)) != qt.comparable(warm)

@@ -1,6 +1,7 @@
 """Re-running an identical pipeline reuses every component from the cache, also through the TFX CLI, and pushes no
 new version; a worse model is judged against the champion and not pushed; a batch whose data drifted from the
 served model's stops before training."""
+import json
 import os
 import shlex
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import pytest
 
 import local_runner
-from pipeline import lineage
+from pipeline import lineage, run_summary
 from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +100,12 @@ def test_a_worse_model_is_not_blessed_against_the_champion_and_not_pushed(genera
     validation = tfma.load_validation_result(lineage.latest_output(store, "Evaluator", "evaluation").uri)
     failed = [f.metric_threshold for f in validation.metric_validations_per_slice[0].failures]
     assert failed and all(t.HasField("change_threshold") for t in failed)  # the champion, not the floor, said no
+    with open(output_dir / run_summary.SUMMARY_FILE) as f:
+        summary = json.load(f)
+    assert summary["blessed"] is False and summary["pushed_to"] is None
+    assert len(summary["not_blessed_because"]) == len(failed)
+    assert summary["not_blessed_because"][0].startswith(f"auc {summary['eval_metrics']['auc']:.4f}: ")
+    assert summary["champion_metrics"]["auc"] > summary["eval_metrics"]["auc"]
     assert lineage.latest_output(store, "Pusher", "pushed_model").custom_properties["pushed"].int_value == 0
     assert _versions(str(output_dir / "serving_model")) == served
 
@@ -115,6 +122,13 @@ def test_tfx_cli_local_engine_creates_and_runs_the_pipeline(generated_run, tmp_p
                                 timeout=900)
         assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-4000:])
     assert (tmp_path / "tfx_local" / "fusionctr-criteo").is_dir()
+    # Issue 14: the run prints a line per step and the summary, not the libraries' logs (those go to run.log).
+    printed = (result.stdout + result.stderr).splitlines()
+    assert len(printed) < 100, "\n".join(printed)
+    assert "Transform cached" in " ".join(printed) and "Run summary: fusionctr-criteo, model deepfm" in printed
+    assert not [line for line in printed if "FutureWarning" in line or "Tables initialized" in line]
+    with open(os.path.join(generated_run.output_dir, "run.log")) as f:
+        assert "Component Transform is running." in f.read()
     states, counts = _last_states(generated_run)
     # Same flags, same data, same code: nothing is retrained (the Evaluator and the Pusher run again only on the
     # run after the first, whose champion is new: see the test above).

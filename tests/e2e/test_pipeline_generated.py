@@ -1,10 +1,12 @@
 """The whole pipeline on generated Criteo-layout data: LocalDagRunner, SQLite MLMD, real components."""
+import json
 import os
 import re
 
 import numpy as np
 import pytest
 
+from pipeline import lineage, run_summary
 from tests.e2e import checks
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +33,23 @@ def test_model_is_blessed_on_eval_metrics_and_pushed(generated_run):
     metrics = checks.check_blessed_and_pushed(generated_run)
     assert metrics["auc"] > 0.5
     assert 0.5 < metrics["calibration"] < 2.0
+
+
+def test_the_run_ends_with_a_summary_of_rows_metrics_blessing_and_push(generated_run):
+    with open(os.path.join(generated_run.output_dir, run_summary.SUMMARY_FILE)) as f:
+        summary = json.load(f)
+    counts = checks.split_counts(generated_run)
+    assert {split: summary["rows"][split] for split in counts} == counts
+    assert summary["rows"]["rejected"] == 0 and summary["rejected_rows_file"].endswith("rejected_rows.tsv")
+    metrics = checks.check_blessed_and_pushed(generated_run)
+    for name in ("auc", "logloss", "calibration", "example_count"):
+        assert summary["eval_metrics"][name] == pytest.approx(metrics[name]), name
+    assert (summary["model"], summary["blessed"], summary["not_blessed_because"]) == ("deepfm", True, [])
+    store = lineage.open_store(generated_run.metadata_path)
+    pushed = lineage.latest_output(store, "Pusher", "pushed_model").custom_properties["pushed_destination"]
+    assert summary["pushed_to"] == pushed.string_value
+    assert summary["next_commands"][0].startswith(
+        f"python -m serving --model_base_path {generated_run.serving_model_dir}")
 
 
 def test_batch_scoring_of_unlabelled_one_class_and_empty_logs(generated_run, tmp_path, capsys):

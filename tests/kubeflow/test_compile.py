@@ -146,6 +146,11 @@ def test_flag_errors(tmp_path, monkeypatch):
         kubeflow_compile.compile_pipeline(["--output", str(tmp_path / "p.json"), "--image", IMAGE])
     with pytest.raises(SystemExit, match="--beam-runner flink needs --beam-job-endpoint"):
         _compile(tmp_path, "deepfm", "--beam-runner", "flink")
+    # Continuous training's MLMD resolvers and local folder deletion do not run on Kubeflow.
+    with pytest.raises(SystemExit, match="--span-window over 1 picks its spans with an MLMD query"):
+        _compile(tmp_path, "deepfm", "--file-pattern", "day={SPAN}/*", "--span-window", "2")
+    with pytest.raises(SystemExit, match="--keep-runs deletes a local pipeline root's folders"):
+        _compile(tmp_path, "deepfm", "--keep-runs", "3")
     # OptFusion TFRecords in a bucket this machine cannot read (no network or no credentials here, whatever the
     # machine): their layout must be given.
     import tensorflow as tf

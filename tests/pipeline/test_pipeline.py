@@ -179,3 +179,69 @@ def test_a_tfrecord_folder_without_test_files_reads_and_transforms_train_and_eva
     assert splits == {"analyze": ["train", "eval"], "transform": ["train", "eval"]}
     with pytest.raises(ValueError, match="splits must be train, eval and optionally test"):
         configs.DatasetConfig(name="tfrecord", input_base="/x", splits=("train", "test"))
+
+
+def _strategy(resolver):
+    from tfx.dsl.components.common import resolver as resolver_module
+    return (resolver.exec_properties[resolver_module.RESOLVER_STRATEGY_CLASS],
+            resolver.exec_properties[resolver_module.RESOLVER_CONFIG])
+
+
+def _daily_config(tmp_path, model="deepfm", warm_start=True, span_window=3):
+    import local_runner
+    flags = ["--data", str(tmp_path), "--file-pattern", "day={SPAN}/*.tsv", "--span-window", str(span_window),
+             "--output-dir", str(tmp_path / "out"), "--model", model]
+    return local_runner.build_config(local_runner.parse_args(flags + (["--warm-start"] if warm_start else [])))
+
+
+def test_a_daily_pipeline_ingests_the_latest_span_and_trains_on_a_window_of_spans(tmp_path):
+    from components.data_history import LatestIfAnyStrategy, LatestSpansStrategy
+    nodes = _nodes(create_pipeline(_daily_config(tmp_path)))
+    gen = nodes["RawLogExampleGen"]
+    assert json.loads(gen.exec_properties["input_config"])["splits"][0]["pattern"] == "day={SPAN}/*.tsv"
+    window = nodes["SpanWindowResolver"]
+    assert _strategy(window) == (LatestSpansStrategy, {"num_spans": 3})
+    assert window.raw_inputs["examples"].producer_component_id == "RawLogExampleGen" and gen in window.upstream_nodes
+    transform = nodes["Transform"]
+    assert transform.inputs["examples"] is window.outputs["examples"]
+    # Statistics, validation and blessing look at today's span only.
+    assert nodes["StatisticsGen"].inputs["examples"] is gen.outputs["examples"]
+    assert nodes["Evaluator"].inputs["examples"] is gen.outputs["examples"]
+    # Transform reuses the analysis of the spans yesterday's run analysed.
+    cache = nodes["AnalyzerCacheResolver"]
+    assert _strategy(cache) == (LatestIfAnyStrategy, {})
+    assert cache.raw_inputs["cache"].producer_component_id == "Transform"
+    assert transform.inputs["analyzer_cache"] is cache.outputs["cache"]
+    assert "updated_analyzer_cache" in transform.outputs
+    # The Trainer starts from the champion's weights.
+    trainer = nodes["Trainer"]
+    assert trainer.inputs["base_model"] is nodes["ChampionResolver"].outputs["model"]
+    custom = json.loads(trainer.exec_properties["custom_config"])
+    assert custom["train"]["warm_start"] is True and custom["dataset"] == "criteo"
+
+
+def test_one_span_at_a_time_writes_no_analyzer_cache_and_without_warm_start_no_base_model(tmp_path):
+    nodes = _nodes(create_pipeline(_daily_config(tmp_path, warm_start=False, span_window=1)))
+    assert not {"SpanWindowResolver", "AnalyzerCacheResolver"} & set(nodes)
+    assert nodes["Transform"].inputs["examples"] is nodes["RawLogExampleGen"].outputs["examples"]
+    assert "updated_analyzer_cache" not in nodes["Transform"].outputs
+    assert "base_model" not in nodes["Trainer"].inputs
+
+
+@pytest.mark.parametrize("model, message", [("optfusion-hard", "--warm-start is for the Keras baselines; OptFusion"),
+                                            ("resfusion", "--warm-start is for the Keras baselines; ResFusion")])
+def test_warm_start_is_refused_where_the_champions_weights_do_not_fit(tmp_path, model, message):
+    with pytest.raises(ValueError, match=message):
+        create_pipeline(_daily_config(tmp_path, model=model, span_window=1))
+
+
+def test_a_window_of_spans_is_refused_for_resfusions_gbdt_stage(tmp_path):
+    with pytest.raises(ValueError, match="GBDT stage trains on one span"):
+        create_pipeline(_daily_config(tmp_path, model="resfusion", warm_start=False))
+
+
+def test_a_window_of_spans_needs_span_in_the_file_pattern(tmp_path):
+    with pytest.raises(ValueError, match=r"a window of 2 spans needs \{SPAN\} in the log's file pattern"):
+        configs.DatasetConfig(name="criteo", input_base="/logs", file_pattern="*.tsv", span_window=2)
+    with pytest.raises(ValueError, match="span_window must be at least 1"):
+        configs.DatasetConfig(name="criteo", input_base="/logs", file_pattern="day={SPAN}/*", span_window=0)
