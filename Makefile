@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: run test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-serving benchmark-memory clean
+.PHONY: run notebook test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-serving benchmark-memory clean
 
 # The stamp is rewritten by setup.sh whenever requirements.lock or setup.py change.
 .venv/.installed-lock: requirements.lock setup.py setup.sh
@@ -20,6 +20,13 @@ XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 run: .venv  ## the whole pipeline on the embedded default (synthetic Criteo-layout data); ARGS="..." passes flags
 	$(PYTHON) local_runner.py $(ARGS)
+
+# TensorFlow's native start-up lines (CUDA plug-ins on a CPU machine) stay out of a run's console (ARGS=--verbose:
+# everything).
+run: TF_CPP_MIN_LOG_LEVEL = $(if $(findstring --verbose,$(ARGS)),0,3)
+
+notebook: .venv  ## the results notebook (notebooks/results.ipynb) on tfx_output/, or OUTPUT_DIR=<a run's --output-dir>
+	FUSIONCTR_OUTPUT_DIR=$(abspath $(or $(OUTPUT_DIR),tfx_output)) .venv/bin/jupyter lab notebooks/results.ipynb
 
 test: .venv  ## the full test suite; fails when no test ran
 	$(PYTHON) -m pytest $(XDIST) $(PYTEST_ARGS)

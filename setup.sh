@@ -24,6 +24,7 @@ find_python310() {
 lock_digest() { cat requirements.lock setup.py | sha256sum | cut -d' ' -f1; }
 
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(lock_digest)" ]; then
+  touch "$STAMP"  # newer than setup.sh again, so make does not call this again
   echo "setup.sh: .venv is up to date with requirements.lock"
   exit 0
 fi

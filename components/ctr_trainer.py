@@ -23,7 +23,6 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
 
 from components import provenance
-from trainer import warm_start
 
 EPOCHS_KEY = "epochs"
 
@@ -68,6 +67,8 @@ class Executor(trainer_executor.GenericExecutor):
         custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
         model = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY])
         provenance.record(model, custom_config.get("train", {}).get("seed"))
+        from trainer import warm_start  # here, not at import: building a pipeline imports no trainer module
+
         model_run = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_RUN_KEY])
         provenance.record_warm_start(model, os.path.join(model_run.uri, warm_start.REPORT_FILE))
 

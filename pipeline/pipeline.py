@@ -12,6 +12,7 @@ Trainer's base model is the champion.
 from __future__ import annotations
 
 import json
+from typing import Sequence
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import path_pb2, schema_pb2
@@ -148,7 +149,7 @@ def analyzer_cache(config: configs.PipelineConfig) -> list[tfx.types.BaseNode]:
 
 
 def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channel, schema: tfx.dsl.Channel,
-                        cache: list[tfx.types.BaseNode]) -> tfx.components.Transform:
+                        cache: Sequence[tfx.types.BaseNode] = ()) -> tfx.components.Transform:
     """Transform with transform.preprocessing.preprocessing_fn (the rules of algorithms.md §1.7) over every split.
 
     Vocabularies are analysed on the train split, or on all splits when `analyze_all_splits`; custom_config passes

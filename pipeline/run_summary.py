@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import Any
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -91,17 +92,28 @@ def overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, fl
     return candidate, champion
 
 
-def failed_thresholds(evaluation_uri: str) -> list[str]:
-    """One line per threshold the candidate failed (TFMA's validation result), e.g. the AUC floor."""
+def failed_thresholds(evaluation_uri: str, candidate: dict[str, float], champion: dict[str, float]) -> list[str]:
+    """One line per threshold the candidate failed (TFMA's validation result): the floor (`--min-auc`), or the drop
+    below the champion (`--max-auc-drop`), with the candidate's and the champion's values."""
     import tensorflow_model_analysis as tfma
 
     validation = tfma.load_validation_result(evaluation_uri)
-    lines = []
-    for per_slice in validation.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            lines.append(f"{failure.metric_key.name} {failure.metric_value.double_value.value:.4f}: "
-                         f"{failure.message or str(failure.metric_threshold).strip()}")
-    return lines
+    return [failure_text(failure.metric_key.name, failure.metric_value.double_value.value, failure.metric_threshold,
+                         candidate, champion)
+            for per_slice in validation.metric_validations_per_slice for failure in per_slice.failures]
+
+
+def failure_text(name: str, value: float, threshold: Any, candidate: dict[str, float], champion: dict[str, float]
+                 ) -> str:
+    """A failed TFMA threshold in words. `value` is the metric, or for a change threshold the difference to the
+    champion; `threshold` is the tfma.MetricThreshold."""
+    mine = candidate.get(name, value)
+    if threshold.HasField("change_threshold"):
+        allowed = abs(threshold.change_threshold.absolute.value)
+        return (f"{name} {mine:.4f} is {-value:.4f} below the champion's {champion.get(name, mine - value):.4f} "
+                f"(at most {allowed:g} allowed: --max-auc-drop)")
+    floor = threshold.value_threshold.lower_bound.value
+    return f"{name} {mine:.4f} is below the floor {floor:g} (--min-auc)"
 
 
 def summarize(store: metadata_store.MetadataStore, pipeline_name: str, model: str, serving_model_dir: str,
@@ -116,7 +128,7 @@ def summarize(store: metadata_store.MetadataStore, pipeline_name: str, model: st
     evaluation, blessing = outputs.get(("Evaluator", "evaluation")), outputs.get(("Evaluator", "blessing"))
     candidate, champion = overall_metrics(evaluation.uri) if evaluation else ({}, {})
     blessed = None if blessing is None else blessing.custom_properties["blessed"].int_value == 1
-    reasons = failed_thresholds(evaluation.uri) if evaluation and blessed is False else []
+    reasons = failed_thresholds(evaluation.uri, candidate, champion) if evaluation and blessed is False else []
     pushed = outputs.get(("Pusher", "pushed_model"))
     pushed_to = (pushed.custom_properties["pushed_destination"].string_value
                  if pushed is not None and pushed.custom_properties["pushed"].int_value == 1 else None)
@@ -128,7 +140,8 @@ def summarize(store: metadata_store.MetadataStore, pipeline_name: str, model: st
 
 def next_commands(serving_model_dir: str, output_dir: str, pushed: bool) -> list[str]:
     """Serving the pushed model, looking at the run."""
-    commands = [f"tensorboard --logdir {os.path.join(output_dir, 'pipeline_root')}   # training curves"]
+    commands = [f"make notebook OUTPUT_DIR={output_dir}   # plots of this run (notebooks/results.ipynb)",
+                f"tensorboard --logdir {os.path.join(output_dir, 'pipeline_root')}   # training curves"]
     if pushed or os.path.isdir(serving_model_dir):
         commands.insert(0, f"python -m serving --model_base_path {serving_model_dir}   # serve the newest version "
                            "(TF Serving's REST API on :8501)")

@@ -176,3 +176,34 @@ def latest_artifact(run, node: str, key: str):
     found = lineage.latest_output(store, node, key)
     (artifact_type,) = store.get_artifact_types_by_id([found.type_id])
     return artifact_utils.deserialize_artifact(artifact_type, found)
+
+
+NOTEBOOK_FIGURES = ("validation_curves.png", "roc_calibration.png", "slices.png")
+
+
+def execute_results_notebook(run, figures_dir: str):
+    """Runs notebooks/results.ipynb top to bottom (nbclient, the project's kernel) on `run`, saving its figures in
+    `figures_dir`; returns the executed notebook. Fails on any cell error (nbclient raises CellExecutionError)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(os.path.join(helpers.REPO_ROOT, "notebooks", "results.ipynb"), as_version=4)
+    env = {"FUSIONCTR_OUTPUT_DIR": run.output_dir, "FUSIONCTR_FIGURES_DIR": figures_dir}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        NotebookClient(notebook, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": os.path.join(helpers.REPO_ROOT, "notebooks")}}).execute()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return notebook
+
+
+def notebook_text(notebook) -> str:
+    """Every text output of an executed notebook, joined."""
+    return "\n".join(output.get("text", "") or output.get("data", {}).get("text/plain", "")
+                     for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", []))

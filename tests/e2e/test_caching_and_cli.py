@@ -104,7 +104,10 @@ def test_a_worse_model_is_not_blessed_against_the_champion_and_not_pushed(genera
         summary = json.load(f)
     assert summary["blessed"] is False and summary["pushed_to"] is None
     assert len(summary["not_blessed_because"]) == len(failed)
-    assert summary["not_blessed_because"][0].startswith(f"auc {summary['eval_metrics']['auc']:.4f}: ")
+    mine, champions = summary["eval_metrics"]["auc"], summary["champion_metrics"]["auc"]
+    reason = summary["not_blessed_because"][0]  # the drop is TFMA's own difference of the two
+    assert reason.startswith(f"auc {mine:.4f} is ") and reason.endswith(
+        f" below the champion's {champions:.4f} (at most 0.001 allowed: --max-auc-drop)")
     assert summary["champion_metrics"]["auc"] > summary["eval_metrics"]["auc"]
     assert lineage.latest_output(store, "Pusher", "pushed_model").custom_properties["pushed"].int_value == 0
     assert _versions(str(output_dir / "serving_model")) == served
@@ -118,12 +121,14 @@ def test_tfx_cli_local_engine_creates_and_runs_the_pipeline(generated_run, tmp_p
     for command in (["pipeline", "create", "--engine", "local", "--pipeline_path",
                      os.path.join(REPO_ROOT, "local_runner.py")],
                     ["run", "create", "--engine", "local", "--pipeline_name", "fusionctr-criteo"]):
-        result = subprocess.run([tfx_cli, *command], env=env, cwd=str(tmp_path), capture_output=True, text=True,
-                                timeout=900)
-        assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-4000:])
+        result = subprocess.run([tfx_cli, *command], env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, timeout=900)
+        assert result.returncode == 0, (command, result.stdout[-4000:])
     assert (tmp_path / "tfx_local" / "fusionctr-criteo").is_dir()
-    # Issue 14: the run prints a line per step and the summary, not the libraries' logs (those go to run.log).
-    printed = (result.stdout + result.stderr).splitlines()
+    # Issue 14: the run prints a line per step and the summary, not the libraries' logs (those go to run.log). The
+    # lines before "Creating a run" are the tfx command's own (its imports warn about Python 3.10).
+    printed = result.stdout.splitlines()
+    printed = printed[printed.index("Creating a run for pipeline: fusionctr-criteo") + 1:]
     assert len(printed) < 100, "\n".join(printed)
     assert "Transform cached" in " ".join(printed) and "Run summary: fusionctr-criteo, model deepfm" in printed
     assert not [line for line in printed if "FutureWarning" in line or "Tables initialized" in line]

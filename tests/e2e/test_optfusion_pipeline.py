@@ -151,3 +151,10 @@ def test_a_tuner_trial_is_a_search_with_the_trials_values_and_the_search_step_ap
     assert training.read_supernet_config(architecture.uri).embedding_dim == 8 != settings.embedding_dim
     assert json.loads(architecture.get_string_custom_property("hyperparameters")) == {
         "embedding_dim": 8, "arch_learning_rate": 0.05}
+
+
+def test_the_results_notebook_draws_the_searched_architecture(optfusion_run, tmp_path):
+    notebook = checks.execute_results_notebook(optfusion_run, str(tmp_path))
+    for name in (*checks.NOTEBOOK_FIGURES, "optfusion_architecture.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    assert "not an OptFusion run" not in checks.notebook_text(notebook)

@@ -35,6 +35,18 @@ def test_model_is_blessed_on_eval_metrics_and_pushed(generated_run):
     assert 0.5 < metrics["calibration"] < 2.0
 
 
+def test_the_results_notebook_runs_top_to_bottom_on_the_run(generated_run, tmp_path):
+    notebook = checks.execute_results_notebook(generated_run, str(tmp_path))
+    for name in checks.NOTEBOOK_FIGURES:
+        assert (tmp_path / name).stat().st_size > 10_000, name  # a drawn figure, not an empty canvas
+    text = checks.notebook_text(notebook)
+    assert "Run summary: fusionctr-criteo, model deepfm" in text
+    assert "model deepfm: not an OptFusion run, no architecture to show" in text
+    images = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+              if "image/png" in output.get("data", {})]
+    assert len(images) == len(checks.NOTEBOOK_FIGURES)
+
+
 def test_the_run_ends_with_a_summary_of_rows_metrics_blessing_and_push(generated_run):
     with open(os.path.join(generated_run.output_dir, run_summary.SUMMARY_FILE)) as f:
         summary = json.load(f)

@@ -33,3 +33,15 @@ def test_a_model_that_was_not_blessed_says_which_threshold_failed_and_that_nothi
     assert "  blessing  NOT blessed: auc 0.6000: below the champion's" in lines
     assert "  pushed    nothing: the served version is unchanged" in lines
     assert "  blessing  the run evaluated no model" in render(_summary(blessed=None, eval_metrics={})).splitlines()
+
+
+def test_a_failed_threshold_is_said_in_words_with_both_models_values():
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.run_summary import failure_text
+    change = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -0.001}))
+    assert failure_text("auc", -0.1841, change, {"auc": 0.5051}, {"auc": 0.6892}) == (
+        "auc 0.5051 is 0.1841 below the champion's 0.6892 (at most 0.001 allowed: --max-auc-drop)")
+    floor = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.6}))
+    assert failure_text("auc", 0.55, floor, {"auc": 0.55}, {}) == "auc 0.5500 is below the floor 0.6 (--min-auc)"
