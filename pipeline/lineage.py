@@ -77,3 +77,20 @@ def failed_nodes_of_latest_run(store: metadata_store.MetadataStore) -> list[str]
     latest = max(runs, key=lambda context: context.id)
     return sorted({node_id(store, e) for e in store.get_executions_by_context(latest.id)
                    if e.last_known_state == metadata_store_pb2.Execution.FAILED})
+
+
+def recent_run_executions(store: metadata_store.MetadataStore, pipeline_name: str, runs: int) -> set[int]:
+    """Ids of the executions of the pipeline's newest `runs` runs (pipeline_run contexts, newest by id, that hold
+    an execution of this pipeline); empty for an unknown pipeline. Used by the run summary and --keep-runs."""
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        return set()
+    of_pipeline = {execution.id for execution in store.get_executions_by_context(pipeline.id)}
+    found: list[set[int]] = []
+    for run in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda context: context.id, reverse=True):
+        executions = {execution.id for execution in store.get_executions_by_context(run.id)} & of_pipeline
+        if executions:
+            found.append(executions)
+        if len(found) == runs:
+            break
+    return set().union(*found)

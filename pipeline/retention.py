@@ -35,22 +35,6 @@ class RetentionReport:
     freed_bytes: int
 
 
-def recent_run_executions(store: metadata_store.MetadataStore, pipeline_name: str, keep_runs: int) -> set[int]:
-    """Ids of the executions of the pipeline's newest `keep_runs` runs (pipeline_run contexts, newest by id)."""
-    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if pipeline is None:
-        return set()
-    of_pipeline = {execution.id for execution in store.get_executions_by_context(pipeline.id)}
-    runs = []
-    for run in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda context: context.id, reverse=True):
-        executions = {execution.id for execution in store.get_executions_by_context(run.id)} & of_pipeline
-        if executions:
-            runs.append(executions)
-        if len(runs) == keep_runs:
-            break
-    return set().union(*runs)
-
-
 def unused_artifacts(store: metadata_store.MetadataStore, pipeline_name: str, pipeline_root: str, keep_runs: int
                      ) -> list[metadata_store_pb2.Artifact]:
     """The pipeline's LIVE or PENDING artifacts of DELETABLE_TYPES under `pipeline_root` that no execution of its
@@ -64,7 +48,7 @@ def unused_artifacts(store: metadata_store.MetadataStore, pipeline_name: str, pi
     pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline is None:
         return []
-    recent = recent_run_executions(store, pipeline_name, keep_runs)
+    recent = lineage.recent_run_executions(store, pipeline_name, keep_runs)
     in_use = {event.artifact_id for event in store.get_events_by_execution_ids(list(recent))}
     type_names = {artifact_type.id: artifact_type.name for artifact_type in store.get_artifact_types()}
     root = os.path.join(os.path.abspath(pipeline_root), "")

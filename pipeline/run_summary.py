@@ -55,17 +55,7 @@ def latest_run_outputs(store: metadata_store.MetadataStore, pipeline_name: str
                        ) -> dict[tuple[str, str], metadata_store_pb2.Artifact]:
     """{(node, output key): artifact} of the executions of the pipeline's newest run (CACHED ones included: they name
     the artifacts they reuse)."""
-    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if pipeline is None:
-        return {}
-    of_pipeline = {execution.id for execution in store.get_executions_by_context(pipeline.id)}
-    runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda context: context.id, reverse=True)
-    for run in runs:
-        executions = [e for e in store.get_executions_by_context(run.id) if e.id in of_pipeline]
-        if executions:
-            break
-    else:
-        return {}
+    executions = store.get_executions_by_id(list(lineage.recent_run_executions(store, pipeline_name, 1)))
     nodes = {execution.id: lineage.node_id(store, execution) for execution in executions}
     outputs = {}
     for event in store.get_events_by_execution_ids(list(nodes)):
