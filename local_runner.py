@@ -226,7 +226,10 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true",
                         help="print every log line of TFX, Beam and TensorFlow (default: one line per step and the "
                              "warnings; everything is in <output-dir>/run.log)")
-    parser.add_argument("--residual-model", help="ResFusion family: network of the deep stages (default deepfm)")
+    parser.add_argument("--residual-model",
+                        help="ResFusion family: network of the deep stages (default deepfm): a Keras baseline's name, "
+                             "or optfusion-hard / optfusion-soft (each deep stage searched and retrained on the "
+                             "offset; --precision, --l2-mode and --from-scratch then apply to it)")
     parser.add_argument("--rounds", type=int,
                         help="ResFusion family: K, residual rounds after the first stage (default 2)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),

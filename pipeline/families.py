@@ -5,7 +5,7 @@
     FAMILIES["resfusion"]      -> Family(..., resfusion_steps, ...)    GbdtResidual -> Trainer (residual stages)
 
 The names come from where each family defines them, so a new model is one entry there: a Keras baseline in
-trainer.models.registry.LOGIT_BUILDERS, an OptFusion retrain mode in optfusion_steps.MODEL_MODES, a ResFusion
+trainer.models.registry.LOGIT_BUILDERS, an OptFusion retrain mode in trainer.optfusion.settings.MODEL_MODES, a ResFusion
 variant in resfusion_steps.VARIANTS. Their keys are local_runner.py's `--model` choices.
 """
 from __future__ import annotations

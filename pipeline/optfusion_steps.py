@@ -18,10 +18,16 @@ from tfx import v1 as tfx
 from components.optfusion import OptFusionRetrain, OptFusionSearch
 from pipeline import configs, keras_steps, runtime_parameters, tuner_step
 from trainer.config import TrainConfig
-from trainer.optfusion.settings import TRIAL_SETTINGS_KEY, OptFusionSettings, RetrainRates, RunSettings, SearchSettings
+from trainer.optfusion.settings import (
+    MODEL_MODES,
+    TRIAL_SETTINGS_KEY,
+    OptFusionSettings,
+    RetrainRates,
+    RunSettings,
+    SearchSettings,
+)
 from trainer.tuning import Choice, LogRange, SearchSpace
 
-MODEL_MODES = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
 # What `--tune` searches for the OptFusion search step (names: SearchSettings.HYPERPARAMETERS); the retrain inherits
 # the tuned embedding size. The ranges hold every dataset's reference value (algorithms.md §1.8).
 SEARCH_SPACE: SearchSpace = (

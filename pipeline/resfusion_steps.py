@@ -7,7 +7,9 @@
 Models (`--model`):
 - `resfusion`: GBDTRes+NN with K = options.rounds residual rounds (default 2, the paper's best): GBDT,
   then the deep model (options.residual_model, DeepFM by default) on the GBDT's logit as fixed offset,
-  then a GBDT on the residual of both (LogitBoost step). Every K is fitted and reported; the pushed model is
+  then a GBDT on the residual of both (LogitBoost step). `--residual-model optfusion-hard` makes each deep stage
+  an OptFusion search and Hard retrain on the offset (trainer/resfusion/optfusion_stage.py), with the dataset's
+  OptFusion settings (optfusion_steps.preset). Every K is fitted and reported; the pushed model is
   the prefix with the lowest eval logloss (the Model artifact's `served_rounds`).
 - `gbdt`: the GBDT alone (K = 0): GbdtResidual's Model, no Trainer (the training logits it writes are
   in-sample, as nothing trains on them).
@@ -27,8 +29,9 @@ from tfx import v1 as tfx
 from components.ctr_trainer import CtrTrainer
 from components.gbdt_residual import trainer_executor
 from components.gbdt_residual.component import GbdtResidual
-from pipeline import configs, keras_steps, runtime_parameters, tuner_step
+from pipeline import configs, keras_steps, optfusion_steps, runtime_parameters, tuner_step
 from trainer.config import TrainConfig
+from trainer.optfusion.settings import MODEL_MODES as OPTFUSION_NETWORKS
 from trainer.resfusion.gbdt import GbdtParams
 from trainer.resfusion.settings import ResFusionOptions
 
@@ -75,21 +78,36 @@ _GBDT_PRESETS = {
 }
 
 
-def default_options(dataset: str, size: str, train: TrainConfig) -> ResFusionOptions:  # noqa: ARG001
+def default_options(dataset: str, size: str, train: TrainConfig) -> ResFusionOptions:
     """K = 2 with DeepFM; `test`: few trees, 2 folds (the trainer preset gives one short epoch). The GBDT's
     vocabulary cut follows the input layout (trainer.resfusion.gbdt.GbdtParams.vocabulary: every id of OptFusion
-    TFRecords is kept), so the same preset serves a raw log and the TFRecords of the same dataset.
+    TFRecords is kept), so the same preset serves a raw log and the TFRecords of the same dataset. The OptFusion
+    settings of the dataset (optfusion_steps.preset) come along for `--residual-model optfusion-hard`;
+    resolve_options drops them for any other residual network.
 
     Raises:
         ValueError: an unknown preset size.
     """
     if size not in _GBDT_PRESETS:
         raise ValueError(f"unknown preset size {size!r}; choose one of {', '.join(_GBDT_PRESETS)}")
-    return ResFusionOptions(rounds=2, folds=2 if size == "test" else 5, gbdt=_GBDT_PRESETS[size])
+    return ResFusionOptions(rounds=2, folds=2 if size == "test" else 5, gbdt=_GBDT_PRESETS[size],
+                            optfusion=optfusion_steps.preset(dataset, size, train))
+
+
+def residual_networks() -> tuple[str, ...]:
+    """The names `--residual-model` takes: every Keras baseline network and the OptFusion networks."""
+    from trainer.models import registry
+    return (*registry.LOGIT_BUILDERS, *OPTFUSION_NETWORKS)
 
 
 def resolve_options(config: configs.PipelineConfig) -> ResFusionOptions:
-    """The options of the selected model: the family options with the variant's stage order and K."""
+    """The options of the selected model: the family options with the variant's stage order and K, and the OptFusion
+    settings only when the residual network is OptFusion's.
+
+    Raises:
+        ValueError: a model outside the family, or an unknown residual network.
+        TypeError: model_options of another family.
+    """
     name = config.trainer.model.name
     if name not in VARIANTS:
         raise ValueError(f"--model {name!r} is not implemented in the ResFusion family (have: {', '.join(VARIANTS)})")
@@ -98,13 +116,13 @@ def resolve_options(config: configs.PipelineConfig) -> ResFusionOptions:
         options = ResFusionOptions()
     elif not isinstance(options, ResFusionOptions):
         raise TypeError(f"model_options of --model {name} must be ResFusionOptions, got {type(options).__name__}")
-    from trainer.models import registry
-    if options.residual_model not in registry.LOGIT_BUILDERS:
+    if options.residual_model not in residual_networks():
         raise ValueError(f"unknown residual model {options.residual_model!r}; choose one of "
-                         f"{', '.join(registry.LOGIT_BUILDERS)}")
+                         f"{', '.join(residual_networks())}")
     variant = VARIANTS[name]
     return dataclasses.replace(options, first_stage=variant.first_stage,
-                               rounds=options.rounds if variant.rounds is None else variant.rounds)
+                               rounds=options.rounds if variant.rounds is None else variant.rounds,
+                               optfusion=options.optfusion if options.uses_optfusion else None)
 
 
 def tuning_options(name: str, options: ResFusionOptions) -> ResFusionOptions:
@@ -112,12 +130,17 @@ def tuning_options(name: str, options: ResFusionOptions) -> ResFusionOptions:
     a deep first: K = 0), so a trial costs one deep training and is scored on the deep model; a comparator as it is.
 
     Raises:
-        ValueError: a variant without a deep model (`gbdt`, `gbdt-lr`): nothing to tune.
+        ValueError: a variant without a deep model (`gbdt`, `gbdt-lr`): nothing to tune; an OptFusion residual
+            network (its search has its own Tuner: `--model optfusion-hard --tune`).
     """
     variant = VARIANTS[name]
     if name in ("gbdt", "gbdt-lr"):
         raise ValueError(f"--tune: --model {name} trains no deep model, so the Tuner has nothing to tune "
                          "(tune the GBDT through GbdtParams)")
+    if options.uses_optfusion:
+        raise ValueError(f"--tune: the {options.residual_model} residual stages take the OptFusion search's settings; "
+                         f"tune them with `--model {options.residual_model} --tune` and set them in "
+                         "ResFusionOptions.optfusion")
     if variant.comparator:
         return options
     return dataclasses.replace(options, rounds=1 if options.first_stage == "gbdt" else 0)

@@ -31,6 +31,7 @@ SHARED_RUN_GROUPS = {
     "tests/trainer/resfusion/test_comparators.py": "resfusion_data",
     "tests/trainer/resfusion/test_export.py": "resfusion_data",
     "tests/trainer/resfusion/test_residual.py": "resfusion_data",
+    "tests/trainer/resfusion/test_optfusion_stage.py": "resfusion_data",
 }
 # Files whose `name`-parametrised tests each need only that sample's run.
 PER_SAMPLE_FILES = ("tests/e2e/test_shared_samples.py", "tests/e2e/test_reference_vocabulary.py")

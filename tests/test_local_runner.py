@@ -134,3 +134,12 @@ def test_continuous_training_flags(tmp_path):
         _config(["--data", str(tmp_path), "--keep-runs", "0"])
     with pytest.raises(SystemExit, match=r"a window of 2 spans needs \{SPAN\}"):
         local_runner.run(["--data", str(tmp_path), "--span-window", "2", "--output-dir", str(tmp_path / "out")])
+
+
+def test_runner_flags_set_the_optfusion_residual_networks_settings():
+    import local_runner
+    args = local_runner.parse_args(["--model", "resfusion", "--preset", "test", "--residual-model", "optfusion-hard",
+                                    "--from-scratch", "--seed", "7"])
+    options = local_runner.family_options(args)
+    assert options.residual_model == "optfusion-hard" and options.optfusion.inherit_weights is False
+    assert options.optfusion.search.run.seed == 7

@@ -5,6 +5,7 @@ import dataclasses
 import io
 import os
 import pathlib
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,7 +14,6 @@ from typing import Callable, Optional
 
 import pytest
 
-import local_runner
 from data_gen import synthetic_criteo
 from pipeline import lineage
 from tests.helpers import REPO_ROOT
@@ -36,6 +36,7 @@ class PipelineRun:
     argv: tuple[str, ...]
     # {node: [execution states]} right after the fixture's run, when it was a run killed and started again.
     states_after_resume: Optional[dict[str, list[str]]] = None
+    console: str = ""  # what `make run` printed
 
     @property
     def metadata_path(self) -> str:
@@ -48,9 +49,15 @@ class PipelineRun:
 
 def run_pipeline(dataset: str, data: str, output_dir: str, heldout: str, input_files: list[str],
                  model: str = "deepfm") -> PipelineRun:
+    """Runs the pipeline as a user does, `make run ARGS="..."` from the repository root, and keeps what it printed
+    (stdout and stderr, in order) as the run's `console`."""
     argv = ["--dataset", dataset, "--data", data, "--output-dir", output_dir, "--model", model, *TEST_FLAGS]
-    local_runner.run(argv)
-    return PipelineRun(dataset, output_dir, tuple(input_files), heldout, tuple(argv))
+    result = subprocess.run(["make", "run", f"ARGS={shlex.join(argv)}"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=3600)
+    if result.returncode != 0:
+        raise AssertionError(f"make run {shlex.join(argv)} failed (exit {result.returncode}):\n"
+                             f"{result.stdout[-6000:]}")
+    return PipelineRun(dataset, output_dir, tuple(input_files), heldout, tuple(argv), console=result.stdout)
 
 
 def write_generated_input(root: pathlib.Path) -> tuple[str, str, str]:

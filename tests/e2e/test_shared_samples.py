@@ -5,12 +5,13 @@ fresh process. The Criteo sample runs OptFusion-Hard (raw log -> search -> retra
 others DeepFM (conftest.SAMPLE_MODELS). Without the data these tests skip; `FUSIONCTR_REQUIRE_DATA=1` turns that
 into failure.
 """
+import json
 import os
 
 import pytest
 
 from components.raw_log_example_gen.component import RawLogExampleGen
-from pipeline import lineage
+from pipeline import lineage, run_summary
 from tests import helpers
 from tests.e2e import checks
 from tests.e2e.conftest import sample_files
@@ -47,6 +48,26 @@ def test_pushed_model_scores_the_samples_own_test_file(sample_run, name):
 @pytest.mark.parametrize("name", SAMPLES)
 def test_serving_signature_equals_transform_then_model(sample_run, name):
     checks.check_serving_equals_transform_then_model(sample_run(name))
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_make_run_prints_a_line_per_step_and_ends_with_the_summary(sample_run, name):
+    """Issue 14, the first run as a newcomer sees it: `make run` on a clone that is set up prints fewer than 100
+    lines (make's command, a line as each step starts and ends, the training epochs, the summary) and
+    ends with the run summary. On a fresh clone setup adds make's `./setup.sh` and at most 5 lines of its own
+    (tests/test_setup_script.py): still fewer than 120."""
+    run = sample_run(name)
+    printed = run.console.splitlines()
+    assert len(printed) < 100, run.console
+    with open(os.path.join(run.output_dir, run_summary.SUMMARY_FILE)) as f:
+        summary = run_summary.RunSummary(**json.load(f))
+    full_log = f"  full log: {os.path.join(run.output_dir, 'run.log')}"
+    assert run.console.rstrip("\n").endswith(f"{run_summary.render(summary)}\n{full_log}"), printed[-20:]
+    assert summary.blessed and summary.pushed_to  # a first run is blessed against the floor alone, and pushed
+    for node in ("RawLogExampleGen", "Transform", "Evaluator", "Pusher"):
+        assert any(line.endswith(f" {node} ...") for line in printed), node
+        assert any(f" {node} done in " in line for line in printed), node
+    assert not [line for line in printed if "FutureWarning" in line or "Tables initialized" in line]
 
 
 def test_injected_bad_lines_are_counted_on_a_copy_of_the_criteo_sample(tmp_path):

@@ -102,3 +102,28 @@ def test_trainer_records_the_run_result_in_mlmd(tmp_path):
     from components.gbdt_residual import trainer_executor
     trainer = _nodes(create_pipeline(_config(tmp_path, "resfusion")))["Trainer"]
     assert trainer.executor_spec.executor_class is trainer_executor.Executor
+
+
+def _with_residual(tmp_path, network: str, **config_changes):
+    import dataclasses
+    config = _config(tmp_path, "resfusion")
+    options = dataclasses.replace(config.model_options, residual_model=network)
+    return dataclasses.replace(config, model_options=options, **config_changes)
+
+
+def test_optfusion_residual_network_gets_the_datasets_optfusion_settings(tmp_path):
+    """`--residual-model optfusion-hard`: the Trainer's options carry the dataset's OptFusion settings (the preset's),
+    which a DeepFM residual run leaves out of its custom_config (and so of its cache key)."""
+    from pipeline import optfusion_steps
+    trainer = _nodes(create_pipeline(_with_residual(tmp_path, "optfusion-hard")))["Trainer"]
+    options = ResFusionOptions.from_dict(json.loads(trainer.exec_properties["custom_config"])["resfusion"])
+    assert options.residual_model == "optfusion-hard"
+    assert options.optfusion == optfusion_steps.preset("criteo", "test", TrainConfig())
+    deepfm = _nodes(create_pipeline(_config(tmp_path, "resfusion")))["Trainer"]
+    assert "optfusion" not in json.loads(deepfm.exec_properties["custom_config"])["resfusion"]
+
+
+def test_optfusion_residual_network_refuses_the_tuner(tmp_path):
+    from trainer.tuning import TuningConfig
+    with pytest.raises(ValueError, match="tune them with `--model optfusion-hard --tune`"):
+        create_pipeline(_with_residual(tmp_path, "optfusion-hard", tuning=TuningConfig()))

@@ -15,6 +15,8 @@ from trainer.layers.field_embedding import REFERENCE_INIT_STD
 from trainer.optfusion import optim
 
 RETRAIN_MODES: tuple[str, ...] = ("hard", "soft")
+MODEL_MODES: dict[str, str] = {"optfusion-hard": "hard", "optfusion-soft": "soft"}
+"""The OptFusion networks by name (`--model`, ResFusion's `--residual-model`) and their retrain mode."""
 TRIAL_SETTINGS_KEY = "settings"  # where a Tuner trial (training.tuning_trial) finds the SearchSettings JSON
 
 SOFT_RATES: tuple[str, ...] = ("hard", "reference")

@@ -152,10 +152,14 @@ def _datasets(source: DataSource, tft_output: tft.TFTransformOutput, run: RunSet
     return train, evaluation
 
 
-def _train(name: str, logit_model: tf.keras.Model, groups: dict[str, list[tf.Variable]],
-           settings: dict[str, optim.GroupSettings], run: RunSettings, strategy: tf.distribute.Strategy,
-           train: tf.data.Dataset, evaluation: tf.data.Dataset, log_dir: str | None,
-           evaluate_before_training: bool = False) -> fit.FitResult:
+def fit_groups(name: str, logit_model: tf.keras.Model, groups: dict[str, list[tf.Variable]],
+               settings: dict[str, optim.GroupSettings], run: RunSettings, strategy: tf.distribute.Strategy,
+               train: tf.data.Dataset, evaluation: tf.data.Dataset, log_dir: str | None,
+               evaluate_before_training: bool = False) -> fit.FitResult:
+    """Trains `logit_model` (features -> logit [B, 1]) with the grouped Adam (one group per name of `groups`, each
+    with its `settings`) under `strategy`, validating and early-stopping per epoch (fit.fit) on (features, label)
+    batches; the best trained epoch's weights are kept. Shared by the search, the retrain and ResFusion's OptFusion
+    stage (trainer/resfusion/optfusion_stage.py)."""
     step = optim.make_train_step(logit_model, groups, settings, l2_mode=run.l2_mode, precision=run.precision,
                                  jit_compile=run.jit_compile, strategy=strategy)
     return fit.fit(step, train, evaluation, epochs=run.epochs, patience=run.early_stopping_patience,
@@ -191,7 +195,7 @@ def search(source: DataSource, settings: SearchSettings, architecture_dir: str, 
         logit_model, probability_model = build_supernet(config)
     logit_model.summary(print_fn=logging.info)
     train, evaluation = _datasets(source, tft_output, run)
-    result = _train("search", logit_model, network.variable_groups(logit_model), settings.groups(), run, strategy,
+    result = fit_groups("search", logit_model, network.variable_groups(logit_model), settings.groups(), run, strategy,
                     train, evaluation, log_dir=model_run_dir)
     architecture = Architecture.derive(logit_model, best_val_auc=result.best_val_auc)
     summary = {**result.to_dict(), "ops": architecture.ops,
@@ -238,7 +242,7 @@ def retrain(source: DataSource, settings: RetrainSettings, architecture_dir: str
     groups = network.variable_groups(logit_model)
     if groups["arch"]:
         raise AssertionError(f"a retrain model has no architecture parameters, got {[v.name for v in groups['arch']]}")
-    result = _train(f"retrain-{settings.mode}", logit_model, {"emb": groups["emb"], "nn": groups["nn"]},
+    result = fit_groups(f"retrain-{settings.mode}", logit_model, {"emb": groups["emb"], "nn": groups["nn"]},
                     settings.groups(), run, strategy, train, evaluation, log_dir=model_run_dir,
                     evaluate_before_training=settings.evaluate_before_training and settings.inherit_weights)
     export.export_serving_model(probability_model, tft_output, serving_model_dir)

@@ -2,7 +2,8 @@
 
 - `build_logit_model`: any registered network (trainer.models.registry.LOGIT_BUILDERS) as a model
   ids [B, F] -> logit y_D [B, 1].
-- `build_offset_model`: the training model of a deep stage, {ids, offset} -> sigmoid(y_D + offset).
+- `build_offset_model`: the training model of a deep stage, {ids, offset} -> sigmoid(y_D + offset)
+  (`build_offset_logit_model`: the same before the sigmoid, for the OptFusion stage's logit train step).
   The offset (the sum of every earlier stage's logit: for GBDTRes+NN the GBDT's logit y_gbdt) is an
   INPUT, so it is fixed and non-trainable by construction; the loss is plain BCE on the labels
   (algorithms.md §2.3: the GBDT score is a logit, and DeepFM learns an additive correction to it).
@@ -38,13 +39,23 @@ def build_logit_model(network: str, model: ModelConfig, train: TrainConfig, num_
     return keras.Model(inputs=ids, outputs=builder(ids, table_size, model, train), name=name)
 
 
-def build_offset_model(logit_model: tf.keras.Model) -> tf.keras.Model:
-    """{`feature`: ids [B, F], `offset`: float32 [B, 1]} -> sigmoid(logit_model(ids) + offset) [B, 1]."""
+def build_offset_logit_model(logit_model: tf.keras.Model) -> tf.keras.Model:
+    """{`feature`: ids [B, F], `offset`: float32 [B, 1]} -> logit_model(ids) + offset, float32 [B, 1].
+
+    The offset is an input, so no gradient reaches it; the sum is float32 whatever the network's precision.
+    """
     ids = keras.Input(shape=logit_model.input_shape[1:], dtype=tf.int64, name=features.FEATURE_KEY)
     offset = keras.Input(shape=(1,), dtype=tf.float32, name=OFFSET_KEY)
-    logit = keras.layers.Add(name="logit_plus_offset")([logit_model(ids), offset])
-    return keras.Model(inputs={features.FEATURE_KEY: ids, OFFSET_KEY: offset},
-                       outputs=contract.probability_output(logit), name=f"{logit_model.name}_with_offset")
+    logit = keras.layers.Add(name="logit_plus_offset", dtype="float32")([logit_model(ids), offset])
+    return keras.Model(inputs={features.FEATURE_KEY: ids, OFFSET_KEY: offset}, outputs=logit,
+                       name=f"{logit_model.name}_plus_offset")
+
+
+def build_offset_model(logit_model: tf.keras.Model) -> tf.keras.Model:
+    """{`feature`: ids [B, F], `offset`: float32 [B, 1]} -> sigmoid(logit_model(ids) + offset) [B, 1]."""
+    with_offset = build_offset_logit_model(logit_model)
+    return keras.Model(inputs=with_offset.input, outputs=contract.probability_output(with_offset.output),
+                       name=f"{logit_model.name}_with_offset")
 
 
 def stage_name(index: int, kind: str) -> str:

@@ -15,6 +15,7 @@ import tensorflow as tf
 from trainer import contract
 from trainer.config import TrainerConfig
 from trainer.metrics import auc, logloss
+from trainer.optfusion.settings import MODEL_MODES as OPTFUSION_NETWORKS
 from trainer.resfusion import gbdt
 from trainer.resfusion import models as residual_models
 from trainer.resfusion.settings import ResFusionOptions
@@ -184,14 +185,15 @@ class SplitRows:
                                    ).map(lambda ids, extra: tf.concat([ids, extra], axis=0))
 
     def nn_dataset(self, offsets: np.ndarray, rows: np.ndarray | None = None, shuffle_seed: int | None = None,
-                   extra_ids: np.ndarray | None = None) -> tf.data.Dataset:
-        """({`feature`: ids, `offset`: [B, 1]}, label [B, 1]) batches; rows: boolean mask to keep."""
+                   extra_ids: np.ndarray | None = None, batch_size: int | None = None) -> tf.data.Dataset:
+        """({`feature`: ids, `offset`: [B, 1]}, label [B, 1]) batches of `batch_size` rows (default: the split's);
+        rows: boolean mask to keep."""
         rows = np.ones(len(self), bool) if rows is None else rows
         extras = tf.data.Dataset.from_tensor_slices((offsets.astype(np.float32), self.labels, rows))
         ds = tf.data.Dataset.zip((self._ids_with(extra_ids), extras)).filter(lambda ids, e: e[2])
         if shuffle_seed is not None:
             ds = ds.shuffle(min(_SHUFFLE_BUFFER, len(self)), seed=shuffle_seed, reshuffle_each_iteration=True)
-        return ds.batch(self.batch_size).map(
+        return ds.batch(batch_size or self.batch_size).map(
             lambda ids, e: ({features.FEATURE_KEY: ids, residual_models.OFFSET_KEY: e[0][:, None]}, e[1][:, None])
         ).prefetch(tf.data.AUTOTUNE)
 
@@ -201,8 +203,8 @@ class SplitRows:
         score); extra_ids [n, k] are appended to the ids as in `nn_dataset`."""
         ds = self._ids_with(extra_ids)
         if rows is not None:
-            ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(rows))).filter(lambda i, r: r).map(
-                lambda i, r: i)
+            ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(rows))).filter(lambda ids, keep: keep).map(
+                lambda kept_ids, _: kept_ids)
         return predict_logits(logit_model, ds.batch(self.batch_size))
 
     # GBDT stages: raw fields.
@@ -212,15 +214,15 @@ class SplitRows:
         rows = np.ones(len(self), bool) if rows is None else rows
         extras = tf.data.Dataset.from_tensor_slices((targets, weights, rows))
         inputs = self.inputs
-        return (tf.data.Dataset.zip((self.records(), extras)).filter(lambda s, e: e[2]).batch(self.batch_size)
-                .map(lambda s, e: (inputs.parse(s), e[0], e[1])).prefetch(tf.data.AUTOTUNE))
+        return (tf.data.Dataset.zip((self.records(), extras)).filter(lambda record, e: e[2]).batch(self.batch_size)
+                .map(lambda batch, e: (inputs.parse(batch), e[0], e[1])).prefetch(tf.data.AUTOTUNE))
 
     def gbdt_logits(self, model: gbdt.GbdtModel, rows: np.ndarray | None = None) -> np.ndarray:
         """A GBDT's raw scores, float32 [n] ([rows.sum()] with `rows`, a boolean mask [n] of the rows to score)."""
         rows = np.ones(len(self), bool) if rows is None else rows
         inputs = self.inputs
         ds = (tf.data.Dataset.zip((self.records(), tf.data.Dataset.from_tensor_slices(rows)))
-              .filter(lambda s, r: r).batch(self.batch_size).map(lambda s, r: inputs.parse(s)))
+              .filter(lambda record, keep: keep).batch(self.batch_size).map(lambda batch, _: inputs.parse(batch)))
         return model.logits(ds)
 
 
@@ -309,14 +311,21 @@ def fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[st
             ) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Trains one deep stage on offsets; early stopping on eval AUC of sigmoid(y_D + offset).
 
-    network: defaults to options.residual_model. extra_ids: per split, id columns [n, k] appended to the
-    encoder's ids, drawn from `extra_table` more ids (GBDT2DeepFM's GBDT bucket).
+    network: defaults to options.residual_model; an OptFusion network is searched and retrained on the offset
+    (trainer/resfusion/optfusion_stage.py). extra_ids: per split, id columns [n, k] appended to the encoder's ids,
+    drawn from `extra_table` more ids (GBDT2DeepFM's GBDT bucket).
     """
+    network = network or ctx.options.residual_model
+    if network in OPTFUSION_NETWORKS:
+        if extra_ids:
+            raise ValueError(f"{network} takes no extra id columns (GBDT2DNN and GBDT2DeepFM are Keras networks)")
+        from trainer.resfusion import optfusion_stage
+        return optfusion_stage.fit(ctx, train, valid, offsets, rows, name, seed, OPTFUSION_NETWORKS[network])
     keras.utils.set_random_seed(seed)
     cfg = ctx.trainer
     extra_ids = extra_ids or {}
     width = ctx.ids.num_fields + (extra_ids[train.name].shape[1] if extra_ids else 0)
-    logit_model = residual_models.build_logit_model(network or ctx.options.residual_model, cfg.model, cfg.train,
+    logit_model = residual_models.build_logit_model(network, cfg.model, cfg.train,
                                                     width, ctx.ids.table_size + extra_table, name)
     model = residual_models.build_offset_model(logit_model)
     contract.compile_model(model, cfg.train.learning_rate)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from trainer.optfusion import settings as optfusion_settings
+from trainer.optfusion.settings import OptFusionSettings
 from trainer.resfusion.gbdt import GbdtParams
 
 STAGE_KINDS = ("gbdt", "nn")
@@ -24,12 +26,20 @@ class ResFusionOptions:
     Attributes:
         rounds: K, the number of residual stages after stage 0.
         first_stage: "gbdt" (GBDTRes+NN) or "nn" (NNres+GBDT).
-        residual_model: the deep stages' network, a name of trainer.models.registry.LOGIT_BUILDERS.
+        residual_model: the deep stages' network: a name of trainer.models.registry.LOGIT_BUILDERS (one Keras fit
+            per deep stage), or an OptFusion network of trainer.optfusion.settings.MODEL_MODES ("optfusion-hard",
+            "optfusion-soft": each deep stage is an OptFusion search and retrain on the offset,
+            trainer/resfusion/optfusion_stage.py).
         folds: k of the k-fold out-of-fold offsets on training rows (>= 2): every stage that feeds a later
             one, GBDT or deep, hands it out-of-fold logits (k extra fits of that stage).
         fold_seed: key of the fold hash (trainer.resfusion.gbdt.assign_folds).
         gbdt: hyper-parameters of every GBDT stage.
         z_max: clip of the LogitBoost working response |z| (Friedman, Hastie & Tibshirani 2000 use 2..4).
+        optfusion: the search and retrain settings of an OptFusion residual network (None for any other: they
+            are then not part of the options, nor of the Trainer's cache key).
+
+    Raises:
+        ValueError: an invalid value, or an OptFusion residual network without `optfusion` settings.
     """
 
     rounds: int = 2
@@ -39,6 +49,7 @@ class ResFusionOptions:
     fold_seed: int = 2022
     gbdt: GbdtParams = GbdtParams()
     z_max: float = 4.0
+    optfusion: OptFusionSettings | None = None
 
     def __post_init__(self) -> None:
         if self.rounds < 0:
@@ -49,6 +60,13 @@ class ResFusionOptions:
             raise ValueError(f"folds must be >= 2, got {self.folds}")
         if self.z_max <= 0:
             raise ValueError(f"z_max must be positive, got {self.z_max}")
+        if self.uses_optfusion and self.optfusion is None:
+            raise ValueError(f"residual model {self.residual_model!r} needs its OptFusion settings (`optfusion`)")
+
+    @property
+    def uses_optfusion(self) -> bool:
+        """Whether the deep stages are OptFusion networks (searched, then retrained)."""
+        return self.residual_model in optfusion_settings.MODEL_MODES
 
     @property
     def stage_kinds(self) -> tuple[str, ...]:
@@ -60,8 +78,12 @@ class ResFusionOptions:
         return tuple(kinds)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (nested dicts), the `resfusion` entry of the Trainer's custom_config."""
-        return dataclasses.asdict(self)
+        """JSON-able form (nested dicts), the `resfusion` entry of the Trainer's custom_config; `optfusion` only when
+        set (so the options of runs without OptFusion read as before it was added)."""
+        values = dataclasses.asdict(self)
+        if self.optfusion is None:
+            del values["optfusion"]
+        return values
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "ResFusionOptions":
@@ -72,4 +94,6 @@ class ResFusionOptions:
         """
         config = dict(config)
         config["gbdt"] = GbdtParams(**config.get("gbdt", {}))
+        if config.get("optfusion") is not None:
+            config["optfusion"] = optfusion_settings.from_dict(OptFusionSettings, config["optfusion"])
         return cls(**config)
