@@ -52,8 +52,10 @@ def run_pipeline(dataset: str, data: str, output_dir: str, heldout: str, input_f
     """Runs the pipeline as a user does, `make run ARGS="..."` from the repository root, and keeps what it printed
     (stdout and stderr, in order) as the run's `console`."""
     argv = ["--dataset", dataset, "--data", data, "--output-dir", output_dir, "--model", model, *TEST_FLAGS]
-    result = subprocess.run(["make", "run", f"ARGS={shlex.join(argv)}"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=3600)
+    # As typed in a shell: not a sub-make of `make test` (which would add make's "Entering directory" lines).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    result = subprocess.run(["make", "run", f"ARGS={shlex.join(argv)}"], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=3600)
     if result.returncode != 0:
         raise AssertionError(f"make run {shlex.join(argv)} failed (exit {result.returncode}):\n"
                              f"{result.stdout[-6000:]}")
