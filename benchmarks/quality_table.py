@@ -139,6 +139,11 @@ RAW_ROWS: tuple[Row, ...] = (
 )
 ALL_ROWS = ROWS + RAW_ROWS
 ROWS_BY_KEY = {row.key: row for row in ALL_ROWS}
+# The README's results table (summary_lines): the default model, the best baseline family, both methods and the GBDT.
+SUMMARY_ROWS = ("deepfm", "dcnv2", "optfusion-hard", "gbdt", "resfusion-k1", "resfusion-optfusion-hard")
+README = os.path.join(REPO_ROOT, "README.md")
+SUMMARY_BEGIN = "<!-- results: written by python -m benchmarks.quality_table from its cells; do not edit -->"
+SUMMARY_END = "<!-- end of results -->"
 QUICK_ROWS = ("deepfm", "optfusion-supernet", "optfusion-hard", "gbdt", "resfusion", "resfusion-k1", "resfusion-k2",
               "resfusion-k3")
 
@@ -1230,6 +1235,34 @@ def table_lines(cells: dict[str, dict[Any, dict[str, Any]]], rows: Sequence[Row]
     return lines
 
 
+def summary_lines(work_dir: str, datasets: Sequence[str] = DATASETS) -> list[str]:
+    """The README's results table: test AUC, mean ± standard error over seeds (how many), of SUMMARY_ROWS on each
+    dataset, from the finished cells."""
+    cells = {dataset: load_cells(work_dir, dataset) for dataset in datasets}
+    lines = ["| model (test AUC) | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
+    for key in SUMMARY_ROWS:
+        values = {dataset: list(auc_by_seed(cells[dataset], key).values()) for dataset in datasets}
+        lines.append(f"| {ROWS_BY_KEY[key].label} | " + " | ".join(
+            f"{_cell(v)} (n={len(v)})" if v else "missing" for v in values.values()) + " |")
+    return lines
+
+
+def write_readme_summary(readme_path: str, lines: Sequence[str]) -> None:
+    """Replaces what lies between README's SUMMARY_BEGIN and SUMMARY_END markers with `lines`.
+
+    Raises:
+        ValueError: the README lacks the markers.
+    """
+    with open(readme_path) as f:
+        text = f.read()
+    start, end = text.find(SUMMARY_BEGIN), text.find(SUMMARY_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme_path} has no {SUMMARY_BEGIN!r} ... {SUMMARY_END!r} block")
+    text = text[:start + len(SUMMARY_BEGIN)] + "\n" + "\n".join(lines) + "\n" + text[end:]
+    with open(readme_path, "w") as f:
+        f.write(text)
+
+
 def best_baseline(cells: dict[str, dict[Any, dict[str, Any]]]) -> Optional[str]:
     means = {row.key: mean_se(list(auc_by_seed(cells, row.key).values()))[0] for row in BASELINE_ROWS}
     means = {k: v for k, v in means.items() if not math.isnan(v)}
@@ -1612,6 +1645,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, int]:
     if not args.no_doc:
         report.write_section(args.doc, section)
         report.write_section(args.doc, render_grid(args.work_dir))
+        if not args.quick:
+            write_readme_summary(README, summary_lines(args.work_dir))
     return counts
 
 

@@ -221,3 +221,37 @@ def test_a_cell_trained_before_warm_start_existed_is_not_stale_for_its_lack():
     warm = {"Trainer": {"custom_config": json.dumps({"model": {"name": "deepfm"},
                                                      "train": {**TRAIN_DEFAULTS, "seed": 7, "warm_start": True}})}}
     assert qt.comparable(qt.with_current_defaults(recorded)) != qt.comparable(warm)
+
+
+def test_readme_results_table_is_the_summary_of_cells_and_keeps_the_text_around_it(tmp_path):
+    """Hand-made cells: the mean ± standard error over seeds (0.935, 0.936, 0.934: 0.9350 ± 0.0006), a deterministic
+    row once, missing rows; the README outside the markers is left as it is."""
+    work = str(tmp_path / "cells")
+    for seed, auc in zip((2024, 2025, 2026), (0.935, 0.936, 0.934)):
+        qt.write_json(qt.Cell("frappe", qt.ROWS_BY_KEY["optfusion-hard"], seed).path(work),
+                      {"row": "optfusion-hard", "seed": seed, "kind": "retrain", "test_auc": auc})
+    qt.write_json(qt.Cell("frappe", qt.ROWS_BY_KEY["gbdt"], None).path(work),
+                  {"row": "gbdt", "seed": None, "kind": "gbdt", "test_auc": 0.93})
+    lines = qt.summary_lines(work, ["frappe", "criteo"])
+    assert lines[0] == "| model (test AUC) | frappe | criteo |"
+    assert "| OptFusion-Hard | 0.9350 ± 0.0006 (n=3) | missing |" in lines
+    assert "| TF-DF GBDT | 0.9300 (n=1) | missing |" in lines
+    assert "| DeepFM | missing | missing |" in lines
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{qt.SUMMARY_BEGIN}\nold table\n{qt.SUMMARY_END}\nafter\n")
+    qt.write_readme_summary(str(readme), lines)
+    assert readme.read_text() == f"before\n{qt.SUMMARY_BEGIN}\n" + "\n".join(lines) + f"\n{qt.SUMMARY_END}\nafter\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="has no"):
+        qt.write_readme_summary(str(readme), lines)
+
+
+def test_the_readme_shows_the_committed_cells():
+    """README.md's results table is what `python -m benchmarks.quality_table --render` writes from the cells
+    committed under benchmarks/results/quality_table."""
+    import os
+    with open(qt.README) as f:
+        text = f.read()
+    block = text[text.index(qt.SUMMARY_BEGIN) + len(qt.SUMMARY_BEGIN):text.index(qt.SUMMARY_END)]
+    committed = os.path.join(qt.REPO_ROOT, "benchmarks", "results", "quality_table")
+    assert block.strip("\n").splitlines() == qt.summary_lines(committed)
