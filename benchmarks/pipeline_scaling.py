@@ -8,7 +8,9 @@ fresh child process (so the child's peak RSS is that run's alone):
   1. "full": the ingestion part of the pipeline (the same ExampleGen, SchemaGen and Transform arguments as
      pipeline.pipeline.create_pipeline, built from local_runner's default config), LocalDagRunner, SQLite
      MLMD in the run folder, caching off;
-  2. "examplegen": RawLogExampleGen alone, to check that its peak memory stays flat in the input size (it
+  2. "per_field" (smallest size only): the same with one TF Transform vocabulary analyzer per field, the
+     implementation before issue 15, for the target below;
+  3. "examplegen": RawLogExampleGen alone, to check that its peak memory stays flat in the input size (it
      reads lines as a stream; a buffering step downstream would show here).
 
 Per component wall time comes from MLMD: an execution's last_update_time_since_epoch minus its
@@ -19,7 +21,8 @@ per component peak RSS comes from a psutil sampler in the child (every 0.1 s). M
 
 Output: a table on stdout, and the section "## Ingestion scaling (ExampleGen + Transform)" of
 docs/benchmarks.md (replaced if present; other sections are left as they are). Targets checked, on
-ExampleGen + Transform wall time: 100k takes at most 2x the 10k run, 1M at most 10x the 100k run.
+ExampleGen + Transform wall time: 100k takes at most 2x the 10k run, 1M at most 10x the 100k run; with one
+vocabulary pass over all fields at most 0.4x the per-field analyzers' time at the smallest size (issue 15).
 """
 from __future__ import annotations
 
@@ -52,6 +55,12 @@ DEFAULT_ROWS = (10_000, 100_000, 1_000_000)
 COMPONENTS = ("RawLogExampleGen", "StatisticsGen", "SchemaGen", "Transform")
 # (smaller rows, larger rows, max allowed ratio of ExampleGen + Transform wall time)
 TARGETS = ((10_000, 100_000, 2.0), (100_000, 1_000_000, 10.0))
+# Child modes that run ExampleGen to Transform, and the vocabulary analysis of their Transform: "full" is what users
+# run (one pass over every field, transform/field_vocabularies.py); "per_field" one TF Transform vocabulary analyzer
+# per field, as before issue 15, for the comparison at the smallest size.
+FULL_MODES: dict[str, Optional[str]] = {"full": None, "per_field": "per_field"}
+# Issue 15: ExampleGen + Transform with one vocabulary pass, against the per-field analyzers in the same run.
+MAX_ONE_PASS_RATIO = 0.4
 _PROGRESS = "@@progress "
 _SAMPLE_EVERY_S = 0.1
 _MB = 1024 * 1024
@@ -205,11 +214,12 @@ def _build_pipeline(mode: str, data_path: str, run_dir: str, beam_mode: str):
     dataset = config.dataset
     gen = ctr_pipeline.example_gen(config)
     components = [gen]
-    if mode == "full":
+    if mode in FULL_MODES:
         # The same component constructors as create_pipeline, so the benchmark measures what users run.
         statistics_gen = tfx.components.StatisticsGen(examples=gen.outputs["examples"])
         schema_gen = ctr_pipeline.schema_component(dataset, statistics_gen.outputs["statistics"])
-        transform = ctr_pipeline.transform_component(config, gen.outputs["examples"], schema_gen.outputs["schema"])
+        transform = ctr_pipeline.transform_component(config, gen.outputs["examples"], schema_gen.outputs["schema"],
+                                                     vocabulary_analysis=FULL_MODES[mode])
         components += [statistics_gen, schema_gen, transform]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
@@ -441,6 +451,25 @@ def ratio_checks(summaries: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def one_pass_lines(summaries: list[dict[str, Any]]) -> list[str]:
+    """Issue 15's target: ExampleGen + Transform with one vocabulary pass over all fields, at most MAX_ONE_PASS_RATIO
+    of the same with one TF Transform vocabulary analyzer per field, measured in this run on the same data."""
+    lines = []
+    for summary in summaries:
+        per_field = summary.get("per_field")
+        if not per_field:
+            continue
+        ratio = summary["eg_transform_s"] / per_field["eg_transform_s"]
+        cpu, cpu_per_field = _eg_transform_cpu(summary), _eg_transform_cpu(per_field)
+        lines.append(
+            f"{'PASS' if ratio <= MAX_ONE_PASS_RATIO else 'FAIL'}: {summary['rows']:,} rows, ExampleGen + Transform "
+            f"with one vocabulary pass over all fields at most {MAX_ONE_PASS_RATIO:g}x the per-field analyzers': "
+            f"{summary['eg_transform_s']:.1f} s / {per_field['eg_transform_s']:.1f} s = {ratio:.2f}x (Transform "
+            f"{summary['seconds']['Transform']:.1f} s against {per_field['seconds']['Transform']:.1f} s"
+            + (f"; CPU {cpu:.1f} s against {cpu_per_field:.1f} s" if cpu and cpu_per_field else "") + ")")
+    return lines
+
+
 def _eg_transform_cpu(summary: dict[str, Any]) -> Optional[float]:
     cpu = summary["cpu_seconds"]
     if cpu.get("RawLogExampleGen") is None or cpu.get("Transform") is None:
@@ -559,7 +588,9 @@ def run_parent(args: argparse.Namespace) -> int:
             print(f"[{rows:,} rows] data {'reused' if existed else 'generated'} at {data_path} "
                   f"({os.path.getsize(data_path) / _MB:.1f} MB, {time.time() - start:.1f} s)", flush=True)
             runs = {}
-            for mode in ("full",) + (() if args.skip_examplegen_alone else ("examplegen",)):
+            modes = ("full",) + (("per_field",) if rows == min(args.rows) and not args.skip_per_field else ()) + (
+                () if args.skip_examplegen_alone else ("examplegen",))
+            for mode in modes:
                 run_dir = os.path.join(work_dir, "runs", f"rows_{rows}", mode)
                 log_path = os.path.join(work_dir, "runs", f"rows_{rows}", f"{mode}.log")
                 print(f"[{rows:,} rows | {mode}] starting child process (log: {log_path})", flush=True)
@@ -567,6 +598,8 @@ def run_parent(args: argparse.Namespace) -> int:
                 print(f"[{rows:,} rows | {mode}] done: process {runs[mode]['process_wall']:.1f} s, "
                       f"peak RSS {runs[mode]['ru_maxrss'] / _MB:.0f} MB", flush=True)
             summary = summarize(rows, os.path.getsize(data_path), runs["full"], runs.get("examplegen"))
+            if "per_field" in runs:
+                summary["per_field"] = summarize(rows, os.path.getsize(data_path), runs["per_field"], None)
             counted = sum(v for k, v in summary["row_counts"].items() if k in ("train", "eval", "test"))
             if counted != rows:
                 print(f"WARNING: ExampleGen wrote {counted:,} examples for {rows:,} rows: {summary['row_counts']}")
@@ -577,7 +610,7 @@ def run_parent(args: argparse.Namespace) -> int:
         if temporary and not args.keep:
             shutil.rmtree(work_dir, ignore_errors=True)
 
-    checks = ratio_checks(summaries)
+    checks = one_pass_lines(summaries) + ratio_checks(summaries)
     print()
     print(render_tables(summaries))
     print()
@@ -603,7 +636,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--doc", default=DEFAULT_DOC, help="markdown file to update (default: docs/benchmarks.md)")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave the markdown file alone")
     # Internal: one run in this process (started by the parent).
-    parser.add_argument("--child", choices=("full", "examplegen"), help=argparse.SUPPRESS)
+    parser.add_argument("--skip-per-field", action="store_true",
+                        help="leave out the comparison run with one vocabulary analyzer per field (smallest size)")
+    parser.add_argument("--child", choices=(*FULL_MODES, "examplegen"), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)

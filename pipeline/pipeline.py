@@ -149,12 +149,18 @@ def analyzer_cache(config: configs.PipelineConfig) -> list[tfx.types.BaseNode]:
 
 
 def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channel, schema: tfx.dsl.Channel,
-                        cache: Sequence[tfx.types.BaseNode] = ()) -> tfx.components.Transform:
+                        cache: Sequence[tfx.types.BaseNode] = (), vocabulary_analysis: str | None = None
+                        ) -> tfx.components.Transform:
     """Transform with transform.preprocessing.preprocessing_fn (the rules of algorithms.md §1.7) over every split.
 
     Vocabularies are analysed on the train split, or on all splits when `analyze_all_splits`; custom_config passes
     the dataset name and the code fingerprint. `cache`: analyzer_cache's resolver, when there is one.
+    `vocabulary_analysis`: "per_field" runs one TF Transform vocabulary analyzer per field instead of one pass over
+    all fields (same output, slower: benchmarks.pipeline_scaling compares them); None: the default one pass.
     """
+    custom_config = {"dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint}
+    if vocabulary_analysis is not None:
+        custom_config["vocabulary_analysis"] = vocabulary_analysis
     return tfx.components.Transform(
         examples=examples,
         schema=schema,
@@ -163,7 +169,7 @@ def transform_component(config: configs.PipelineConfig, examples: tfx.dsl.Channe
         splits_config=tfx.proto.SplitsConfig(
             analyze=list(config.dataset.splits) if analyze_all_splits(config.dataset) else ["train"],
             transform=list(config.dataset.splits)),
-        custom_config={"dataset": config.dataset.name, "code_fingerprint": config.code_fingerprint},
+        custom_config=custom_config,
         # StatisticsGen already describes the raw data; Transform's own pre/post statistics double its cost.
         disable_statistics=True,
         # Without a window of spans no run is handed a previous run's analyzer cache, so writing one is pure cost

@@ -26,7 +26,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from trainer import data
 from transform import features
+from transform import field_vocabularies as field_vocabularies_io
 
 REPORT_FILE = "warm_start.json"  # WarmStartReport, in the model run folder
 NEW_ROW = -1  # row_sources' mark of a row without a source (a value new today)
@@ -87,19 +89,13 @@ def remap_rows(old_table: np.ndarray, new_table: np.ndarray, sources: np.ndarray
     return result
 
 
-def read_vocabulary(path: str) -> list[bytes]:
-    """The tokens of a TFT vocabulary file, one per line, in id order."""
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return f.read().splitlines()
-
-
 def field_vocabularies(spec: features.DatasetSpec, tft_output: tft.TFTransformOutput) -> dict[str, list[bytes]]:
     """{vocabulary name: tokens} of every model field in id-space order, from this run's Transform; {} for prebuilt
     ids (no vocabularies: the id space is fixed)."""
     if spec.prebuilt_ids:
         return {}
-    return {name: list(tft_output.vocabulary_by_name(name))
-            for name in map(features.vocabulary_name, spec.model_fields)}
+    vocabularies = data.field_vocabularies(tft_output, spec)
+    return {features.vocabulary_name(field): tokens for field, tokens in vocabularies.items()}
 
 
 def base_vocabularies(base_model: str, names: Sequence[str]) -> list[list[bytes]]:
@@ -108,13 +104,10 @@ def base_vocabularies(base_model: str, names: Sequence[str]) -> list[list[bytes]
     Raises:
         FileNotFoundError: the base model lacks one.
     """
-    vocabularies = []
-    for name in names:
-        path = os.path.join(base_model, "assets", name)
-        if not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"the base model has no vocabulary {name} ({path})")
-        vocabularies.append(read_vocabulary(path))
-    return vocabularies
+    try:
+        return field_vocabularies_io.read_field_vocabularies(os.path.join(base_model, "assets"), names)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"the base model has {error}") from None
 
 
 def mismatch(new_weights: dict[str, tf.Variable], old_weights: dict[str, np.ndarray], table_rows: int) -> str | None:

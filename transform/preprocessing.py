@@ -22,7 +22,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_transform import schema_inference
 
-from transform import features
+from transform import features, field_vocabularies
 
 MISSING_TOKEN = "__missing__"
 # Criteo's I2 can be negative, so "missing" needs a sentinel outside any real column range.
@@ -106,20 +106,44 @@ def model_field_tokens(spec: features.DatasetSpec, inputs: Mapping[str, Tensor])
     return {field: tokens[field] for field in spec.model_fields}
 
 
-def global_ids(spec: features.DatasetSpec, tokens: Mapping[str, tf.Tensor]) -> tf.Tensor:
-    """Per-field vocabularies (+1 OOV id each) laid end to end: [batch] tokens -> [batch, fields] ids."""
+def frequency_threshold(spec: features.DatasetSpec, field: str) -> Optional[int]:
+    """A field's vocabulary threshold: integer fields keep every value (None; tft warns that 1 is a no-op), the
+    others FREQUENCY_THRESHOLD (Avazu's hour-derived fields too)."""
+    return None if spec.is_integer(field) and field != spec.hour_field else FREQUENCY_THRESHOLD
+
+
+def _laid_end_to_end(spec: features.DatasetSpec, local_ids: Mapping[str, tf.Tensor],
+                     id_counts: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """Local ids per field, `id_counts[field]` of them (its vocabulary and one OOV id) -> global ids [batch, F]."""
     columns, offset = [], tf.constant(0, tf.int64)
     for field in spec.model_fields:
-        # Integer fields keep every value (None: no threshold; tft warns that 1 is a no-op).
-        threshold = None if spec.is_integer(field) and field != spec.hour_field else FREQUENCY_THRESHOLD
-        name = features.vocabulary_name(field)
-        local = tft.compute_and_apply_vocabulary(tokens[field], frequency_threshold=threshold,
-                                                 num_oov_buckets=1, vocab_filename=name)
-        columns.append(local + offset)
-        offset += tft.experimental.get_vocabulary_size_by_name(name) + 1
+        columns.append(local_ids[field] + offset)
+        offset += id_counts[field]
     ids = tf.stack(columns, axis=1)
     schema_inference.set_tensor_schema_override(ids, tf.constant(0, tf.int64), offset - 1)
     return ids
+
+
+def global_ids(spec: features.DatasetSpec, tokens: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """Per-field vocabularies (+1 OOV id each) laid end to end: [batch] tokens -> [batch, fields] ids, from one
+    analyzer pass over every field and one lookup table (transform/field_vocabularies.py)."""
+    fields = spec.model_fields
+    ids, id_count = field_vocabularies.global_ids({field: tokens[field] for field in fields},
+                                                  {field: frequency_threshold(spec, field) for field in fields})
+    schema_inference.set_tensor_schema_override(ids, tf.constant(0, tf.int64), id_count - 1)
+    return ids
+
+
+def global_ids_per_field_analyzers(spec: features.DatasetSpec, tokens: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`global_ids` with one `tft.compute_and_apply_vocabulary` per field, as before issue 15: the same files and ids
+    at several times the analysis cost. Kept for the comparison (tests and benchmarks.pipeline_scaling)."""
+    local, sizes = {}, {}
+    for field in spec.model_fields:
+        name = features.vocabulary_name(field)
+        local[field] = tft.compute_and_apply_vocabulary(tokens[field], frequency_threshold=frequency_threshold(
+            spec, field), num_oov_buckets=1, vocab_filename=name)
+        sizes[field] = tft.experimental.get_vocabulary_size_by_name(name) + 1
+    return _laid_end_to_end(spec, local, sizes)
 
 
 def prebuilt_ids(x: Tensor) -> tf.Tensor:
@@ -138,14 +162,20 @@ def prebuilt_ids(x: Tensor) -> tf.Tensor:
     return ids
 
 
+VOCABULARY_ANALYSES = {"one_pass": global_ids, "per_field": global_ids_per_field_analyzers}
+
+
 def preprocessing_fn(inputs: Mapping[str, Tensor], custom_config: Optional[Mapping[str, Any]] = None
                      ) -> dict[str, tf.Tensor]:
-    """tf.Transform entry point. custom_config: {"dataset": name} (see transform.features.DATASETS)."""
-    spec = features.get_dataset((custom_config or {}).get("dataset", "criteo"))
+    """tf.Transform entry point. custom_config: {"dataset": name (see transform.features.DATASETS),
+    "vocabulary_analysis": "one_pass" (default) or "per_field" (the slower analysis, same output: for comparisons)}.
+    """
+    config = custom_config or {}
+    spec = features.get_dataset(config.get("dataset", "criteo"))
     if spec.prebuilt_ids:
         ids = prebuilt_ids(inputs[features.FEATURE_KEY])
     else:
-        ids = global_ids(spec, model_field_tokens(spec, inputs))
+        ids = VOCABULARY_ANALYSES[config.get("vocabulary_analysis", "one_pass")](spec, model_field_tokens(spec, inputs))
     outputs = {features.FEATURE_KEY: ids}
     for key, default in ((features.LABEL_KEY, 0), (features.GBDT_LOGIT_KEY, 0.0)):
         if key in inputs:

@@ -16,6 +16,7 @@ import tensorflow_transform as tft
 
 from pipeline import lineage
 from tests import helpers
+from trainer import data
 from transform import features
 
 SPLITS = ("train", "eval", "test")
@@ -79,8 +80,7 @@ def check_vocabulary_sizes(run) -> dict[str, int]:
         expected[field] = sum(1 for c in counts[field].values() if c >= threshold) + 1
     graph = lineage.latest_output(store, "Transform", "transform_graph")
     tft_output = tft.TFTransformOutput(graph.uri)
-    actual = {field: tft_output.vocabulary_size_by_name(features.vocabulary_name(field)) + 1
-              for field in spec.model_fields}
+    actual = data.field_vocabulary_sizes(tft_output, spec)
     assert actual == expected
     return actual
 

@@ -15,12 +15,14 @@ from collections import Counter
 
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 import local_runner
 from data_gen import synthetic_criteo
 from pipeline import lineage
-from transform import features
+from trainer import data
+from transform import features, field_vocabularies
 from transform.preprocessing import MISSING_TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -92,9 +94,7 @@ def _train_tokens(examples: list[mlmd.Artifact], field: str) -> Counter:
 
 
 def _vocabulary(transform_graph_uri: str, field: str) -> list[bytes]:
-    path = os.path.join(transform_graph_uri, "transform_fn", "assets", features.vocabulary_name(field))
-    with open(path, "rb") as f:
-        return f.read().splitlines()
+    return data.field_vocabularies(tft.TFTransformOutput(transform_graph_uri), features.get_dataset("criteo"))[field]
 
 
 def test_day_two_ingests_its_own_span_and_transforms_both_days(days):
@@ -137,10 +137,8 @@ def test_day_two_starts_from_day_ones_model_with_rows_matched_by_value(days):
     assert not os.path.exists(old_graph.uri)  # deleted by retention: day 1's vocabularies come from its model
     base_assets = os.path.join(trainer_inputs["base_model"][0].uri, "Format-Serving", "assets")
     fields = features.get_dataset("criteo").model_fields
-    shared = 0
-    for field in fields:
-        with open(os.path.join(base_assets, features.vocabulary_name(field)), "rb") as f:
-            shared += len(set(f.read().splitlines()) & set(_vocabulary(new_graph.uri, field)))
+    base = field_vocabularies.read_field_vocabularies(base_assets, [features.vocabulary_name(f) for f in fields])
+    shared = sum(len(set(old) & set(_vocabulary(new_graph.uri, field))) for field, old in zip(fields, base))
     assert report["rows_from_base"] == shared + len(fields)
     assert report["table_rows"] == sum(len(_vocabulary(new_graph.uri, f)) + 1 for f in fields)
 

@@ -40,6 +40,7 @@ import local_runner
 from pipeline import lineage, pipeline
 from tests import helpers
 from tests.e2e.conftest import DATA_DIR, REQUIRE_DATA, sample_files
+from trainer import data
 from transform import features, preprocessing
 
 pytestmark = pytest.mark.e2e
@@ -111,12 +112,9 @@ def _tft_output(run: Ingested) -> tft.TFTransformOutput:
 
 def kept_values(run: Ingested) -> dict[str, set[str]]:
     """Per model field, the raw values Transform gave an id of their own, spelled as vocabulary.json spells them."""
-    tft_output = _tft_output(run)
-    kept = {}
-    for field in features.get_dataset(run.dataset).model_fields:
-        tokens = [t.decode() for t in tft_output.vocabulary_by_name(features.vocabulary_name(field))]
-        kept[field] = {REFERENCE_SPELLING.get(t, t) for t in tokens}
-    return kept
+    vocabularies = data.field_vocabularies(_tft_output(run), features.get_dataset(run.dataset))
+    return {field: {REFERENCE_SPELLING.get(t.decode(), t.decode()) for t in tokens}
+            for field, tokens in vocabularies.items()}
 
 
 def _differences(field: str, ours: set[str], theirs: set[str]) -> str:
@@ -177,10 +175,10 @@ def test_rows_per_id_and_oov_rows_equal_the_references_records(ingested, name):
     theirs = _read_ids(tf.data.TFRecordDataset(sorted(glob.glob(os.path.join(folder, "*.tfrecord")))), len(fields))
     assert ours.shape == theirs.shape, f"{name}: project rows x fields {ours.shape}, reference {theirs.shape}"
 
-    tft_output = _tft_output(run)
+    sizes = data.field_vocabulary_sizes(_tft_output(run), spec)
     offset, reference_table, differing = 0, 0, []
     for column, field in enumerate(fields):
-        size = tft_output.vocabulary_size_by_name(features.vocabulary_name(field))
+        size = sizes[field] - 1  # the vocabulary's; its OOV id is `size`
         kept = len(vocabulary[field])
         # Project: local ids 0..size-1 for kept values, `size` is the field's OOV id; offsets = sizes + 1.
         local = ours[:, column] - offset

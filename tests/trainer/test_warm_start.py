@@ -80,4 +80,5 @@ def test_another_architecture_or_a_model_that_is_not_keras_means_a_fresh_start(t
 def test_a_base_model_without_a_fields_vocabulary_means_a_fresh_start(tmp_path):
     path, _ = _saved_base(tmp_path)
     report = warm_start.warm_start(_model(7), path, {**NEW, "vocab_f3": [b"z"]}, table_rows=7)
-    assert report.skipped == f"the base model has no vocabulary vocab_f3 ({path}/assets/vocab_f3)"
+    assert report.skipped == (f"the base model has no vocabulary vocab_f3 ({path}/assets holds neither global_ids nor "
+                              "vocab_f3)")
