@@ -230,6 +230,10 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
                         help="ResFusion family: network of the deep stages (default deepfm): a Keras baseline's name, "
                              "or optfusion-hard / optfusion-soft (each deep stage searched and retrained on the "
                              "offset; --precision, --l2-mode and --from-scratch then apply to it)")
+    parser.add_argument("--gbdt-training-fraction", dest="training_fraction", type=float,
+                        help="ResFusion family: train the GBDT stages on this deterministic hash sample of the "
+                             "training rows (default 1: all), for training sets beyond one machine's memory; every row "
+                             "is still scored (docs/resfusion.md)")
     parser.add_argument("--rounds", type=int,
                         help="ResFusion family: K, residual rounds after the first stage (default 2)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
@@ -352,7 +356,8 @@ def tuning_config(args: argparse.Namespace) -> Any:
 
 
 # Flags that set a field of the model family's options (the field name: the flag).
-FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds", "precision": "--precision",
+FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds",
+                "training_fraction": "--gbdt-training-fraction", "precision": "--precision",
                 "jit_compile": "--jit-compile", "l2_mode": "--l2-mode", "inherit_weights": "--from-scratch",
                 "soft_rates": "--soft-rates"}
 

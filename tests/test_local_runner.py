@@ -143,3 +143,12 @@ def test_runner_flags_set_the_optfusion_residual_networks_settings():
     options = local_runner.family_options(args)
     assert options.residual_model == "optfusion-hard" and options.optfusion.inherit_weights is False
     assert options.optfusion.search.run.seed == 7
+
+
+def test_gbdt_training_fraction_flag_sets_every_gbdt_stage():
+    import local_runner
+    options = local_runner.family_options(local_runner.parse_args(
+        ["--model", "resfusion", "--preset", "test", "--gbdt-training-fraction", "0.25"]))
+    assert options.gbdt.training_fraction == 0.25
+    with pytest.raises(SystemExit, match="takes no --gbdt-training-fraction"):
+        local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--gbdt-training-fraction", "0.5"]))

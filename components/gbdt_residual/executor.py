@@ -168,10 +168,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         def eval_data() -> tf.data.Dataset:
             return gbdt.examples_dataset(eval_files, inputs, params.batch_size)
 
-        logging.info("GbdtResidual: training the GBDT on every %r row (early stopping on %r), %d features",
-                     train_split, eval_split, len(inputs.feature_names))
+        def sampled(serialized: tf.Tensor) -> tf.Tensor:
+            return gbdt.in_training_sample(serialized, params.training_fraction, params.seed)
+
+        sample = sampled if params.training_fraction < 1.0 else None
+        logging.info("GbdtResidual: training the GBDT on %s %r rows (early stopping on %r), %d features",
+                     "every" if sample is None else f"a {params.training_fraction:g} sample of the", train_split,
+                     eval_split, len(inputs.feature_names))
         started = time.time()
-        full = learner.fit(gbdt.examples_dataset(train_files, inputs, params.batch_size), eval_data())
+        full = learner.fit(gbdt.examples_dataset(train_files, inputs, params.batch_size, row_filter=sample),
+                           eval_data())
         train_seconds = time.time() - started
         eval_labels = np.concatenate([labels.numpy() for _, labels in eval_data()])
         eval_logits = full.logits(eval_data())
@@ -183,7 +189,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for j in range(folds):
             logging.info("GbdtResidual: training fold model %d/%d (rows outside fold %d)", j + 1, folds, j)
             def outside_fold(serialized: tf.Tensor, fold: int = j) -> tf.Tensor:
-                return gbdt.assign_folds(serialized, folds, fold_seed) != fold
+                outside = gbdt.assign_folds(serialized, folds, fold_seed) != fold
+                return outside if sample is None else outside & sample(serialized)
 
             outside = gbdt.examples_dataset(train_files, inputs, params.batch_size, row_filter=outside_fold)
             fold_model = learner.fit(outside, eval_data())
@@ -219,6 +226,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         summary: dict[str, Any] = {
             "num_trees": full.num_trees, "fold_num_trees": fold_trees, "folds": folds, "fold_seed": fold_seed,
             "fold_rule": gbdt.FOLD_RULE, "train_logits": "out-of-fold" if folds > 0 else "in-sample",
+            "training_fraction": params.training_fraction,
+            "training_sample_rule": gbdt.SAMPLE_RULE if sample is not None else None,
             "inputs": inputs.to_dict(), "params": json.loads(exec_properties[GBDT_PARAMS_KEY]),
             "train_seconds": round(train_seconds, 1), **eval_metrics}
         for split in split_names:
@@ -244,6 +253,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         model.set_float_custom_property("eval_auc", eval_metrics["eval_auc"])
         model.set_float_custom_property("eval_logloss", eval_metrics["eval_logloss"])
         model.set_float_custom_property("train_seconds", round(train_seconds, 1))
+        model.set_float_custom_property("training_fraction", params.training_fraction)
         with tf.io.gfile.GFile(os.path.join(model.uri, METRICS_FILE), "w") as f:
             json.dump(summary, f, indent=1)
         logging.info("GbdtResidual: %s", summary)

@@ -76,6 +76,11 @@ class GbdtParams:
             do, instead of YDF's default first-order gain.
         seed: random seed of the learner.
         batch_size: rows per batch when reading data (does not change the model).
+        training_fraction: the share of the training rows the GBDT and its fold models train on (1.0: all), a
+            deterministic hash sample (in_training_sample) for training sets beyond one worker's memory: TF-DF
+            holds its training rows in memory. Every row is still scored, in a Beam pass, and the training rows'
+            logits stay out-of-fold (fold model j trains on sampled rows outside fold j). docs/resfusion.md, "The
+            GBDT beyond one machine".
     """
 
     num_trees: int = 300
@@ -94,6 +99,11 @@ class GbdtParams:
     use_hessian_gain: bool = False
     seed: int = contract.REFERENCE_SEED
     batch_size: int = 2048
+    training_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.training_fraction <= 1.0:
+            raise ValueError(f"training_fraction must be in (0, 1], got {self.training_fraction}")
 
     @property
     def max_leaves(self) -> int:
@@ -266,6 +276,17 @@ def assign_folds(serialized: tf.Tensor, folds: int, seed: int) -> tf.Tensor:
 
 FOLD_RULE = "fold = to_hash_bucket_strong(serialized raw tf.Example, folds, key=[seed, 0x52657346])"
 FOLD_HASH_KEY = 0x52657346  # "ResF"
+SAMPLE_HASH_KEY = 0x53616D70  # "Samp": independent of the folds' hash
+SAMPLE_BUCKETS = 1_000_000
+SAMPLE_RULE = (f"kept = to_hash_bucket_strong(serialized raw tf.Example, {SAMPLE_BUCKETS}, key=[seed, 0x53616D70]) "
+               f"< training_fraction * {SAMPLE_BUCKETS}")
+
+
+def in_training_sample(serialized: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
+    """Whether each serialized example [batch] is in the GBDT's training sample, bool [batch] (SAMPLE_RULE): a keyed
+    hash of its bytes, so the sample is the same on any machine and runner and independent of the folds."""
+    buckets = tf.strings.to_hash_bucket_strong(serialized, SAMPLE_BUCKETS, key=[int(seed), SAMPLE_HASH_KEY])
+    return buckets < int(round(fraction * SAMPLE_BUCKETS))
 
 
 # --- learner and model -------------------------------------------------------------------------------------------

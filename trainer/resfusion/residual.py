@@ -156,6 +156,11 @@ class SplitRows:
                                        for batch in self.records().batch(self.batch_size)])
             self.folds = np.where(missing, computed, self.folds)
 
+    def training_sample(self, fraction: float, seed: int) -> np.ndarray:
+        """bool [n]: the rows in the GBDT's training sample (trainer.resfusion.gbdt.in_training_sample)."""
+        return np.concatenate([gbdt.in_training_sample(batch, fraction, seed).numpy()
+                               for batch in self.records().batch(self.batch_size)])
+
     # Deep stages: ids, cached on local disk after the first pass (the encoder runs once per split).
     def cache_ids(self, encoder: IdEncoder, cache_dir: str) -> None:
         """Encodes every row once into `cache_dir` (a full pass); `ids` then reads the cache, so the encoder (the
@@ -341,7 +346,11 @@ def fit_nn(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[st
 
 def fit_gbdt(ctx: FitContext, train: SplitRows, valid: SplitRows, offsets: dict[str, np.ndarray],
               rows: np.ndarray | None) -> gbdt.GbdtModel:
-    """One LogitBoost step: a regression GBDT on the working response of the offsets (module docstring)."""
+    """One LogitBoost step: a regression GBDT on the working response of the offsets (module docstring), on the rows
+    of `rows` (None: all) in the GBDT's training sample (GbdtParams.training_fraction)."""
+    params = ctx.options.gbdt
+    if params.training_fraction < 1.0:
+        rows = train.training_sample(params.training_fraction, params.seed) & (True if rows is None else rows)
     z_train, w_train = logitboost_targets(train.labels, offsets[train.name], ctx.options.z_max)
     z_valid, w_valid = logitboost_targets(valid.labels, offsets[valid.name], ctx.options.z_max)
     learner = gbdt.GbdtLearner(ctx.inputs, ctx.options.gbdt, task="regression")

@@ -5,6 +5,7 @@ on generated rows: raw Criteo-layout rows (RawLogExampleGen's layout) and the sa
 TFRecords (`label` float[1], `feature` int64[39], ImportExampleGen's layout, whose 39 id columns the GBDT
 reads as categorical features). Every test reads what it produced.
 """
+import dataclasses
 import json
 import os
 
@@ -147,3 +148,41 @@ def test_eval_metrics_of_the_full_model_are_recorded(produced):
     assert summary["eval_auc"] == pytest.approx(model.get_float_custom_property("eval_auc"))
     width = resfusion_data.TFRECORD_FIELDS if produced["layout"] == "tfrecord" else 0
     assert summary["inputs"] == {"dataset": produced["layout"], "num_id_fields": width}
+
+
+def test_a_training_fraction_trains_on_a_hash_sample_and_still_scores_every_row(tmp_path):
+    """GbdtParams.training_fraction: the GBDT trains on the rows in_training_sample keeps, fold model j on the
+    sampled rows outside fold j (TF-DF records how many rows it read); every row of every split is still scored,
+    the training rows out-of-fold."""
+    split_rows = {"train": 800, "eval": 200, "test": 100}
+    params = dataclasses.replace(PARAMS, training_fraction=0.5)
+    out = resfusion_data.run_gbdt_residual(str(tmp_path), split_rows, FOLDS, SEED, params, seed=9)
+    train = out.raw_records("train")
+    kept = gbdt.in_training_sample(tf.constant(train), 0.5, params.seed).numpy()
+    folds = gbdt.assign_folds(tf.constant(train), FOLDS, SEED).numpy()
+    assert 0.4 < kept.mean() < 0.6  # a half, give or take the binomial noise of 800 rows
+    full_dir = os.path.join(out.model.uri, "Format-Serving")
+    assert gbdt.GbdtModel.load(full_dir).keras_model.make_inspector().dataspec.created_num_rows == kept.sum()
+    for j in range(FOLDS):
+        fold_model = gbdt.GbdtModel.load(executor.fold_model_dir(out.model.uri, j))
+        assert fold_model.keras_model.make_inspector().dataspec.created_num_rows == (kept & (folds != j)).sum()
+    with open(os.path.join(out.model.uri, executor.METRICS_FILE)) as f:
+        summary = json.load(f)
+    assert summary["training_fraction"] == 0.5 and summary["training_sample_rule"] == gbdt.SAMPLE_RULE
+    assert summary["train_logits"] == "out-of-fold"
+    for split, rows in split_rows.items():
+        written = helpers.read_examples(artifact_utils.get_split_uri([out.residual], split))
+        assert len(written) == rows
+        assert all(len(e.features.feature[features.GBDT_LOGIT_KEY].float_list.value) == 1 for e in written)
+
+
+def test_the_training_sample_is_deterministic_and_independent_of_the_folds():
+    rows = tf.constant([f"row {i}".encode() for i in range(4000)])
+    kept = gbdt.in_training_sample(rows, 0.25, 7).numpy()
+    np.testing.assert_array_equal(kept, gbdt.in_training_sample(rows, 0.25, 7).numpy())  # same bytes, same answer
+    assert gbdt.in_training_sample(rows, 1.0, 7).numpy().all()
+    folds = gbdt.assign_folds(rows, 2, 7).numpy()
+    for fold in (0, 1):  # about a quarter of each fold: the sample's hash is not the folds'
+        assert 0.2 < kept[folds == fold].mean() < 0.3
+    with pytest.raises(ValueError, match="training_fraction must be in"):
+        gbdt.GbdtParams(training_fraction=0.0)

@@ -69,6 +69,20 @@ def test_logitboost_stage_decreases_training_logloss_against_the_offset_alone(tm
             assert after < before - 0.02, (name, split.name, before, after)
 
 
+def test_logitboost_stage_trains_on_the_gbdt_training_sample(tmp_path):
+    """GbdtParams.training_fraction: a later GBDT stage reads the sampled rows only (of the rows it is given)."""
+    inputs = gbdt.GbdtInputs(SPEC)
+    train = residual.SplitRows("train", [_hand_made_rows(str(tmp_path / "train.gz"), 1000, 1)], inputs, 256)
+    valid = residual.SplitRows("eval", [_hand_made_rows(str(tmp_path / "eval.gz"), 300, 2)], inputs, 256)
+    params = gbdt.GbdtParams(num_trees=5, max_depth=3, early_stopping_look_ahead=5, training_fraction=0.3)
+    ctx = residual.FitContext(inputs, ResFusionOptions(rounds=1, gbdt=params), TINY_TRAINER, encoder=None)
+    offsets = {s.name: np.zeros(len(s), np.float32) for s in (train, valid)}
+    first_half = np.arange(len(train)) < 500
+    model = residual.fit_gbdt(ctx, train, valid, offsets, rows=first_half)
+    sampled = train.training_sample(0.3, params.seed)
+    assert model.keras_model.make_inspector().dataspec.created_num_rows == (sampled & first_half).sum() > 0
+
+
 def _field(split: residual.SplitRows, field: str) -> list:
     values = []
     for serialized in split.records():
