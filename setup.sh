@@ -41,7 +41,8 @@ echo "setup.sh: using $PYTHON ($("$PYTHON" --version))"
 
 if ! command -v uv >/dev/null 2>&1; then
   echo "setup.sh: installing uv (fast resolver/installer) with pip"
-  "$PYTHON" -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+  # (PIP_ROOT_USER_ACTION: no warning about installing as root, e.g. in a container)
+  PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install --quiet --user uv || PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet uv
   export PATH="$HOME/.local/bin:$PATH"
 fi
 UV=$(command -v uv || echo "$PYTHON -m uv")
