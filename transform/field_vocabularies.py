@@ -3,9 +3,9 @@ stage instead of one per field.
 
 TF Transform runs each `tft.vocabulary` as its own chain of Beam stages (count, filter, sort, write) and cannot
 pack several into one (tensorflow/transform#180, #259). With a vocabulary per field (39 on Criteo) those chains are
-most of Transform's fixed cost: on 10,000 generated Criteo rows, analysing and transforming took 62 s with 39
-vocabularies and 13 s with one (docs/benchmarks.md, "Transform: one vocabulary pass"). `FieldVocabularies` counts
-(field, token) pairs of all fields in one pass and writes one file per field with exactly `tft.vocabulary`'s rules
+most of Transform's fixed cost: on 10,000 generated Criteo rows the Transform step took 88 s with 39 vocabularies
+and 26 s with this pass (benchmarks/pipeline_scaling.py; docs/scaling.md). The analyzer counts the (field, token)
+pairs of all fields in one pass and orders each field's vocabulary with exactly `tft.vocabulary`'s rules
 (tensorflow_transform/beam/analyzer_impls.py, TFT 1.16):
 
 - tokens that are empty or hold "\\n" or "\\r" are not counted;
@@ -71,6 +71,8 @@ GLOBAL_IDS_FILE = "global_ids"
 def field_prefix(field_index: int) -> bytes:
     """The prefix that makes a token of field `field_index` a key of the global table: fixed width, so that any token
     (any bytes) after it decodes unambiguously."""
+    if not 0 <= field_index < 1000:
+        raise ValueError(f"the global table's prefix holds field indices 0..999, got {field_index}")
     return b"%03d\x1f" % field_index
 
 
