@@ -240,6 +240,9 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
                         help="OptFusion family: compute precision (float32 variables and loss; default float32)")
     parser.add_argument("--jit-compile", action="store_true", default=None,
                         help="OptFusion family: XLA-compile the forward and backward pass")
+    parser.add_argument("--embedding-update", choices=("dense", "lazy"),
+                        help="OptFusion: Adam on every row of the embedding table each step (dense, the reference) "
+                             "or only on the rows in the batch (lazy: for full-size vocabularies)")
     parser.add_argument("--l2-mode", choices=("dense", "lazy"),
                         help="OptFusion family: coupled L2 on the whole embedding table every step (dense, the "
                              "reference) or only on the rows in the batch (lazy)")
@@ -358,7 +361,8 @@ def tuning_config(args: argparse.Namespace) -> Any:
 # Flags that set a field of the model family's options (the field name: the flag).
 FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds",
                 "training_fraction": "--gbdt-training-fraction", "precision": "--precision",
-                "jit_compile": "--jit-compile", "l2_mode": "--l2-mode", "inherit_weights": "--from-scratch",
+                "jit_compile": "--jit-compile", "l2_mode": "--l2-mode", "embedding_update": "--embedding-update",
+                "inherit_weights": "--from-scratch",
                 "soft_rates": "--soft-rates"}
 
 

@@ -689,7 +689,8 @@ class Runner:
         search_cell = Cell(cell.dataset, ROWS_BY_KEY["optfusion-supernet"], cell.seed)
         search = self._wait_for_search(cell, search_cell)
         search_settings = nodes["OptFusionSearch"].exec_properties["settings"]
-        if json.loads(search["settings"]["OptFusionSearch"]["settings"]) != json.loads(search_settings):
+        recorded = with_current_defaults(search["settings"])["OptFusionSearch"]["settings"]
+        if json.loads(recorded) != json.loads(search_settings):
             raise ValueError(f"{cell.name()}: the seed's search was run with other search settings; re-run "
                              f"{search_cell.name()} (--rerun-stale)")
         node = nodes["OptFusionRetrain"]
@@ -1473,16 +1474,25 @@ def comparable(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """Recorded cell settings with every GbdtParams and TrainConfig field added since the cell ran set to its default.
+    """Recorded cell settings with every GbdtParams, TrainConfig and OptFusion RunSettings field added since the cell
+    ran set to its default.
 
     A field is added with the default that keeps the earlier behaviour (`use_hessian_gain=False` is YDF's own
     default, `warm_start=False` trains from fresh weights), so a cell trained before it was added is not stale for
     its lack; any recorded value is kept.
     """
     from trainer.config import TrainConfig
+    from trainer.optfusion.settings import RunSettings
     from trainer.resfusion.gbdt import GbdtParams
 
     train_defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    run_defaults = {f.name: f.default for f in dataclasses.fields(RunSettings)}
+    for name in ("OptFusionSearch", "OptFusionRetrain"):  # RunSettings fields added since (embedding_update)
+        if name in settings and "settings" in settings[name]:
+            step = json.loads(settings[name]["settings"])
+            if isinstance(step.get("run"), dict):
+                step["run"] = {**run_defaults, **step["run"]}
+                settings = {**settings, name: {**settings[name], "settings": json.dumps(step, sort_keys=True)}}
     for name, properties in settings.items():
         custom = json.loads(properties.get("custom_config") or "{}")
         if isinstance(custom.get("train"), dict):

@@ -152,3 +152,11 @@ def test_gbdt_training_fraction_flag_sets_every_gbdt_stage():
     assert options.gbdt.training_fraction == 0.25
     with pytest.raises(SystemExit, match="takes no --gbdt-training-fraction"):
         local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--gbdt-training-fraction", "0.5"]))
+
+
+def test_embedding_update_flag_sets_the_optfusion_run_settings():
+    import local_runner
+    options = local_runner.family_options(local_runner.parse_args(
+        ["--model", "optfusion-hard", "--preset", "test", "--embedding-update", "lazy"]))
+    assert options.search.run.embedding_update == "lazy"
+    assert options.retrain("hard").run.embedding_update == "lazy"  # the retrain runs on the search's run settings

@@ -255,3 +255,16 @@ def test_the_readme_shows_the_committed_cells():
     block = text[text.index(qt.SUMMARY_BEGIN) + len(qt.SUMMARY_BEGIN):text.index(qt.SUMMARY_END)]
     committed = os.path.join(qt.REPO_ROOT, "benchmarks", "results", "quality_table")
     assert block.strip("\n").splitlines() == qt.summary_lines(committed)
+
+
+def test_an_optfusion_cell_from_before_the_embedding_update_option_is_not_stale():
+    run = {"batch_size": 256, "early_stopping_patience": 1, "epochs": 5, "jit_compile": False, "l2_mode": "dense",
+           "max_steps_per_epoch": None, "precision": "float32", "seed": 7, "steps_per_execution": 16}
+    recorded = {"OptFusionSearch": {"settings": json.dumps({"embedding_dim": 40, "run": run})}}
+    current = {"OptFusionSearch": {"settings": json.dumps({"embedding_dim": 40,
+                                                           "run": {**run, "embedding_update": "dense"}})}}
+    assert qt.settings_digest(qt.with_current_defaults(recorded)) == qt.settings_digest(
+        qt.with_current_defaults(current))
+    lazy = {"OptFusionSearch": {"settings": json.dumps({"embedding_dim": 40,
+                                                        "run": {**run, "embedding_update": "lazy"}})}}
+    assert qt.settings_digest(qt.with_current_defaults(recorded)) != qt.settings_digest(lazy)

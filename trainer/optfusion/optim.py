@@ -42,6 +42,7 @@ keras = tf.keras
 
 ADAM_EPSILON = 1e-8
 L2_MODES: tuple[str, ...] = ("dense", "lazy")
+EMBEDDING_UPDATES: tuple[str, ...] = ("dense", "lazy")
 PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16", "mixed_float16")
 EMBEDDING_GROUP = "emb"
 
@@ -148,19 +149,38 @@ def _xla_adam_with_coupled_l2(var, m, v, grad, l2, beta1_power, beta2_power, lr,
                                  use_locking=False)
 
 
+def lazy_adam_rows(m_rows: tf.Tensor, v_rows: tf.Tensor, gradient_rows: tf.Tensor, step: tf.Tensor, lr: tf.Tensor,
+                   beta_1: tf.Tensor, beta_2: tf.Tensor, epsilon: float = ADAM_EPSILON
+                   ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The lazy Adam update of the table rows in a batch (LazyAdam, as TensorFlow Addons defined it): only these rows'
+    moments decay and only these rows move, with PyTorch's bias correction at the optimiser's global step `step`
+    (1-based). Returns (new m rows, new v rows, the step to subtract from the rows), each [rows, dim]."""
+    m_rows = beta_1 * m_rows + (1.0 - beta_1) * gradient_rows
+    v_rows = beta_2 * v_rows + (1.0 - beta_2) * tf.square(gradient_rows)
+    m_hat = m_rows / (1.0 - tf.pow(beta_1, step))
+    v_hat = v_rows / (1.0 - tf.pow(beta_2, step))
+    return m_rows, v_rows, lr * m_hat / (tf.sqrt(v_hat) + epsilon)
+
+
 class TorchAdam(tf.keras.optimizers.Adam):
     """PyTorch's Adam, eps 1e-8, on the fused ResourceApplyAdam kernel; sparse gradients are densified (PyTorch's
-    dense embedding gradient).
+    dense embedding gradient), unless `lazy`.
 
     Coupled L2 (PyTorch's `weight_decay`): `apply_gradients(..., coupled_l2=λ)` adds λ·w to each gradient inside
     the XLA-compiled Adam update (`_xla_adam_with_coupled_l2`); with λ = 0 (the default) the gradients go to the
     kernel as they are.
+
+    Args:
+        lazy: a sparse (IndexedSlices) gradient updates only its rows (`lazy_adam_rows`: the moments of the other
+            rows do not decay, the other rows do not move), so a step costs the batch's rows, not the table's.
+            Not PyTorch's maths: the `--embedding-update lazy` option for full-size vocabularies.
     """
 
-    def __init__(self, learning_rate: float, name: str = "torch_adam", **kwargs) -> None:
+    def __init__(self, learning_rate: float, name: str = "torch_adam", lazy: bool = False, **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, epsilon=ADAM_EPSILON, adaptive_epsilon=True,
                          jit_compile=False, name=name, **kwargs)
         self._coupled_l2 = 0.0
+        self.lazy = lazy
 
     def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False, coupled_l2: float = 0.0,
                         **kwargs):
@@ -176,6 +196,8 @@ class TorchAdam(tf.keras.optimizers.Adam):
         """One PyTorch Adam step of `variable` on ResourceApplyAdam (Keras' own step under amsgrad)."""
         if self.amsgrad:
             return super().update_step(gradient, variable)
+        if self.lazy and isinstance(gradient, tf.IndexedSlices):
+            return self._lazy_update(gradient, variable)
         if isinstance(gradient, tf.IndexedSlices):
             # PyTorch's Adam sees the dense gradient of an embedding (zeros outside the batch) and decays the moments
             # of every row; Keras' sparse path does the same in about a dozen passes over the table, densifying
@@ -192,6 +214,24 @@ class TorchAdam(tf.keras.optimizers.Adam):
         return tf.raw_ops.ResourceApplyAdam(grad=gradient, use_locking=False, **handles, **scalars)
 
 
+    def _lazy_update(self, gradient: tf.IndexedSlices, variable: tf.Variable) -> tf.Operation:
+        """`lazy_adam_rows` on the gradient's rows (duplicate indices summed), through the variables' handles as the
+        dense path (inside a strategy's update: the local components)."""
+        dtype = variable.dtype
+        rows, positions = tf.unique(gradient.indices)
+        values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(rows)[0])
+        index = self._index_dict[self._var_key(variable)]
+        m, v = _handle(self._momentums[index]), _handle(self._velocities[index])
+        m_rows, v_rows, delta = lazy_adam_rows(
+            tf.raw_ops.ResourceGather(resource=m, indices=rows, dtype=dtype),
+            tf.raw_ops.ResourceGather(resource=v, indices=rows, dtype=dtype), values,
+            tf.cast(self.iterations + 1, dtype), tf.cast(self.learning_rate, dtype), tf.cast(self.beta_1, dtype),
+            tf.cast(self.beta_2, dtype))
+        return tf.group(tf.raw_ops.ResourceScatterUpdate(resource=m, indices=rows, updates=m_rows),
+                        tf.raw_ops.ResourceScatterUpdate(resource=v, indices=rows, updates=v_rows),
+                        tf.raw_ops.ResourceScatterSub(resource=_handle(variable), indices=rows, updates=delta))
+
+
 class GroupedAdam:
     """One Adam (`TorchAdam`: PyTorch-exact, eps 1e-8) per parameter group, all stepped from one gradient.
 
@@ -203,11 +243,13 @@ class GroupedAdam:
         lazy_groups: the groups `l2_mode="lazy"` applies to. Defaults to the embedding group.
         fold_l2: `step` adds the coupled L2 inside the XLA-compiled Adam update instead of as a separate
             `regularize` pass before the kernel (the same maths; False: the separate pass, kept for comparison).
+        sparse_groups: groups updated lazily (`TorchAdam(lazy=True)`: only the rows in the batch); their L2 is lazy
+            too, whatever `l2_mode`.
     """
 
     def __init__(self, groups: Mapping[str, Sequence[tf.Variable]], settings: Mapping[str, GroupSettings],
                  l2_mode: str = "dense", lazy_groups: Sequence[str] = (EMBEDDING_GROUP,),
-                 fold_l2: bool = True) -> None:
+                 fold_l2: bool = True, sparse_groups: Sequence[str] = ()) -> None:
         if l2_mode not in L2_MODES:
             raise ValueError(f"l2_mode must be one of {L2_MODES}, got {l2_mode!r}")
         self.groups = {name: list(variables) for name, variables in groups.items() if variables}
@@ -222,9 +264,12 @@ class GroupedAdam:
                 seen.add(variable.ref())
         self.settings = {name: settings[name] for name in self.groups}
         self.l2_mode = l2_mode
-        self.lazy_groups = tuple(lazy_groups)
+        self.sparse_groups = tuple(sparse_groups)
+        self.lazy_groups = tuple(lazy_groups) if l2_mode == "lazy" else ()
+        self.lazy_groups += tuple(g for g in self.sparse_groups if g not in self.lazy_groups)
         self.fold_l2 = fold_l2
-        self.optimizers = {name: TorchAdam(s.learning_rate, name=f"adam_{name}") for name, s in self.settings.items()}
+        self.optimizers = {name: TorchAdam(s.learning_rate, name=f"adam_{name}", lazy=name in self.sparse_groups)
+                           for name, s in self.settings.items()}
 
     @property
     def variables(self) -> list[tf.Variable]:
@@ -241,7 +286,7 @@ class GroupedAdam:
         result, i = [], 0
         for name, variables in self.groups.items():
             l2 = self.settings[name].l2
-            lazy = self.l2_mode == "lazy" and name in self.lazy_groups
+            lazy = name in self.lazy_groups
             for variable in variables:
                 gradient = gradients[i]
                 i += 1
@@ -264,7 +309,7 @@ class GroupedAdam:
         i = 0
         for name, variables in self.groups.items():
             l2 = self.settings[name].l2
-            lazy = self.l2_mode == "lazy" and name in self.lazy_groups
+            lazy = name in self.lazy_groups
             pairs = []
             for variable in variables:
                 gradient = gradients[i]
@@ -471,14 +516,23 @@ class TrainStep:
 
 def make_train_step(model: tf.keras.Model, groups: Mapping[str, Sequence[tf.Variable]],
                     settings: Mapping[str, GroupSettings], *, l2_mode: str = "dense", precision: str = "float32",
-                    jit_compile: bool = False, strategy: tf.distribute.Strategy | None = None) -> TrainStep:
-    """A GroupedAdam over `groups` and its TrainStep, created under the strategy's scope."""
+                    jit_compile: bool = False, strategy: tf.distribute.Strategy | None = None,
+                    embedding_update: str = "dense") -> TrainStep:
+    """A GroupedAdam over `groups` and its TrainStep, created under the strategy's scope. embedding_update: "dense"
+    (PyTorch's Adam over the whole table, the reference) or "lazy" (only the batch's rows, TorchAdam(lazy=True)).
+
+    Raises:
+        ValueError: an unknown embedding_update.
+    """
+    if embedding_update not in EMBEDDING_UPDATES:
+        raise ValueError(f"embedding_update must be one of {EMBEDDING_UPDATES}, got {embedding_update!r}")
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
-        optimizer = GroupedAdam(groups, settings, l2_mode=l2_mode)
+        optimizer = GroupedAdam(groups, settings, l2_mode=l2_mode,
+                                sparse_groups=(EMBEDDING_GROUP,) if embedding_update == "lazy" else ())
         optimizer.build()
         loss_scale = DynamicLossScale() if precision == "mixed_float16" else None
-    logging.info("GroupedAdam: %s; L2 %s; precision %s; jit_compile %s; %d replica(s)",
-                 {k: dataclasses.asdict(v) for k, v in optimizer.settings.items()}, l2_mode, precision, jit_compile,
-                 strategy.num_replicas_in_sync)
+    logging.info("GroupedAdam: %s; L2 %s; embedding update %s; precision %s; jit_compile %s; %d replica(s)",
+                 {k: dataclasses.asdict(v) for k, v in optimizer.settings.items()}, l2_mode, embedding_update,
+                 precision, jit_compile, strategy.num_replicas_in_sync)
     return TrainStep(model, optimizer, strategy, jit_compile=jit_compile, loss_scale=loss_scale)

@@ -41,6 +41,9 @@ class RunSettings:
         steps_per_execution: training steps per tf.function call (progress is reported between calls).
         l2_mode: "dense" (the reference: coupled L2 on the whole embedding table every step) or "lazy" (only the
             table rows in the batch).
+        embedding_update: "dense" (the reference: PyTorch's Adam moves every row of the embedding table and decays
+            every row's moments each step) or "lazy" (only the rows in the batch, their L2 included: a step's cost
+            follows the batch, not the vocabulary; trainer.optfusion.optim.lazy_adam_rows).
         precision: "float32", "mixed_bfloat16" or "mixed_float16" (float32 variables and loss; loss scaling for
             float16).
         jit_compile: XLA-compile the forward/backward pass.
@@ -53,6 +56,7 @@ class RunSettings:
     max_steps_per_epoch: int | None = None
     steps_per_execution: int = 16
     l2_mode: str = "dense"
+    embedding_update: str = "dense"
     precision: str = "float32"
     jit_compile: bool = False
     seed: int = contract.REFERENCE_SEED
@@ -65,6 +69,9 @@ class RunSettings:
             raise ValueError(f"max_steps_per_epoch must be positive or None, got {self.max_steps_per_epoch}")
         if self.l2_mode not in optim.L2_MODES:
             raise ValueError(f"l2_mode must be one of {optim.L2_MODES}, got {self.l2_mode!r}")
+        if self.embedding_update not in optim.EMBEDDING_UPDATES:
+            raise ValueError(f"embedding_update must be one of {optim.EMBEDDING_UPDATES}, "
+                             f"got {self.embedding_update!r}")
         if self.precision not in optim.PRECISIONS:
             raise ValueError(f"precision must be one of {optim.PRECISIONS}, got {self.precision!r}")
 

@@ -161,7 +161,8 @@ def fit_groups(name: str, logit_model: tf.keras.Model, groups: dict[str, list[tf
     batches; the best trained epoch's weights are kept. Shared by the search, the retrain and ResFusion's OptFusion
     stage (trainer/resfusion/optfusion_stage.py)."""
     step = optim.make_train_step(logit_model, groups, settings, l2_mode=run.l2_mode, precision=run.precision,
-                                 jit_compile=run.jit_compile, strategy=strategy)
+                                 jit_compile=run.jit_compile, strategy=strategy,
+                                 embedding_update=run.embedding_update)
     return fit.fit(step, train, evaluation, epochs=run.epochs, patience=run.early_stopping_patience,
                    max_steps_per_epoch=run.max_steps_per_epoch, steps_per_execution=run.steps_per_execution,
                    evaluate_before_training=evaluate_before_training, log_dir=log_dir, name=name)

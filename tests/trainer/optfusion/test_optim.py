@@ -136,6 +136,59 @@ def test_lazy_l2_step_leaves_rows_outside_the_batch_alone(l2_mode, untouched_row
     assert (not np.array_equal(table.numpy()[outside], before[outside])) == untouched_rows_move
 
 
+def _lazy_adam(w0, steps, lr, l2, b1=0.9, b2=0.999, eps=1e-8):
+    """LazyAdam by hand: steps are [(rows, gradient rows)] (rows may repeat: summed); a row's moments decay and the
+    row moves only at the steps whose batch holds it, with the bias correction of the global step t."""
+    w, m, v = w0.astype(np.float64).copy(), np.zeros(w0.shape), np.zeros(w0.shape)
+    for t, (rows, values) in enumerate(steps, start=1):
+        summed = {}
+        for row, value in zip(rows, values):
+            summed[row] = summed.get(row, 0.0) + value
+        for row, g in summed.items():
+            g = g + l2 * w[row]
+            m[row] = b1 * m[row] + (1 - b1) * g
+            v[row] = b2 * v[row] + (1 - b2) * g * g
+            w[row] -= lr * (m[row] / (1 - b1 ** t)) / (np.sqrt(v[row] / (1 - b2 ** t)) + eps)
+    return w
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.5])
+def test_lazy_embedding_update_moves_only_the_rows_in_each_batch(l2):
+    """Hand-computed LazyAdam: step 1 hits rows 0 and 2, step 2 rows 2 (twice) and 3. Row 1 never moves; row 0 does
+    not move at step 2 (the dense update would: its first moment is not zero); repeated rows are summed."""
+    rng = np.random.default_rng(3)
+    w0 = rng.normal(0, 1, (4, 2)).astype(np.float32)
+    steps = [([0, 2], rng.normal(0, 1e-3, (2, 2)).astype(np.float32)),
+             ([2, 2, 3], rng.normal(0, 1e-3, (3, 2)).astype(np.float32))]
+    table = tf.Variable(w0)
+    optimizer = optim.GroupedAdam({"emb": [table]}, {"emb": optim.GroupSettings(1e-2, l2)}, sparse_groups=("emb",))
+    optimizer.build()
+    after_first = None
+    for rows, values in steps:
+        optimizer.step([tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant([4, 2]))])
+        after_first = table.numpy() if after_first is None else after_first
+    np.testing.assert_allclose(table.numpy(), _lazy_adam(w0, steps, 1e-2, l2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(table.numpy()[1], w0[1])
+    np.testing.assert_array_equal(table.numpy()[0], after_first[0])
+
+
+def test_lazy_embedding_train_step_leaves_the_rows_of_earlier_batches_alone():
+    model, _ = _supernet()
+    groups = network.variable_groups(model)
+    step = optim.make_train_step(model, groups, SETTINGS, embedding_update="lazy")
+    table = groups["emb"][0]
+    first, labels = _batch(seed=1)
+    second, _ = _batch(seed=2)
+    step.run(iter(tf.data.Dataset.from_tensors((first, labels))), 1)
+    after_first = table.numpy()
+    step.run(iter(tf.data.Dataset.from_tensors((second, labels))), 1)
+    only_first = np.setdiff1d(np.unique(first["feature"]), np.unique(second["feature"]))
+    assert only_first.size and np.array_equal(table.numpy()[only_first], after_first[only_first])
+    assert not np.allclose(table.numpy()[np.unique(second["feature"])], after_first[np.unique(second["feature"])])
+    with pytest.raises(ValueError, match="embedding_update must be one of"):
+        optim.make_train_step(model, groups, SETTINGS, embedding_update="sparse")
+
+
 @pytest.mark.parametrize("precision, jit", [("mixed_bfloat16", False), ("float32", True)])
 def test_mixed_precision_and_xla_train_steps_keep_float32_variables_and_loss(precision, jit):
     with optim.precision_policy(precision):
