@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: run notebook test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-serving benchmark-memory clean
+.PHONY: run notebook test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-embedding benchmark-serving benchmark-memory clean
 
 # The stamp is rewritten by setup.sh whenever requirements.lock or setup.py change.
 .venv/.installed-lock: requirements.lock setup.py setup.sh
@@ -55,6 +55,9 @@ benchmark: .venv  ## ingestion scaling (ExampleGen + Transform at 10k, 100k, 1M 
 
 benchmark-optfusion: .venv  ## OptFusion search vs bare step, Hard retrain, serving at Criteo dimensions -> docs/benchmarks.md
 	$(PYTHON) -m benchmarks.optfusion_throughput --l2-table 1000000
+
+benchmark-embedding: .venv  ## dense vs lazy embedding update at 1M and 6.8M ids (search step, CPU) -> docs/benchmarks.md
+	$(PYTHON) -m benchmarks.embedding_update
 
 benchmark-serving: .venv  ## model server load test (DeepFM, OptFusion-Hard on the Criteo sample) -> docs/benchmarks.md
 	$(PYTHON) -m benchmarks.serving_load
