@@ -213,7 +213,6 @@ class TorchAdam(tf.keras.optimizers.Adam):
                                              **scalars)
         return tf.raw_ops.ResourceApplyAdam(grad=gradient, use_locking=False, **handles, **scalars)
 
-
     def _lazy_update(self, gradient: tf.IndexedSlices, variable: tf.Variable) -> tf.Operation:
         """`lazy_adam_rows` on the gradient's rows (duplicate indices summed), through the variables' handles as the
         dense path (inside a strategy's update: the local components)."""

@@ -196,8 +196,8 @@ def search(source: DataSource, settings: SearchSettings, architecture_dir: str, 
         logit_model, probability_model = build_supernet(config)
     logit_model.summary(print_fn=logging.info)
     train, evaluation = _datasets(source, tft_output, run)
-    result = fit_groups("search", logit_model, network.variable_groups(logit_model), settings.groups(), run, strategy,
-                    train, evaluation, log_dir=model_run_dir)
+    result = fit_groups("search", logit_model, network.variable_groups(logit_model), settings.groups(), run,
+                        strategy, train, evaluation, log_dir=model_run_dir)
     architecture = Architecture.derive(logit_model, best_val_auc=result.best_val_auc)
     summary = {**result.to_dict(), "ops": architecture.ops,
                "kept_connections": int(sum(map(sum, architecture.connections))),
@@ -244,8 +244,8 @@ def retrain(source: DataSource, settings: RetrainSettings, architecture_dir: str
     if groups["arch"]:
         raise AssertionError(f"a retrain model has no architecture parameters, got {[v.name for v in groups['arch']]}")
     result = fit_groups(f"retrain-{settings.mode}", logit_model, {"emb": groups["emb"], "nn": groups["nn"]},
-                    settings.groups(), run, strategy, train, evaluation, log_dir=model_run_dir,
-                    evaluate_before_training=settings.evaluate_before_training and settings.inherit_weights)
+                        settings.groups(), run, strategy, train, evaluation, log_dir=model_run_dir,
+                        evaluate_before_training=settings.evaluate_before_training and settings.inherit_weights)
     export.export_serving_model(probability_model, tft_output, serving_model_dir)
     summary = {**result.to_dict(), "mode": settings.mode, "inherited_layers": inherited,
                "parameters": int(logit_model.count_params()), "ops": architecture.ops}

@@ -130,6 +130,7 @@ class SplitRows:
         self.gbdt_logit = np.concatenate(logits).astype(np.float32)
         self.folds = np.concatenate(folds).astype(np.int64)
         self._ids_cache: str | None = None
+        self._samples: dict[tuple[float, int], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -157,9 +158,13 @@ class SplitRows:
             self.folds = np.where(missing, computed, self.folds)
 
     def training_sample(self, fraction: float, seed: int) -> np.ndarray:
-        """bool [n]: the rows in the GBDT's training sample (trainer.resfusion.gbdt.in_training_sample)."""
-        return np.concatenate([gbdt.in_training_sample(batch, fraction, seed).numpy()
-                               for batch in self.records().batch(self.batch_size)])
+        """bool [n]: the rows in the GBDT's training sample (trainer.resfusion.gbdt.in_training_sample); computed in
+        one pass over the records the first time, then kept (every LogitBoost fit and fold fit asks again)."""
+        if (fraction, seed) not in self._samples:
+            self._samples[(fraction, seed)] = np.concatenate([
+                gbdt.in_training_sample(batch, fraction, seed).numpy()
+                for batch in self.records().batch(self.batch_size)])
+        return self._samples[(fraction, seed)]
 
     # Deep stages: ids, cached on local disk after the first pass (the encoder runs once per split).
     def cache_ids(self, encoder: IdEncoder, cache_dir: str) -> None:
