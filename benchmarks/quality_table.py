@@ -79,6 +79,8 @@ class Row:
         (the ResFusion family's Trainer, trainer.resfusion.run.run_fn, on GbdtResidual's examples), "raw" (the whole
         pipeline on a raw sample, in a child process), "derived" (no training of its own: the prefix K = `rounds`
         of the stages of the `source` row's fit, scored through its `stage_logits`).
+    source: of a "derived" row, the row whose fit it scores; of a "retrain" row, the search row whose architecture
+        (same seed) it retrains ("optfusion-supernet" when empty).
     only_on: the datasets the row applies to (empty: all).
     """
 
@@ -107,6 +109,7 @@ class Row:
 BASELINE_ROWS = tuple(Row(model, label, "keras", model) for model, label in (
     ("lr", "LR"), ("fm", "FM"), ("dnn", "DNN"), ("deepfm", "DeepFM"), ("dcn", "DCN"), ("dcnv2", "DCNv2"),
     ("xdeepfm", "xDeepFM"), ("ipnn", "IPNN")))
+LAZY_EMBEDDING_UPDATE = ("--embedding-update", "lazy")
 ROWS: tuple[Row, ...] = (
     Row("optfusion-supernet", "OptFusion search (supernet)", "search", "optfusion-hard"),
     Row("optfusion-hard", "OptFusion-Hard", "retrain", "optfusion-hard"),
@@ -114,6 +117,12 @@ ROWS: tuple[Row, ...] = (
     # retrain.sh's Soft rate differs from the Hard row's on Avazu and Frappe (1e-7) only; on Criteo it is the same.
     Row("optfusion-soft-reference", "OptFusion-Soft (retrain.sh's rate)", "retrain", "optfusion-soft",
         ("--soft-rates", "reference"), only_on=("avazu", "frappe")),
+    # Issue 15: the search and its Hard retrain with the sparse (LazyAdam) embedding update instead of PyTorch's dense
+    # one, beside the two rows above.
+    Row("optfusion-supernet-lazy", "OptFusion search (supernet), lazy embedding update", "search", "optfusion-hard",
+        LAZY_EMBEDDING_UPDATE),
+    Row("optfusion-hard-lazy", "OptFusion-Hard, lazy embedding update", "retrain", "optfusion-hard",
+        LAZY_EMBEDDING_UPDATE, source="optfusion-supernet-lazy"),
     *BASELINE_ROWS,
     Row("gbdt", "TF-DF GBDT", "gbdt", "gbdt"),
     # One fit of K = 3 rounds gives K = 1, 2, 3: a stage is fitted on the earlier stages only (same seeds), so the
@@ -686,8 +695,14 @@ class Runner:
         return result
 
     def _retrain(self, cell: Cell, nodes: dict[str, Any], out_dir: str) -> dict[str, Any]:
-        search_cell = Cell(cell.dataset, ROWS_BY_KEY["optfusion-supernet"], cell.seed)
+        search_cell = Cell(cell.dataset, ROWS_BY_KEY[cell.row.source or "optfusion-supernet"], cell.seed)
         search = self._wait_for_search(cell, search_cell)
+        if not os.path.isdir(search["architecture_dir"]):
+            # The architecture folder holds the supernet's weights the retrain starts from; a work dir copied from
+            # the committed cell results has the search's result but not its artifacts.
+            self.log(f"  {cell.name()}: {search_cell.name()}'s architecture folder is gone; running the search again")
+            os.remove(search_cell.path(self.work_dir))
+            search = self._wait_for_search(cell, search_cell)
         search_settings = nodes["OptFusionSearch"].exec_properties["settings"]
         recorded = with_current_defaults(search["settings"])["OptFusionSearch"]["settings"]
         if json.loads(recorded) != json.loads(search_settings):

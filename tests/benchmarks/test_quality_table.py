@@ -268,3 +268,13 @@ def test_an_optfusion_cell_from_before_the_embedding_update_option_is_not_stale(
     lazy = {"OptFusionSearch": {"settings": json.dumps({"embedding_dim": 40,
                                                         "run": {**run, "embedding_update": "lazy"}})}}
     assert qt.settings_digest(qt.with_current_defaults(recorded)) != qt.settings_digest(lazy)
+
+
+def test_the_lazy_rows_train_with_the_lazy_update_and_the_hard_one_retrains_the_lazy_search(tmp_path):
+    runner = qt.Runner(str(tmp_path))
+    for key, node_name in (("optfusion-supernet-lazy", "OptFusionSearch"), ("optfusion-hard-lazy", "OptFusionRetrain")):
+        row = qt.ROWS_BY_KEY[key]
+        settings = qt.node_settings(runner.nodes(runner.config("frappe", row, 2024)), row.kind)
+        assert json.loads(settings[node_name]["settings"])["run"]["embedding_update"] == "lazy"
+    assert qt.ROWS_BY_KEY["optfusion-hard-lazy"].source == "optfusion-supernet-lazy"
+    assert qt.ROWS_BY_KEY["optfusion-hard"].source == ""  # the dense search, "optfusion-supernet"
