@@ -54,6 +54,42 @@ class FitResult:
                 "val_auc_before_training": self.val_auc_before_training}
 
 
+class BestWeights:
+    """A copy of a model's weights (the best epoch's), in host buffers allocated on the first `keep` and overwritten
+    in place after that.
+
+    `model.get_weights()` per improved epoch (as Keras's EarlyStopping(restore_best_weights=True) does) allocates a
+    new copy while the previous one is still held: two copies of the model at that moment, 1.9 GB at Criteo's
+    supernet (docs/scaling.md, "Search memory"). Here there is one, plus one variable's temporary.
+    """
+
+    def __init__(self, model: tf.keras.Model) -> None:
+        self._model = model
+        self._buffers: list[np.ndarray] | None = None
+
+    @property
+    def kept(self) -> bool:
+        """Whether `keep` has been called."""
+        return self._buffers is not None
+
+    def keep(self) -> None:
+        """Copies the model's current weights (model.weights order) into the buffers."""
+        if self._buffers is None:
+            self._buffers = [np.empty(v.shape, v.dtype.as_numpy_dtype) for v in self._model.weights]
+        for buffer, variable in zip(self._buffers, self._model.weights):
+            np.copyto(buffer, variable.numpy())
+
+    def restore(self) -> None:
+        """Sets the model's weights to the kept copy.
+
+        Raises:
+            ValueError: nothing was kept.
+        """
+        if self._buffers is None:
+            raise ValueError("no weights were kept")
+        self._model.set_weights(self._buffers)
+
+
 def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *, epochs: int,
         patience: int = contract.REFERENCE_PATIENCE, max_steps_per_epoch: int | None = None,
         steps_per_execution: int = 16,
@@ -85,7 +121,8 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
     strategy = step.strategy
     model = step.model
     history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"auc": -np.inf, "logloss": float("nan"), "epoch": 0, "weights": None}
+    best: dict[str, Any] = {"auc": -np.inf, "logloss": float("nan"), "epoch": 0}
+    best_weights = BestWeights(model)
     known_steps: int | None = None
 
     def validate() -> tuple[float, float]:
@@ -107,10 +144,12 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
         """Keeps the weights if this epoch is the best so far; True when it improved."""
         auc = entry["val_auc"]
         if stopping.is_improvement(auc, best["auc"]):
-            best.update(auc=auc, logloss=entry["val_logloss"], epoch=entry["epoch"], weights=model.get_weights())
+            best.update(auc=auc, logloss=entry["val_logloss"], epoch=entry["epoch"])
+            best_weights.keep()
             return True
-        if best["weights"] is None:  # a single-class validation split: keep the latest weights
-            best.update(epoch=entry["epoch"], logloss=entry["val_logloss"], weights=model.get_weights())
+        if not best_weights.kept:  # a single-class validation split: keep the latest weights
+            best.update(epoch=entry["epoch"], logloss=entry["val_logloss"])
+            best_weights.keep()
         return False
 
     if evaluate_before_training:
@@ -162,7 +201,7 @@ def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *,
                     print(f"{name}: val_auc did not improve on {best['auc']:.5f} (epoch {best['epoch']}); "
                           "stopping, keeping the best epoch", flush=True)
                 break
-    if best["weights"] is not None and best["epoch"] != epochs_run:
-        model.set_weights(best["weights"])
+    if best_weights.kept and best["epoch"] != epochs_run:
+        best_weights.restore()
     return FitResult(best_epoch=best["epoch"], best_val_auc=float(best["auc"]), best_val_logloss=best["logloss"],
                      epochs_run=epochs_run, history=history)

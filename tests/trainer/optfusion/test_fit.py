@@ -1,6 +1,8 @@
 """OptFusion's epoch loop (trainer/optfusion/fit.py): early stopping, the kept epoch, epoch 0."""
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.trainer.optfusion.helpers import _batch, _supernet
@@ -39,3 +41,37 @@ def test_fit_reports_epoch_0_but_keeps_the_best_trained_epoch():
     assert [h["epoch"] for h in result.history] == [0, 1, 2] and result.history[1]["examples"] == 32
     assert result.val_auc_before_training == result.history[0]["val_auc"] == result.best_val_auc
     assert result.to_dict()["val_auc_before_training"] == result.val_auc_before_training
+
+
+def test_fit_restores_the_weights_of_the_best_epoch_when_a_later_one_is_worse(monkeypatch):
+    model, _ = _supernet()
+    groups = network.variable_groups(model)
+    step = optim.make_train_step(model, groups, {k: optim.GroupSettings(0.01) for k in groups})
+    features, labels = _batch(rows=64)
+    data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(16)
+    aucs = iter([0.6, 0.7, 0.65])  # epoch 2 is the best; epoch 3 is worse and stops the run
+    monkeypatch.setattr(fit.metrics, "auc", lambda labels, logits: next(aucs))
+    weights_at: dict[int, list[np.ndarray]] = {}
+    result = fit.fit(step, data, data, epochs=5, patience=1, verbose=0,
+                     on_epoch_end=lambda entry: weights_at.__setitem__(entry["epoch"], model.get_weights()))
+    assert (result.epochs_run, result.best_epoch, result.best_val_auc) == (3, 2, 0.7)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights_at[3], weights_at[2]))  # epoch 3 trained on
+    for kept, now in zip(weights_at[2], model.get_weights()):
+        np.testing.assert_array_equal(now, kept)
+
+
+def test_best_weights_overwrites_one_copy_and_restores_it():
+    model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(3,))])
+    best = fit.BestWeights(model)
+    with pytest.raises(ValueError, match="no weights were kept"):
+        best.restore()
+    model.set_weights([np.ones((3, 2)), np.zeros(2)])
+    best.keep()
+    buffers = [id(b) for b in best._buffers or []]
+    model.set_weights([np.full((3, 2), 2.0), np.ones(2)])
+    best.keep()
+    assert best.kept and [id(b) for b in best._buffers or []] == buffers  # the same buffers, overwritten
+    model.set_weights([np.zeros((3, 2)), np.zeros(2)])
+    best.restore()
+    np.testing.assert_array_equal(model.get_weights()[0], np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(model.get_weights()[1], np.ones(2))
