@@ -539,7 +539,9 @@ def render(results: dict[str, Any], args: argparse.Namespace, loads: list[float]
              "validation each epoch), the 2nd epoch's training "
              f"examples/s ({args.steps} steps). One process per precision runs bare (fused), bare (Keras), search, "
              "bare (fused), each with its own model, freed after it; the ratio is against the mean of the two "
-             "fused bare runs around the search; peak RSS of each phase sampled every 0.1 s (psutil).",
+             "fused bare runs around the search; peak RSS of each phase sampled every 0.1 s (psutil), in a process "
+             "that ran the phases before it (memory a freed model leaves to the allocator counts in the next phase's "
+             "peak; the search's own peak, measured in a fresh process: \"Search memory\" below).",
              "",
              f"- Compute rate of this machine, measured in the same run: one [256, 1560] x [1560, 1560] matmul at "
              f"{probe['float32_gflops']:.0f} GFLOP/s in float32 and {probe['bfloat16_gflops']:.0f} in bfloat16 (the "
