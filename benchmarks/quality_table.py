@@ -1293,7 +1293,8 @@ def claim(cells: dict[str, dict[Any, dict[str, Any]]], a: str, b: str) -> Claim:
 
 def claims_lines(cells: dict[str, dict[Any, dict[str, Any]]]) -> list[str]:
     pairs = [("optfusion-hard", "optfusion-supernet"), ("optfusion-hard", "optfusion-soft"),
-             ("optfusion-soft", "optfusion-soft-reference")]
+             ("optfusion-soft", "optfusion-soft-reference"), ("optfusion-supernet-lazy", "optfusion-supernet"),
+             ("optfusion-hard-lazy", "optfusion-hard")]
     baseline = best_baseline(cells)
     if baseline:
         pairs.append(("optfusion-hard", baseline))
