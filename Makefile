@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: run notebook test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-embedding benchmark-serving benchmark-memory clean
+.PHONY: run notebook test lint unit e2e lock schemas benchmark benchmark-optfusion benchmark-embedding benchmark-serving benchmark-memory benchmark-training benchmark-search-memory clean
 
 # The stamp is rewritten by setup.sh whenever requirements.lock or setup.py change.
 .venv/.installed-lock: requirements.lock setup.py setup.sh
@@ -62,8 +62,14 @@ benchmark-embedding: .venv  ## dense vs lazy embedding update at 1M and 6.8M ids
 benchmark-serving: .venv  ## model server load test (DeepFM, OptFusion-Hard on the Criteo sample) -> docs/benchmarks.md
 	$(PYTHON) -m benchmarks.serving_load
 
+benchmark-search-memory: .venv  ## OptFusion search's peak RSS in a fresh process against the model state -> docs/benchmarks.md
+	$(PYTHON) -m benchmarks.search_memory
+
 benchmark-memory: .venv  ## RawLogExampleGen's peak RSS at 100k, 500k and 4.5M rows (1 GB of input) -> docs/benchmarks.md
 	$(PYTHON) -m benchmarks.examplegen_memory
+
+benchmark-training: .venv  ## training cost curves (DeepFM, OptFusion search + Hard retrain, GBDT, residual) at 10k, 100k, 1M rows -> docs/benchmarks.md
+	$(PYTHON) -m benchmarks.training_cost --rows 10000 100000 1000000
 
 clean:
 	rm -rf tfx_output
