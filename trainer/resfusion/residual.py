@@ -171,11 +171,13 @@ class SplitRows:
         """Encodes every row once into `cache_dir` (a full pass); `ids` then reads the cache, so the encoder (the
         Transform graph) does not run again for every epoch and fold fit."""
         path = os.path.join(cache_dir, f"ids_{self.name}")
-        ids = self.records().batch(self.batch_size).map(encoder).unbatch().cache(path)
-        for _ in ids.batch(self.batch_size):  # fills the cache (one full pass)
+        # Batches are cached, not rows: tf.data's file cache holds an index entry per element in memory (about
+        # 570 bytes: +457 MB for 800k cached rows, 13 MB for the same rows in batches of 256).
+        batches = self.records().batch(self.batch_size).map(encoder).cache(path)
+        for _ in batches:  # fills the cache (one full pass)
             pass
         self._ids_cache = path
-        self._ids = ids
+        self._ids = batches.unbatch()
 
     def ids(self) -> tf.data.Dataset:
         """Each row's ids, int64 [F], unbatched, in file order.

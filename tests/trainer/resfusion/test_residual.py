@@ -107,6 +107,15 @@ def test_k_rounds_alternate_stages_and_every_stage_feeding_another_is_out_of_fol
         assert 0.5 < record["eval_auc"] <= 1.0 and 0.2 < record["eval_logloss"] < 0.8
 
 
+def test_cached_ids_are_the_encoders_ids_of_each_row_in_file_order(layouts):
+    _, encoder, rows = layouts["criteo"]
+    train = rows["train"]
+    expected = np.concatenate([encoder(batch).numpy() for batch in train.records().batch(7)])
+    cached = np.stack([ids.numpy() for ids in train.ids()])  # one row at a time, from the cache of batches
+    assert cached.shape == (len(train), encoder.num_fields)
+    np.testing.assert_array_equal(cached, expected)
+
+
 def test_out_of_fold_offsets_come_from_fold_models_that_never_saw_the_row(k3, layouts):
     """Stages 1 (deep) and 2 (GBDT) hand the next stage, for a row of fold j, the logit of fold model j, which
     was fitted without fold j; not the logit of the stage model fitted on every row."""
