@@ -60,7 +60,7 @@ class BestWeights:
 
     `model.get_weights()` per improved epoch (as Keras's EarlyStopping(restore_best_weights=True) does) allocates a
     new copy while the previous one is still held: two copies of the model at that moment, 1.9 GB at Criteo's
-    supernet (docs/scaling.md, "Search memory"). Here there is one, plus one variable's temporary.
+    supernet (docs/scaling.md, "The search's memory"). Here there is one, plus one variable's temporary.
     """
 
     def __init__(self, model: tf.keras.Model) -> None:
