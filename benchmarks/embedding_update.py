@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.child:
-        sampler = throughput._RssSampler()  # pylint: disable=protected-access
+        sampler = throughput.RssSampler()
         result = child(args.child, args.ids[0], args.steps)
         result["peak_rss_mb"] = sampler.mark()
         sampler.stop()

@@ -125,7 +125,7 @@ def _table_size(data: dict[str, Any]) -> int:
 
 # --- children ---------------------------------------------------------------------------------------------------
 
-class _RssSampler:
+class RssSampler:
     """Peak RSS of this process between mark() calls, sampled every 0.1 s by a thread (psutil)."""
 
     def __init__(self) -> None:
@@ -199,7 +199,7 @@ def child_pair(precision: str, data: dict[str, Any], table_size: int, steps: int
                supernet_export_dir: str | None = None) -> dict[str, Any]:
     """In one process: bare (fused Adam), bare (Keras Adam), search, bare (fused Adam), models freed in between,
     with each phase's peak RSS. The search/bare ratio is against the two fused-Adam bare runs around the search."""
-    sampler = _RssSampler()
+    sampler = RssSampler()
     sampler.mark()
     phases: list[tuple[str, dict[str, Any]]] = []
     for name in ("fused", "keras", "search", "fused"):
@@ -248,7 +248,7 @@ def child_retrain(precision: str, data: dict[str, Any], table_size: int, steps: 
     2 epochs of `steps` steps; exports the model for serving to export_dir if given."""
     from trainer.optfusion import training
     from trainer.optfusion.settings import RetrainSettings, RunSettings
-    sampler = _RssSampler()
+    sampler = RssSampler()
     sampler.mark()
     settings = RetrainSettings(mode="hard", inherit_weights=False, lr_emb=LR, lr_nn=LR, l2_emb=L2, l2_nn=L2,
                                run=RunSettings(batch_size=BATCH, epochs=2, early_stopping_patience=2,
@@ -465,7 +465,7 @@ def xla_loops(shape: list[int]) -> dict[str, int]:
 
 def run_child(args: argparse.Namespace) -> None:
     # psutil, not getrusage: Linux carries ru_maxrss over fork and exec, so a child would report the parent's peak.
-    sampler = _RssSampler()
+    sampler = RssSampler()
     data = json.loads(args.data) if args.data else None
     if args.child == "pair":
         result = child_pair(args.precision, data, args.table_size, args.steps, args.export_dir)

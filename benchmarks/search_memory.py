@@ -10,8 +10,8 @@ dimensions (39 fields x 40, about 241M weights) 3.6 GiB. Each run is a child pro
 tfxio input pipeline from the transformed TFRecords, grouped Adam, dense coupled L2, validation each epoch, the best
 epoch's weights kept, the architecture folder written) for 2 epochs of --steps steps on the Transform output of
 generated Criteo rows (`benchmarks.optfusion_throughput.prepare_data`, cached under its work dir), with RSS sampled
-every 0.05 s (psutil). Reported: peak RSS minus RSS after imports, its ratio to the model state, and the 2nd
-epoch's training examples/s (the 1st includes tracing).
+every 0.1 s (`benchmarks.optfusion_throughput.RssSampler`). Reported: peak RSS minus RSS after imports, its
+ratio to the model state, and the 2nd epoch's training examples/s (the 1st includes tracing).
 
 Variants, run interleaved (keras_copy, in_place, in_place, keras_copy) so a drift in the machine's load hits both:
 - keras_copy: the best epoch's weights kept as Keras's EarlyStopping(restore_best_weights=True) keeps them,
@@ -37,7 +37,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
@@ -57,30 +56,6 @@ STATE_BYTES_PER_PARAMETER = 16  # float32 weight, gradient, Adam m and v
 MAX_STATE_RATIO = 1.5
 MIN_SPEED_RATIO = 0.95
 MIB = 2 ** 20
-
-
-class PeakSampler:
-    """The process's RSS every `interval` seconds in a thread; `peak` in bytes since start."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import psutil
-        self._process = psutil.Process()
-        self.start_rss = self._process.memory_info().rss
-        self.peak = self.start_rss
-        self._stop = threading.Event()
-        self._interval = interval
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def stop(self) -> int:
-        """Stops sampling; the peak RSS in bytes."""
-        self._stop.set()
-        self._thread.join()
-        return max(self.peak, self._process.memory_info().rss)
 
 
 class KerasCopy:
@@ -140,11 +115,13 @@ def run_child(args: argparse.Namespace) -> None:
     with open(args.data) as f:
         data = json.load(f)
     # Imported before the first RSS reading, which so leaves imports out.
+    import psutil
     import tensorflow  # noqa: F401
 
     from components.optfusion import executor  # noqa: F401
     from trainer.optfusion import training  # noqa: F401
-    sampler = PeakSampler()
+    rss_after_imports = psutil.Process().memory_info().rss / MIB
+    sampler = throughput.RssSampler()
     if args.child == "train_step":
         result = embedding_update.child("dense", args.table_size, args.steps)
     elif args.profile_capture:
@@ -153,9 +130,10 @@ def run_child(args: argparse.Namespace) -> None:
             result = child_search(args.child, args.steps, data)
     else:
         result = child_search(args.child, args.steps, data)
-    peak = sampler.stop()
-    result.update(variant=args.child, rss_after_imports_mb=sampler.start_rss / MIB, peak_rss_mb=peak / MIB,
-                  peak_over_imports_mb=(peak - sampler.start_rss) / MIB)
+    peak = max(sampler.mark(), rss_after_imports)
+    sampler.stop()
+    result.update(variant=args.child, rss_after_imports_mb=rss_after_imports, peak_rss_mb=peak,
+                  peak_over_imports_mb=peak - rss_after_imports)
     with open(args.out, "w") as f:
         json.dump(result, f)
 

@@ -333,7 +333,7 @@ def run_child(args: argparse.Namespace) -> None:
     import importlib
 
     import psutil
-    sampler = throughput._RssSampler()  # pylint: disable=protected-access
+    sampler = throughput.RssSampler()
     for module in ("tensorflow", "tensorflow_transform", "tfx.v1", *CHILD_IMPORTS.get(args.child, ())):
         importlib.import_module(module)  # the fixed cost of any step, before "after imports"
     rss_after_imports = psutil.Process().memory_info().rss / _MB
