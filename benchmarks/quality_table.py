@@ -1495,7 +1495,8 @@ def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
 
     A field is added with the default that keeps the earlier behaviour (`use_hessian_gain=False` is YDF's own
     default, `warm_start=False` trains from fresh weights), so a cell trained before it was added is not stale for
-    its lack; any recorded value is kept.
+    its lack; any recorded value is kept. The ResFusion Trainer records its own fits' settings in its custom_config
+    (`resfusion.gbdt`, and `resfusion.optfusion.search.run` for an OptFusion residual network): filled the same way.
     """
     from trainer.config import TrainConfig
     from trainer.optfusion.settings import RunSettings
@@ -1509,16 +1510,28 @@ def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
             if isinstance(step.get("run"), dict):
                 step["run"] = {**run_defaults, **step["run"]}
                 settings = {**settings, name: {**settings[name], "settings": json.dumps(step, sort_keys=True)}}
+    gbdt_defaults = {f.name: f.default for f in dataclasses.fields(GbdtParams)}
     for name, properties in settings.items():
         custom = json.loads(properties.get("custom_config") or "{}")
+        changed = False
         if isinstance(custom.get("train"), dict):
             custom["train"] = {**train_defaults, **custom["train"]}
+            changed = True
+        resfusion = custom.get("resfusion")
+        if isinstance(resfusion, dict) and isinstance(resfusion.get("gbdt"), dict):  # the ResFusion Trainer's fits
+            custom["resfusion"] = resfusion = {**resfusion, "gbdt": {**gbdt_defaults, **resfusion["gbdt"]}}
+            changed = True
+        search = resfusion.get("optfusion", {}).get("search") if isinstance(resfusion, dict) else None
+        if isinstance(search, dict) and isinstance(search.get("run"), dict):  # its OptFusion stage's search
+            optfusion = {**resfusion["optfusion"], "search": {**search, "run": {**run_defaults, **search["run"]}}}
+            custom["resfusion"] = {**resfusion, "optfusion": optfusion}
+            changed = True
+        if changed:
             settings = {**settings, name: {**properties, "custom_config": json.dumps(custom, sort_keys=True)}}
     node = settings.get("GbdtResidual")
     if not node or "gbdt_params" not in node:
         return settings
-    defaults = {f.name: f.default for f in dataclasses.fields(GbdtParams)}
-    params = {**defaults, **json.loads(node["gbdt_params"])}
+    params = {**gbdt_defaults, **json.loads(node["gbdt_params"])}
     return {**settings, "GbdtResidual": {**node, "gbdt_params": json.dumps(params, sort_keys=True)}}
 
 

@@ -206,6 +206,24 @@ def test_a_gbdt_field_added_after_a_cell_ran_takes_its_default_and_recorded_valu
     assert qt.with_current_defaults({"Trainer": {"x": 1}}) == {"Trainer": {"x": 1}}
 
 
+def test_a_resfusion_trainer_cell_from_before_a_gbdt_field_existed_is_not_stale_for_its_lack():
+    """The ResFusion Trainer records its fits' settings in custom_config (resfusion.gbdt, resfusion.optfusion.search),
+    not only in GbdtResidual and OptFusionSearch; training_fraction (default 1.0: every row) and embedding_update
+    (default "dense") were added, with the earlier behaviour as their defaults, after the cells ran."""
+    def trainer(gbdt: dict, run: dict) -> dict:
+        return {"Trainer": {"custom_config": json.dumps(
+            {"resfusion": {"folds": 5, "gbdt": gbdt, "optfusion": {"search": {"embedding_dim": 10, "run": run}}}})}}
+
+    def digest(settings: dict) -> str:
+        return qt.settings_digest(qt.comparable(qt.with_current_defaults(settings)))
+
+    recorded = trainer({"num_trees": 300}, {"seed": 7})
+    assert digest(recorded) == digest(trainer({"num_trees": 300, "training_fraction": 1.0},
+                                              {"seed": 7, "embedding_update": "dense"}))
+    assert digest(recorded) != digest(trainer({"num_trees": 300, "training_fraction": 0.1}, {"seed": 7}))
+    assert digest(recorded) != digest(trainer({"num_trees": 300}, {"seed": 7, "embedding_update": "lazy"}))
+
+
 def test_where_the_run_fn_lives_is_not_a_setting():
     before = {"Trainer": {"run_fn": "trainer.residual.run_fn", "custom_config": "{}"}}
     after = {"Trainer": {"run_fn": "trainer.resfusion.run.run_fn", "custom_config": "{}"}}
