@@ -16,7 +16,7 @@ ratio to the model state, and the 2nd epoch's training examples/s (the 1st inclu
 Variants, run interleaved (keras_copy, in_place, in_place, keras_copy) so a drift in the machine's load hits both:
 - keras_copy: the best epoch's weights kept as Keras's EarlyStopping(restore_best_weights=True) keeps them,
   `model.get_weights()` per improved epoch (the search before issue 15);
-- in_place: `trainer.optfusion.fit.BestWeights` (one copy, overwritten in place).
+- in_place: `trainer.contract.BestWeights` (one copy, overwritten in place), as trainer.optfusion.fit uses it.
 - train_step (once): the search's TrainStep alone on in-memory synthetic ids (`benchmarks.embedding_update.child`,
   dense update: no input pipeline, no validation, no kept copy): the floor a search cannot go below without
   changing its maths.

@@ -48,26 +48,77 @@ def test_early_stopping_rejects_a_patience_below_one():
         contract.EarlyStopping(0)
 
 
-def test_keras_fit_stops_and_keeps_the_best_epoch_as_the_policy_says():
-    """A model whose eval AUC goes .5 (epoch 1), up (2), down (3): patience 1 stops after epoch 3 and restores 2."""
-    class ScriptedAuc(keras.callbacks.Callback):
-        def __init__(self, aucs):
-            super().__init__()
-            self.aucs = list(aucs)
+class ScriptedAuc(keras.callbacks.Callback):
+    """Sets epoch e's `val_auc` to aucs[e] and the model's one weight to e + 1, so the weights name their epoch."""
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs["val_auc"] = self.aucs[epoch]
-            self.model.layers[-1].set_weights([np.full((1, 1), epoch + 1.0, np.float32)])
+    def __init__(self, aucs):
+        super().__init__()
+        self.aucs = list(aucs)
 
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_auc"] = self.aucs[epoch]
+        self.model.layers[-1].set_weights([np.full((1, 1), epoch + 1.0, np.float32)])
+
+
+def _fit_scripted(aucs, stopping: keras.callbacks.Callback) -> tuple[dict, float]:
+    """(history_record, the weight left in the model: the epoch whose weights were kept)."""
     x = keras.Input(shape=(1,))
     model = keras.Model(x, keras.layers.Dense(1, use_bias=False, trainable=False)(x))
     model.compile(loss="mse")
-    history = model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=5, verbose=0,
-                        callbacks=[ScriptedAuc([0.5, 0.7, 0.6, 0.8, 0.9]),
-                                   contract.EarlyStopping(1).keras_callback(verbose=0)])
-    record = contract.history_record(history)
-    assert (record["epochs_run"], record["best_epoch"]) == (3, 2)
-    assert model.layers[-1].get_weights()[0][0, 0] == 2.0  # epoch 2's weights
+    history = model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=len(aucs), verbose=0,
+                        callbacks=[ScriptedAuc(aucs), stopping])
+    return contract.history_record(history), float(model.layers[-1].get_weights()[0][0, 0])
+
+
+def test_keras_fit_stops_and_keeps_the_best_epoch_as_the_policy_says():
+    """Eval AUC .5 (epoch 1), up (2), down (3): patience 1 stops after epoch 3 and restores epoch 2's weights."""
+    record, kept_epoch = _fit_scripted([0.5, 0.7, 0.6, 0.8, 0.9], contract.EarlyStopping(1).keras_callback(verbose=0))
+    assert (record["epochs_run"], record["best_epoch"], kept_epoch) == (3, 2, 2.0)
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("aucs, patience, expected", [
+    ([0.5, 0.7, 0.6, 0.8, 0.9], 1, (3, 2.0)),
+    ([0.5, 0.6, 0.7, 0.8], 1, (4, 4.0)),  # never stops: the last epoch is the best and is kept
+    ([0.5, 0.7, 0.6, 0.65, 0.9], 2, (4, 2.0)),
+    ([NAN, NAN, NAN], 1, (2, 1.0)),  # a one-class eval split: the first epoch kept, no stop before the second
+    ([NAN, 0.6, 0.5, 0.7], 1, (3, 2.0)),
+])
+def test_the_keras_callback_stops_and_restores_as_keras_early_stopping_does(aucs, patience, expected):
+    """The project's callback (one in-place copy) against tf-keras's EarlyStopping(restore_best_weights=True) on the
+    same scripted AUCs: same epochs run, same epoch's weights restored."""
+    ours = _fit_scripted(aucs, contract.EarlyStopping(patience).keras_callback(verbose=0))
+    theirs = _fit_scripted(aucs, keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
+                                                               restore_best_weights=True))
+    assert (ours[0]["epochs_run"], ours[1]) == (theirs[0]["epochs_run"], theirs[1]) == expected
+
+
+def test_the_keras_callback_says_what_is_missing_without_an_eval_auc():
+    x = keras.Input(shape=(1,))
+    model = keras.Model(x, keras.layers.Dense(1)(x))
+    model.compile(loss="mse")
+    with pytest.raises(KeyError, match="needs `val_auc`.*got \\['loss'\\]"):
+        model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=1, verbose=0,
+                  callbacks=[contract.EarlyStopping(1).keras_callback(verbose=0)])
+
+
+def test_best_weights_overwrites_one_copy_and_restores_it():
+    model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(3,))])
+    best = contract.BestWeights(model)
+    with pytest.raises(ValueError, match="no weights were kept"):
+        best.restore()
+    model.set_weights([np.ones((3, 2)), np.zeros(2)])
+    best.keep()
+    buffers = [id(b) for b in best._buffers or []]
+    model.set_weights([np.full((3, 2), 2.0), np.ones(2)])
+    best.keep()
+    assert best.kept and [id(b) for b in best._buffers or []] == buffers  # the same buffers, overwritten
+    model.set_weights([np.zeros((3, 2)), np.zeros(2)])
+    best.restore()
+    np.testing.assert_array_equal(model.get_weights()[0], np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(model.get_weights()[1], np.ones(2))
 
 
 def test_history_record_has_no_best_epoch_without_a_finite_auc():

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import contract, metrics
+from trainer.contract import BestWeights
 from trainer.optfusion.optim import TrainStep
 
 keras = tf.keras
@@ -52,42 +53,6 @@ class FitResult:
         steps' result files."""
         return {**dataclasses.asdict(self), "train_examples_per_second": self.train_examples_per_second,
                 "val_auc_before_training": self.val_auc_before_training}
-
-
-class BestWeights:
-    """A copy of a model's weights (the best epoch's), in host buffers allocated on the first `keep` and overwritten
-    in place after that.
-
-    `model.get_weights()` per improved epoch (as Keras's EarlyStopping(restore_best_weights=True) does) allocates a
-    new copy while the previous one is still held: two copies of the model at that moment, 1.9 GB at Criteo's
-    supernet (docs/scaling.md, "The search's memory"). Here there is one, plus one variable's temporary.
-    """
-
-    def __init__(self, model: tf.keras.Model) -> None:
-        self._model = model
-        self._buffers: list[np.ndarray] | None = None
-
-    @property
-    def kept(self) -> bool:
-        """Whether `keep` has been called."""
-        return self._buffers is not None
-
-    def keep(self) -> None:
-        """Copies the model's current weights (model.weights order) into the buffers."""
-        if self._buffers is None:
-            self._buffers = [np.empty(v.shape, v.dtype.as_numpy_dtype) for v in self._model.weights]
-        for buffer, variable in zip(self._buffers, self._model.weights):
-            np.copyto(buffer, variable.numpy())
-
-    def restore(self) -> None:
-        """Sets the model's weights to the kept copy.
-
-        Raises:
-            ValueError: nothing was kept.
-        """
-        if self._buffers is None:
-            raise ValueError("no weights were kept")
-        self._model.set_weights(self._buffers)
 
 
 def fit(step: TrainStep, train: tf.data.Dataset, evaluation: tf.data.Dataset, *, epochs: int,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from tests.trainer.optfusion.helpers import _batch, _supernet
@@ -58,20 +57,3 @@ def test_fit_restores_the_weights_of_the_best_epoch_when_a_later_one_is_worse(mo
     assert any(not np.array_equal(a, b) for a, b in zip(weights_at[3], weights_at[2]))  # epoch 3 trained on
     for kept, now in zip(weights_at[2], model.get_weights()):
         np.testing.assert_array_equal(now, kept)
-
-
-def test_best_weights_overwrites_one_copy_and_restores_it():
-    model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(3,))])
-    best = fit.BestWeights(model)
-    with pytest.raises(ValueError, match="no weights were kept"):
-        best.restore()
-    model.set_weights([np.ones((3, 2)), np.zeros(2)])
-    best.keep()
-    buffers = [id(b) for b in best._buffers or []]
-    model.set_weights([np.full((3, 2), 2.0), np.ones(2)])
-    best.keep()
-    assert best.kept and [id(b) for b in best._buffers or []] == buffers  # the same buffers, overwritten
-    model.set_weights([np.zeros((3, 2)), np.zeros(2)])
-    best.restore()
-    np.testing.assert_array_equal(model.get_weights()[0], np.full((3, 2), 2.0))
-    np.testing.assert_array_equal(model.get_weights()[1], np.ones(2))
