@@ -234,6 +234,10 @@ def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
                         help="ResFusion family: train the GBDT stages on this deterministic hash sample of the "
                              "training rows (default 1: all), for training sets beyond one machine's memory; every row "
                              "is still scored (docs/resfusion.md)")
+    parser.add_argument("--gbdt-max-vocab-count", dest="max_vocab_count", type=int,
+                        help="ResFusion family: most frequent values kept per categorical field by the GBDT stages "
+                             "(default: 2,000 for raw logs, every id of OptFusion TFRecords; -1: every value). A "
+                             "tree's cost grows with it (docs/scaling.md, \"The GBDT's cost\")")
     parser.add_argument("--rounds", type=int,
                         help="ResFusion family: K, residual rounds after the first stage (default 2)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
@@ -360,7 +364,8 @@ def tuning_config(args: argparse.Namespace) -> Any:
 
 # Flags that set a field of the model family's options (the field name: the flag).
 FAMILY_FLAGS = {"residual_model": "--residual-model", "rounds": "--rounds",
-                "training_fraction": "--gbdt-training-fraction", "precision": "--precision",
+                "training_fraction": "--gbdt-training-fraction", "max_vocab_count": "--gbdt-max-vocab-count",
+                "precision": "--precision",
                 "jit_compile": "--jit-compile", "l2_mode": "--l2-mode", "embedding_update": "--embedding-update",
                 "inherit_weights": "--from-scratch",
                 "soft_rates": "--soft-rates"}

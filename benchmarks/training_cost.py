@@ -13,9 +13,8 @@ For each size (rows of a generated Criteo-layout log, data_gen.synthetic_criteo)
    Transform output (ids, plus the GBDT's logit, which the other steps do not read) feeds every deep step; the raw
    ExampleGen output feeds the GBDT. The preparation is cached by TFX: a re-run reuses it. Above --gbdt-max-rows
    (default 100k) the preparation is `--model deepfm` (no GbdtResidual: it took 7 min at 100k rows here, three TF-DF
-   fits and a Beam scoring pass), the GBDT is not fitted (the section gives an extrapolation from the largest fit)
-   and the residual stage trains on the raw train split with a zero offset (the offset's values do not change the
-   stage's cost).
+   fits and a Beam scoring pass) and the residual stage trains on the raw train split with a zero offset (the
+   offset's values do not change the stage's cost); the GBDT's own fit reads the raw rows, there at every size.
 2. One fresh child process per training step, on those artifacts, with the --preset trainer settings ("small":
    the shared samples' settings at Criteo's dimensions, embedding 40 per field, batch 256):
    - deepfm: the Keras Trainer's model (trainer.models.registry, compiled by trainer.contract as trainer.train's
@@ -28,7 +27,12 @@ For each size (rows of a generated Criteo-layout log, data_gen.synthetic_criteo)
      with the eval split as validation, as GbdtResidual's executor fits its full model; --gbdt-trees trees (default
      20), early stopping unable to end it sooner (look-ahead = trees), so sizes compare;
    - residual: ResFusion's first deep stage (trainer.resfusion.residual: SplitRows of GbdtResidual's train split,
-     ids through the Transform graph cached once, DeepFM with the GBDT's out-of-fold logit as a fixed offset).
+     ids through the Transform graph cached once, DeepFM with the GBDT's out-of-fold logit as a fixed offset);
+   - gbdt_vocab: the GBDT's cost by dictionary size: for each --gbdt-vocab-sweep value of max_vocab_count (the most
+     frequent values kept per categorical field), fits of 1 and SWEEP_TREES trees on the gbdt step's rows, so the
+     cost per tree (their difference) and the fixed cost (reading the rows into TF-DF, its dataspec, tracing)
+     separate. The profile behind it (docs/scaling.md): most of a tree's cost is in the categorical fields, and set by
+     the size of their dictionaries more than by the rows.
 
 Measured in the child: the deep steps run a fixed number of training steps (--steps overrides the per-step
 defaults in FIXED_STEPS) after warm-up steps (tracing, first touch of the optimiser's slots); examples/s and seconds
@@ -75,20 +79,23 @@ DATASET = "criteo"  # the generated logs' layout
 PIPELINE_NAME = "training_cost_bench"
 # The preparation's own preset: GbdtResidual only has to give the residual stage an offset, quickly.
 PREP_PRESET = "test"
-STEPS = ("deepfm", "search", "retrain", "gbdt", "residual")
+STEPS = ("deepfm", "search", "retrain", "gbdt", "residual", "gbdt_vocab")
 STEP_LABELS = {"deepfm": "DeepFM (Keras Trainer)", "search": "OptFusion search", "retrain": "OptFusion Hard retrain",
-               "gbdt": "TF-DF GBDT", "residual": "Residual stage (DeepFM on the GBDT offset)"}
+               "gbdt": "TF-DF GBDT", "residual": "Residual stage (DeepFM on the GBDT offset)",
+               "gbdt_vocab": "TF-DF GBDT by dictionary size"}
+SWEEP = "gbdt_vocab"  # its own table, not a row of the steps' tables
 # Measured training steps of the deep steps (batch: the preset's): about a minute each on 2 CPU cores at Criteo's
 # dimensions (the search's step is about 3 s there, DeepFM's a tenth of that).
 FIXED_STEPS = {"deepfm": 200, "search": 16, "retrain": 40, "residual": 200}
 WARMUP_STEPS = {"deepfm": 5, "search": 2, "retrain": 3, "residual": 5}
-# Trees of the GBDT fit (the preset's depth): few, as a TF-DF fit of 10 trees of depth 6 on 80k rows took 4 min here.
+# Trees of the GBDT fit (the preset's depth): few, so that the fit on 800k training rows takes minutes here.
 DEFAULT_GBDT_TREES = 20
-# Above this many rows the preparation leaves GbdtResidual out (`--model deepfm`) and the GBDT is not fitted: on this
-# machine (2 cores, shared) a TF-DF fit of 20 trees cost 5.6 ms per training row at 100k rows (over an hour at 800k
-# rows) and GbdtResidual took 7 min at 100k rows (three fits and a Beam scoring pass). The residual stage then trains
-# on a zero offset.
+# Above this many rows the preparation leaves GbdtResidual out (`--model deepfm`): it took 7 min at 100k rows here
+# (three TF-DF fits and a Beam scoring pass). The residual stage then trains on a zero offset.
 DEFAULT_GBDT_MAX_ROWS = 100_000
+# The gbdt_vocab step: max_vocab_count values (raw logs' default: 2,000), each fitted with 1 and SWEEP_TREES trees.
+DEFAULT_VOCAB_SWEEP = (64, 250, 1000, 2000)
+SWEEP_TREES = 4
 INGESTION_NODES = ("RawLogExampleGen", "StatisticsGen", "SchemaGen", "GbdtResidual", "Transform")
 _MB = 2 ** 20
 
@@ -259,10 +266,9 @@ def child_optfusion(data: dict[str, Any], preset: str, steps: int, warmup: int, 
                         examples_per_second=examples / seconds)
 
 
-def child_gbdt(data: dict[str, Any], preset: str, trees: int) -> dict[str, Any]:
-    """TF-DF GBDT fitted on every raw training row (eval split as validation), `trees` trees whatever the validation
-    loss does. Also one read pass over the training rows beforehand (rows counted, seconds), to tell reading from
-    tree growing."""
+def _gbdt_setup(data: dict[str, Any], preset: str, trees: int) -> tuple[Any, Any, list[str], list[str]]:
+    """The gbdt step's (GbdtParams of the preset with `trees` trees, early stopping unable to end it sooner;
+    GbdtInputs; train files; eval files) from the raw ExampleGen output."""
     import dataclasses
 
     from pipeline import configs, resfusion_steps
@@ -273,7 +279,15 @@ def child_gbdt(data: dict[str, Any], preset: str, trees: int) -> dict[str, Any]:
                                  num_trees=trees, early_stopping_look_ahead=trees)
     train_files = split_files(data["raw_examples_uri"], data["raw_split_names"], "train")
     eval_files = split_files(data["raw_examples_uri"], data["raw_split_names"], "eval")
-    inputs = gbdt.GbdtInputs.from_files(features.get_dataset(DATASET), train_files)
+    return params, gbdt.GbdtInputs.from_files(features.get_dataset(DATASET), train_files), train_files, eval_files
+
+
+def child_gbdt(data: dict[str, Any], preset: str, trees: int) -> dict[str, Any]:
+    """TF-DF GBDT fitted on every raw training row (eval split as validation), `trees` trees whatever the validation
+    loss does. Also one read pass over the training rows beforehand (rows counted, seconds), to tell reading from
+    tree growing."""
+    from trainer.resfusion import gbdt
+    params, inputs, train_files, eval_files = _gbdt_setup(data, preset, trees)
     start = time.perf_counter()
     rows = sum(int(labels.shape[0]) for _, labels in gbdt.examples_dataset(train_files, inputs, params.batch_size))
     read_seconds = time.perf_counter() - start
@@ -285,6 +299,49 @@ def child_gbdt(data: dict[str, Any], preset: str, trees: int) -> dict[str, Any]:
     return {"ids": None, "parameters": None, "trees": trees, "kept_trees": model.num_trees,
             "max_depth": params.max_depth, "train_rows": rows, "read_seconds": read_seconds, "steps": 1,
             "examples": rows, "seconds": seconds, "examples_per_second": rows / seconds, "seconds_per_step": seconds}
+
+
+def dictionary_items(model: Any) -> int:
+    """Dictionary items over the categorical features of a fitted TF-DF model (its dataspec; each feature's count
+    includes its out-of-dictionary item)."""
+    dataspec = model.keras_model.make_inspector().dataspec
+    return sum(column.categorical.number_of_unique_values for column in dataspec.columns
+               if column.HasField("categorical") and column.name != "__LABEL")
+
+
+def child_gbdt_vocab(data: dict[str, Any], preset: str, vocab_counts: Sequence[int],
+                     trees: int = SWEEP_TREES) -> dict[str, Any]:
+    """The GBDT's cost by dictionary size: per max_vocab_count, a fit of 1 tree and one of `trees` trees (the gbdt
+    step's rows, parameters and validation), after one uncounted fit. Per tree: (t_trees - t_1) / (trees - 1); fixed:
+    t_1 - per tree."""
+    import dataclasses
+
+    from trainer.resfusion import gbdt
+    params, inputs, train_files, eval_files = _gbdt_setup(data, preset, trees)
+
+    def fit(count: int, n: int) -> tuple[Any, float]:
+        start = time.perf_counter()
+        model = gbdt.GbdtLearner(inputs, dataclasses.replace(
+            params, num_trees=n, early_stopping_look_ahead=n, max_vocab_count=count), task="classification").fit(
+            gbdt.examples_dataset(train_files, inputs, params.batch_size),
+            gbdt.examples_dataset(eval_files, inputs, params.batch_size))
+        return model, time.perf_counter() - start
+
+    # The process's first fit also pays one-time costs (about 10 s here: TF-DF's ops, the first tracing), which
+    # would count against the first value's 1-tree fit: one fit first, not counted.
+    warmup_seconds = fit(min(vocab_counts), 1)[1]
+    sweep, total = [], warmup_seconds
+    for count in vocab_counts:
+        seconds = {}
+        for n in (1, trees):
+            model, seconds[n] = fit(count, n)
+        per_tree = (seconds[trees] - seconds[1]) / (trees - 1)
+        sweep.append({"max_vocab_count": count, "dictionary_items": dictionary_items(model),
+                      "seconds_1_tree": seconds[1], f"seconds_{trees}_trees": seconds[trees],
+                      "seconds_per_tree": per_tree, "fixed_seconds": seconds[1] - per_tree})
+        total += seconds[1] + seconds[trees]
+    return {"trees": trees, "max_depth": params.max_depth, "sweep": sweep, "seconds": total,
+            "warmup_fit_seconds": warmup_seconds}
 
 
 def child_residual(data: dict[str, Any], preset: str, steps: int, warmup: int) -> dict[str, Any]:
@@ -325,7 +382,7 @@ def child_residual(data: dict[str, Any], preset: str, steps: int, warmup: int) -
                         read_seconds=pass_seconds, offset="GBDT logit" if with_gbdt else "zero")
 
 
-CHILD_IMPORTS = {"gbdt": ("tensorflow_decision_forests",)}
+CHILD_IMPORTS = {"gbdt": ("tensorflow_decision_forests",), SWEEP: ("tensorflow_decision_forests",)}
 
 
 def run_child(args: argparse.Namespace) -> None:
@@ -340,8 +397,6 @@ def run_child(args: argparse.Namespace) -> None:
     imported = time.perf_counter()
     if args.child == "prepare":
         result = prepare(args.work_dir, args.rows[0], with_gbdt=args.rows[0] <= args.gbdt_max_rows)
-    elif args.child == "gbdt" and json.loads(args.data)["rows"] > args.gbdt_max_rows:
-        result = {"skipped": f"not fitted above {args.gbdt_max_rows:,} rows (--gbdt-max-rows)"}
     else:
         data = json.loads(args.data)
         steps, warmup = args.steps or FIXED_STEPS.get(args.child, 1), args.warmup or WARMUP_STEPS.get(args.child, 0)
@@ -351,6 +406,8 @@ def run_child(args: argparse.Namespace) -> None:
             result = child_optfusion(data, args.preset, steps, warmup, retrain=args.child == "retrain")
         elif args.child == "gbdt":
             result = child_gbdt(data, args.preset, args.gbdt_trees)
+        elif args.child == SWEEP:
+            result = child_gbdt_vocab(data, args.preset, args.gbdt_vocab_sweep)
         else:
             result = child_residual(data, args.preset, steps, warmup)
         # Set-up: the child's time after its imports outside the measured span (data passes, model build, warm-up).
@@ -373,7 +430,8 @@ def launch(kind: str, rows: int, work_dir: str, args: argparse.Namespace, data: 
     log_path = os.path.join(logs, f"rows_{rows}_{kind}.log")
     command = [sys.executable, "-m", "benchmarks.training_cost", "--child", kind, "--out", out, "--rows", str(rows),
                "--work-dir", os.path.join(work_dir, f"rows_{rows}"), "--preset", args.preset,
-               "--gbdt-trees", str(args.gbdt_trees), "--gbdt-max-rows", str(args.gbdt_max_rows)]
+               "--gbdt-trees", str(args.gbdt_trees), "--gbdt-max-rows", str(args.gbdt_max_rows),
+               "--gbdt-vocab-sweep", *map(str, args.gbdt_vocab_sweep)]
     command += ["--steps", str(args.steps)] if args.steps else []
     command += ["--warmup", str(args.warmup)] if args.warmup else []
     command += ["--data", json.dumps(data)] if data else []
@@ -427,7 +485,7 @@ def run_parent(args: argparse.Namespace) -> None:
             with open(results_path, "w") as f:  # what is done so far survives a later failure
                 json.dump(results, f, indent=1)
     settings = {"preset": args.preset, "gbdt_trees": args.gbdt_trees, "steps": args.steps, "warmup": args.warmup,
-                "gbdt_max_rows": args.gbdt_max_rows}
+                "gbdt_max_rows": args.gbdt_max_rows}  # the sweep's values are in its results
     section = render(results, command, settings)
     print(section)
     if not args.no_doc:
@@ -444,18 +502,21 @@ def not_measured(result: dict[str, Any]) -> str:
     return result.get("skipped", "")
 
 
-def gbdt_extrapolation(results: Sequence[dict[str, Any]]) -> list[str]:
-    """For GBDT fits not run: the largest measured fit's seconds per training row times the rows (about 0.8 of the
-    generated rows are training rows), as a note under the table."""
-    fits = sorted((r for r in results if r["step"] == "gbdt" and not not_measured(r)), key=lambda r: r["rows"])
-    if not fits:
+def sweep_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """The gbdt_vocab table: per size and max_vocab_count, the dictionary's items, the fits' seconds, the cost per
+    tree and the fixed cost (empty without a sweep)."""
+    done = sorted((r for r in results if r["step"] == SWEEP and not not_measured(r)), key=lambda r: r["rows"])
+    if not done:
         return []
-    largest = fits[-1]
-    per_row = largest["seconds"] / largest["train_rows"]
-    return [f"The TF-DF GBDT at {r['rows']:,} rows was not fitted (--gbdt-max-rows): at the {largest['rows']:,}-row "
-            f"fit's {per_row * 1e3:.1f} ms per training row it would take about "
-            f"{per_row * largest['train_rows'] / largest['rows'] * r['rows'] / 60:.0f} min."
-            for r in results if r["step"] == "gbdt" and r.get("skipped")]
+    trees = done[0]["trees"]
+    lines = [f"| rows | max_vocab_count | dictionary items | 1-tree fit s | {trees}-tree fit s | s per tree | "
+             "fixed s |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in done:
+        for point in r["sweep"]:
+            lines.append(f"| {r['rows']:,} | {point['max_vocab_count']:,} | {point['dictionary_items']:,} | "
+                         f"{point['seconds_1_tree']:.1f} | {point[f'seconds_{trees}_trees']:.1f} | "
+                         f"{point['seconds_per_tree']:.2f} | {point['fixed_seconds']:.1f} |")
+    return lines
 
 
 def over_imports(result: dict[str, Any]) -> float:
@@ -468,7 +529,7 @@ def growth(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     larger / smaller of the data (rows), of seconds per step, of peak RSS and of peak over imports (None where the
     smaller one is not positive). Failed runs are left out."""
     lines = []
-    for step in dict.fromkeys(r["step"] for r in results):
+    for step in dict.fromkeys(r["step"] for r in results if r["step"] != SWEEP):
         done = sorted((r for r in results if r["step"] == step and not not_measured(r)), key=lambda r: r["rows"])
         for small, large in zip(done, done[1:]):
             base = over_imports(small)
@@ -500,7 +561,8 @@ def table_lines(results: Sequence[dict[str, Any]]) -> list[str]:
     lines = ["| step | rows | ids | parameters | measured | examples/s | s per step | set-up s | read pass s "
              "| peak RSS MB | RSS after imports MB | peak over imports MB |",
              "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in sorted(results, key=lambda r: (STEPS.index(r["step"]) if r["step"] in STEPS else len(STEPS), r["rows"])):
+    for r in sorted((r for r in results if r["step"] != SWEEP),
+                    key=lambda r: (STEPS.index(r["step"]) if r["step"] in STEPS else len(STEPS), r["rows"])):
         label = STEP_LABELS.get(r["step"], r["step"])
         if not_measured(r):
             lines.append(f"| {label} | {r['rows']:,} | {not_measured(r)} |  |  |  |  |  |  |  |  |  |")
@@ -557,10 +619,10 @@ def render(results: dict[str, Any], command: str, settings: dict[str, Any]) -> s
              f"(`--model resfusion --preset {PREP_PRESET}`: RawLogExampleGen -> StatisticsGen -> SchemaGen -> "
              "GbdtResidual -> Transform; the test preset's GBDT of 20 trees, 2 folds, only gives the residual stage "
              "its offset). Every step reads those artifacts, in a fresh child process of its own."
-             + (f" Above {settings['gbdt_max_rows']:,} rows the run is `--model deepfm` (no GbdtResidual), the "
-                "residual stage trains on the raw train split with a zero offset (the same cost) and the GBDT is not "
-                "fitted: on this machine GbdtResidual took 7 min at 100k rows (three TF-DF fits and a Beam scoring "
-                "pass), and a fit's cost per training row is in the note under the table."
+             + (f" Above {settings['gbdt_max_rows']:,} rows the run is `--model deepfm` (no GbdtResidual: it took "
+                "7 min at 100k rows here, three TF-DF fits and a Beam scoring pass) and the residual stage trains on "
+                "the raw train split with a zero offset (the same cost); the GBDT's fit reads the raw rows, there at "
+                "every size."
                 if any(int(rows) > settings.get("gbdt_max_rows", float("inf")) for rows in results["prepared"])
                 else ""),
              f"- Steps, with the `{settings['preset']}` preset (Criteo's settings: embedding 40 per field, batch 256, "
@@ -589,10 +651,17 @@ def render(results: dict[str, Any], command: str, settings: dict[str, Any]) -> s
              "scaling (ExampleGen + Transform)\" above):", ""]
     lines += ingestion_lines(results["prepared"])
     lines += ["", "Training steps:", ""] + table_lines(steps)
-    notes = gbdt_extrapolation(steps)
-    lines += ["", *notes] if notes else []
     lines += ["", "Growth from one size to the next (larger / smaller): data, seconds per step (the GBDT: per fit), "
                   "peak RSS and peak RSS over imports:", ""] + growth_lines(steps)
+    sweep = sweep_lines(steps)
+    if sweep:
+        lines += ["", "The GBDT's cost by dictionary size (`max_vocab_count`: the most frequent values kept per "
+                      "categorical field, 2,000 by default for raw logs): fits of 1 and of several trees (the gbdt "
+                      "step's rows, depth and validation), so the cost per tree (their difference per added tree) "
+                      "and the fixed cost (the 1-tree fit less one tree: reading the rows into TF-DF, its dataspec, "
+                      "tracing; one uncounted fit before them pays the process's one-time costs) separate. "
+                      "Dictionary items: over the 26 categorical fields of the fitted model, each with its "
+                      "out-of-dictionary item.", ""] + sweep
     return "\n".join(lines) + "\n"
 
 
@@ -606,7 +675,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help=f"warm-up steps of every deep step (default: {WARMUP_STEPS})")
     parser.add_argument("--gbdt-trees", type=int, default=DEFAULT_GBDT_TREES, help="trees of the GBDT fit")
     parser.add_argument("--gbdt-max-rows", type=int, default=DEFAULT_GBDT_MAX_ROWS,
-                        help="larger sizes: no GbdtResidual in the preparation, no GBDT fit (residual: zero offset)")
+                        help="larger sizes: no GbdtResidual in the preparation (the residual stage: zero offset)")
+    parser.add_argument("--gbdt-vocab-sweep", type=int, nargs="+", default=list(DEFAULT_VOCAB_SWEEP),
+                        help="max_vocab_count values of the gbdt_vocab step")
     parser.add_argument("--keep-results", action="store_true",
                         help="start from the work dir's results.json (and its preparations), replacing the steps "
                              "and sizes measured now")

@@ -154,6 +154,15 @@ def test_gbdt_training_fraction_flag_sets_every_gbdt_stage():
         local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--gbdt-training-fraction", "0.5"]))
 
 
+def test_gbdt_max_vocab_count_flag_sets_the_gbdt_dictionary_cap():
+    import local_runner
+    options = local_runner.family_options(local_runner.parse_args(
+        ["--model", "resfusion", "--preset", "test", "--gbdt-max-vocab-count", "250"]))
+    assert options.gbdt.max_vocab_count == 250
+    with pytest.raises(SystemExit, match="takes no --gbdt-max-vocab-count"):
+        local_runner.family_options(local_runner.parse_args(["--model", "dcn", "--gbdt-max-vocab-count", "250"]))
+
+
 def test_embedding_update_flag_sets_the_optfusion_run_settings():
     import local_runner
     options = local_runner.family_options(local_runner.parse_args(

@@ -76,14 +76,20 @@ def test_a_steps_override_is_what_the_section_says_was_measured():
     assert "OptFusion search 4 (+1)" in text and "5 trees" in text
 
 
-def test_a_gbdt_not_fitted_at_a_size_is_shown_with_an_extrapolation_and_left_out_of_the_growth():
-    steps = [_gbdt(10_000, 2.0, 1300.0), _gbdt(100_000, 200.0, 1700.0),
-             {"step": "gbdt", "rows": 1_000_000, "skipped": "not fitted above 100,000 rows (--gbdt-max-rows)"}]
+def test_the_dictionary_sweep_is_its_own_table_and_stays_out_of_the_steps_tables():
+    sweep = {"step": tc.SWEEP, "rows": 100_000, "trees": 4, "max_depth": 6, "seconds": 60.0, "setup_seconds": 0.1,
+             "peak_rss_mb": 1500.0, "rss_after_imports_mb": 900.0,
+             "sweep": [{"max_vocab_count": 64, "dictionary_items": 1_600, "seconds_1_tree": 9.5, "seconds_4_trees": 9.8,
+                        "seconds_per_tree": 0.1, "fixed_seconds": 9.4},
+                       {"max_vocab_count": 2000, "dictionary_items": 40_000, "seconds_1_tree": 24.3,
+                        "seconds_4_trees": 44.7, "seconds_per_tree": 6.8, "fixed_seconds": 17.5}]}
+    steps = [_gbdt(10_000, 2.0, 1300.0), _gbdt(100_000, 200.0, 1700.0), sweep]
     text = tc.render({"prepared": {"1000000": _prepared(1_000_000)}, "steps": steps}, "cmd",
                      {"preset": "small", "gbdt_trees": 100, "gbdt_max_rows": 100_000})
-    assert "| TF-DF GBDT | 1,000,000 | not fitted above 100,000 rows (--gbdt-max-rows) |" in text
-    # 200 s for 80,000 training rows: 2.5 ms a row, 800,000 rows in about 33 min
-    assert ("The TF-DF GBDT at 1,000,000 rows was not fitted (--gbdt-max-rows): at the 100,000-row fit's 2.5 ms per "
-            "training row it would take about 33 min.") in text
-    assert "Above 100,000 rows the run is `--model deepfm`" in text
+    assert "| rows | max_vocab_count | dictionary items | 1-tree fit s | 4-tree fit s | s per tree | fixed s |" in text
+    assert "| 100,000 | 64 | 1,600 | 9.5 | 9.8 | 0.10 | 9.4 |" in text
+    assert "| 100,000 | 2,000 | 40,000 | 24.3 | 44.7 | 6.80 | 17.5 |" in text
+    assert "TF-DF GBDT by dictionary size" not in text  # no row in the steps' table
     assert [g["rows"] for g in tc.growth(steps)] == [(10_000, 100_000)]
+    assert "Above 100,000 rows the run is `--model deepfm`" in text
+    assert tc.sweep_lines([_gbdt(10_000, 2.0, 1300.0)]) == []

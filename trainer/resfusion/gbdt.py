@@ -60,7 +60,8 @@ class GbdtParams:
         min_examples: minimum examples per leaf.
         early_stopping_look_ahead: trees without a better validation loss before stopping.
         max_vocab_count: most frequent values kept per categorical field (the rest are out-of-dictionary);
-            -1 keeps every value; None (default): by layout, see vocabulary().
+            -1 keeps every value; None (default): by layout, see vocabulary(). A tree's training time grows with
+            it more than with the rows (docs/scaling.md, "The GBDT's cost").
         min_vocab_frequency: values rarer than this are out-of-dictionary; None (default): by layout.
         categorical_algorithm: how a categorical feature is split: "CART" (values ordered by their mean
             gradient, one threshold: LightGBM's approach), "RANDOM" or "ONE_HOT" (YDF's names).
