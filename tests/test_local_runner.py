@@ -145,22 +145,16 @@ def test_runner_flags_set_the_optfusion_residual_networks_settings():
     assert options.optfusion.search.run.seed == 7
 
 
-def test_gbdt_training_fraction_flag_sets_every_gbdt_stage():
+@pytest.mark.parametrize("flag, value, field, expected", [
+    ("--gbdt-training-fraction", "0.25", "training_fraction", 0.25),
+    ("--gbdt-max-vocab-count", "250", "max_vocab_count", 250)])
+def test_a_gbdt_flag_sets_the_gbdt_stages_params_and_other_families_refuse_it(flag, value, field, expected):
     import local_runner
     options = local_runner.family_options(local_runner.parse_args(
-        ["--model", "resfusion", "--preset", "test", "--gbdt-training-fraction", "0.25"]))
-    assert options.gbdt.training_fraction == 0.25
-    with pytest.raises(SystemExit, match="takes no --gbdt-training-fraction"):
-        local_runner.family_options(local_runner.parse_args(["--model", "deepfm", "--gbdt-training-fraction", "0.5"]))
-
-
-def test_gbdt_max_vocab_count_flag_sets_the_gbdt_dictionary_cap():
-    import local_runner
-    options = local_runner.family_options(local_runner.parse_args(
-        ["--model", "resfusion", "--preset", "test", "--gbdt-max-vocab-count", "250"]))
-    assert options.gbdt.max_vocab_count == 250
-    with pytest.raises(SystemExit, match="takes no --gbdt-max-vocab-count"):
-        local_runner.family_options(local_runner.parse_args(["--model", "dcn", "--gbdt-max-vocab-count", "250"]))
+        ["--model", "resfusion", "--preset", "test", flag, value]))
+    assert getattr(options.gbdt, field) == expected
+    with pytest.raises(SystemExit, match=f"takes no {flag}"):
+        local_runner.family_options(local_runner.parse_args(["--model", "deepfm", flag, value]))
 
 
 def test_embedding_update_flag_sets_the_optfusion_run_settings():
