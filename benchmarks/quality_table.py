@@ -769,7 +769,6 @@ class Runner:
                      ) -> dict[str, dict[str, Any]]:
         """Test AUC / logloss of every prefix K of a ResFusion fit (trainer.resfusion.export.logits_by_rounds), with
         the eval metrics and epochs the fit recorded for it."""
-        import numpy as np
 
         from trainer import metrics
         from trainer.resfusion import export
@@ -779,8 +778,7 @@ class Runner:
         first_deep = next((s for s in history.get("stages", []) if s.get("kind") == "nn"), {})
         out = {}
         for rounds, logits in sorted(by_rounds.items()):
-            probabilities = np.clip(1 / (1 + np.exp(-logits.astype(np.float64))), 1e-7, 1 - 1e-7)
-            auc, logloss = metrics.auc(labels, probabilities), metrics.logloss_of_probabilities(labels, probabilities)
+            auc, logloss = metrics.auc(labels, logits), metrics.logloss(labels, logits)  # no clipping: from logits
             stage = stages.get(rounds, {})
             out[str(rounds)] = {"test_auc": auc, "test_logloss": logloss, "eval_auc": stage.get("eval_auc"),
                                 "eval_logloss": stage.get("eval_logloss"), "served": stage.get("served"),
@@ -1025,7 +1023,7 @@ def score_saved_model(model_dir: str, serialized: list[bytes], labels: Any, batc
     serve = loaded.signatures["serving_default"]
     outputs = [serve(examples=tf.constant(serialized[i:i + batch_size]))["probability"].numpy().reshape([-1])
                for i in range(0, len(serialized), batch_size)]
-    probabilities = np.clip(np.concatenate(outputs), 1e-7, 1 - 1e-7)
+    probabilities = np.concatenate(outputs)  # metrics clips them for the logloss only, as sklearn does
     auc, logloss = metrics.auc(labels, probabilities), metrics.logloss_of_probabilities(labels, probabilities)
     return {"test_auc": auc, "test_logloss": logloss, "test_rows": len(labels),
             "parameters_saved_model": saved_model_weights(model_dir)}
