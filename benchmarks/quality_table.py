@@ -824,6 +824,7 @@ class Runner:
             result.update(best_epoch=max(range(len(val_auc)), key=lambda i: val_auc[i]) + 1, epochs_run=len(val_auc))
         else:
             result["best_epoch"], result["epochs_run"], _, _ = residual_epochs(summary)
+            result.update(served_selection(summary))
         result.update(score_saved_model(serving_dir(model.uri), serialized, labels))
         cleanup_tf()
         return result
@@ -1061,6 +1062,32 @@ def residual_epochs(history: dict[str, Any]) -> tuple[Optional[int], Optional[in
     first = deep[0] if deep else {}
     return (first.get("best_epoch"), first.get("epochs_run"), history.get("eval_auc"),
             sum(int(s.get("epochs_run") or 0) + int((s.get("search") or {}).get("epochs_run") or 0) for s in deep))
+
+
+def served_selection(history: dict[str, Any]) -> dict[str, Any]:
+    """What a ResFusion fit served and why (its history.json): {"served_rounds": K, "eval_by_rounds": [{"rounds",
+    "eval_auc", "eval_logloss"} per prefix K = 0..fitted]}; empty for a comparator (no served K)."""
+    if history.get("served_rounds") is None:
+        return {}
+    return {"served_rounds": history["served_rounds"],
+            "eval_by_rounds": [{"rounds": s.get("rounds", s.get("index")), "eval_auc": s.get("eval_auc"),
+                                "eval_logloss": s.get("eval_logloss")} for s in history.get("stages", [])]}
+
+
+def served_selection_lines(cells: dict[str, dict[Any, dict[str, Any]]], rows: Sequence[Row]) -> list[str]:
+    """One line per cell of `rows` that recorded its served K (served_selection): the K and the eval figures of
+    every prefix it was chosen from."""
+    lines = []
+    for row in rows:
+        for seed, result in sorted(cells.get(row.key, {}).items(), key=lambda item: str(item[0])):
+            if result.get("served_rounds") is None or not result.get("eval_by_rounds"):
+                continue
+            figures = "; ".join(f"K = {e['rounds']}: {e['eval_auc']:.4f} / {e['eval_logloss']:.4f}"
+                                for e in result["eval_by_rounds"])
+            lines.append(f"- {row.label}" + ("" if seed is None else f", seed {seed}")
+                         + f": served K = {result['served_rounds']}, the lowest eval logloss (eval AUC / logloss: "
+                         f"{figures}).")
+    return lines
 
 
 def cleanup_tf() -> None:
@@ -1596,6 +1623,8 @@ def render(work_dir: str, datasets: Sequence[str], command: str, stale: Sequence
                       "indicative only, not comparable with the rows above; one training seed unless `--seeds` "
                       "says otherwise.", ""]
             lines += table_lines(cells, raw_rows, list(seeds) if seeds else RAW_SEEDS, dataset)
+            selection = served_selection_lines(cells, raw_rows)
+            lines += ["", *selection] if selection else []
         claim_lines = claims_lines(cells)
         if claim_lines:
             lines += ["", "Paired comparisons (test AUC, A − B):", "", *claim_lines]

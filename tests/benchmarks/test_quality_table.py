@@ -296,3 +296,21 @@ def test_the_lazy_rows_train_with_the_lazy_update_and_the_hard_one_retrains_the_
         assert json.loads(settings[node_name]["settings"])["run"]["embedding_update"] == "lazy"
     assert qt.ROWS_BY_KEY["optfusion-hard-lazy"].source == "optfusion-supernet-lazy"
     assert qt.ROWS_BY_KEY["optfusion-hard"].source == ""  # the dense search, "optfusion-supernet"
+
+
+def test_a_raw_resfusion_cell_says_which_k_it_served_and_why():
+    """The Trainer's history.json of a ResFusion fit -> the cell's served K and each prefix's eval figures -> a line
+    under the raw table; a comparator (no served K) records nothing."""
+    history = {"served_rounds": 0, "stages": [
+        {"index": 0, "rounds": 0, "kind": "gbdt", "eval_auc": 0.7307, "eval_logloss": 0.4822},
+        {"index": 1, "rounds": 1, "kind": "nn", "eval_auc": 0.7611, "eval_logloss": 0.4994}]}
+    selection = qt.served_selection(history)
+    assert selection == {"served_rounds": 0, "eval_by_rounds": [
+        {"rounds": 0, "eval_auc": 0.7307, "eval_logloss": 0.4822},
+        {"rounds": 1, "eval_auc": 0.7611, "eval_logloss": 0.4994}]}
+    assert qt.served_selection({"served_rounds": None, "stages": []}) == {}
+    row = qt.ROWS_BY_KEY["raw-resfusion"]
+    lines = qt.served_selection_lines({row.key: {2024: {"test_auc": 0.63, **selection}}}, [row])
+    assert lines == [f"- {row.label}, seed 2024: served K = 0, the lowest eval logloss (eval AUC / logloss: "
+                     "K = 0: 0.7307 / 0.4822; K = 1: 0.7611 / 0.4994)."]
+    assert qt.served_selection_lines({row.key: {2024: {"test_auc": 0.7}}}, [row]) == []
