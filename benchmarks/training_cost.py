@@ -266,20 +266,32 @@ def child_optfusion(data: dict[str, Any], preset: str, steps: int, warmup: int, 
                         examples_per_second=examples / seconds)
 
 
-def _gbdt_setup(data: dict[str, Any], preset: str, trees: int) -> tuple[Any, Any, list[str], list[str]]:
-    """The gbdt step's (GbdtParams of the preset with `trees` trees, early stopping unable to end it sooner;
-    GbdtInputs; train files; eval files) from the raw ExampleGen output."""
-    import dataclasses
-
+def _gbdt_setup(data: dict[str, Any], preset: str) -> tuple[Any, Any, list[str], list[str]]:
+    """The gbdt steps' (GbdtParams of the preset, GbdtInputs, train files, eval files) from the raw ExampleGen
+    output."""
     from pipeline import configs, resfusion_steps
     from trainer.resfusion import gbdt
     from transform import features
     train_config = configs.trainer_preset(DATASET, "resfusion", preset).train
-    params = dataclasses.replace(resfusion_steps.default_options(DATASET, preset, train_config).gbdt,
-                                 num_trees=trees, early_stopping_look_ahead=trees)
+    params = resfusion_steps.default_options(DATASET, preset, train_config).gbdt
     train_files = split_files(data["raw_examples_uri"], data["raw_split_names"], "train")
     eval_files = split_files(data["raw_examples_uri"], data["raw_split_names"], "eval")
     return params, gbdt.GbdtInputs.from_files(features.get_dataset(DATASET), train_files), train_files, eval_files
+
+
+def _timed_fit(params: Any, inputs: Any, train_files: list[str], eval_files: list[str], trees: int,
+               **changes: Any) -> tuple[Any, float]:
+    """(GbdtModel, fit seconds) of `trees` trees, early stopping unable to end it sooner (look-ahead = trees), the
+    eval split as validation, as GbdtResidual's executor fits its full model; `changes`: other GbdtParams fields."""
+    import dataclasses
+
+    from trainer.resfusion import gbdt
+    params = dataclasses.replace(params, num_trees=trees, early_stopping_look_ahead=trees, **changes)
+    start = time.perf_counter()
+    model = gbdt.GbdtLearner(inputs, params, task="classification").fit(
+        gbdt.examples_dataset(train_files, inputs, params.batch_size),
+        gbdt.examples_dataset(eval_files, inputs, params.batch_size))
+    return model, time.perf_counter() - start
 
 
 def child_gbdt(data: dict[str, Any], preset: str, trees: int) -> dict[str, Any]:
@@ -287,15 +299,11 @@ def child_gbdt(data: dict[str, Any], preset: str, trees: int) -> dict[str, Any]:
     loss does. Also one read pass over the training rows beforehand (rows counted, seconds), to tell reading from
     tree growing."""
     from trainer.resfusion import gbdt
-    params, inputs, train_files, eval_files = _gbdt_setup(data, preset, trees)
+    params, inputs, train_files, eval_files = _gbdt_setup(data, preset)
     start = time.perf_counter()
     rows = sum(int(labels.shape[0]) for _, labels in gbdt.examples_dataset(train_files, inputs, params.batch_size))
     read_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    model = gbdt.GbdtLearner(inputs, params, task="classification").fit(
-        gbdt.examples_dataset(train_files, inputs, params.batch_size),
-        gbdt.examples_dataset(eval_files, inputs, params.batch_size))
-    seconds = time.perf_counter() - start
+    model, seconds = _timed_fit(params, inputs, train_files, eval_files, trees)
     return {"ids": None, "parameters": None, "trees": trees, "kept_trees": model.num_trees,
             "max_depth": params.max_depth, "train_rows": rows, "read_seconds": read_seconds, "steps": 1,
             "examples": rows, "seconds": seconds, "examples_per_second": rows / seconds, "seconds_per_step": seconds}
@@ -314,18 +322,10 @@ def child_gbdt_vocab(data: dict[str, Any], preset: str, vocab_counts: Sequence[i
     """The GBDT's cost by dictionary size: per max_vocab_count, a fit of 1 tree and one of `trees` trees (the gbdt
     step's rows, parameters and validation), after one uncounted fit. Per tree: (t_trees - t_1) / (trees - 1); fixed:
     t_1 - per tree."""
-    import dataclasses
-
-    from trainer.resfusion import gbdt
-    params, inputs, train_files, eval_files = _gbdt_setup(data, preset, trees)
+    params, inputs, train_files, eval_files = _gbdt_setup(data, preset)
 
     def fit(count: int, n: int) -> tuple[Any, float]:
-        start = time.perf_counter()
-        model = gbdt.GbdtLearner(inputs, dataclasses.replace(
-            params, num_trees=n, early_stopping_look_ahead=n, max_vocab_count=count), task="classification").fit(
-            gbdt.examples_dataset(train_files, inputs, params.batch_size),
-            gbdt.examples_dataset(eval_files, inputs, params.batch_size))
-        return model, time.perf_counter() - start
+        return _timed_fit(params, inputs, train_files, eval_files, n, max_vocab_count=count)
 
     # The process's first fit also pays one-time costs (about 10 s here: TF-DF's ops, the first tracing), which
     # would count against the first value's 1-tree fit: one fit first, not counted.
@@ -529,7 +529,7 @@ def growth(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     larger / smaller of the data (rows), of seconds per step, of peak RSS and of peak over imports (None where the
     smaller one is not positive). Failed runs are left out."""
     lines = []
-    for step in dict.fromkeys(r["step"] for r in results if r["step"] != SWEEP):
+    for step in dict.fromkeys(r["step"] for r in results):
         done = sorted((r for r in results if r["step"] == step and not not_measured(r)), key=lambda r: r["rows"])
         for small, large in zip(done, done[1:]):
             base = over_imports(small)
@@ -561,8 +561,7 @@ def table_lines(results: Sequence[dict[str, Any]]) -> list[str]:
     lines = ["| step | rows | ids | parameters | measured | examples/s | s per step | set-up s | read pass s "
              "| peak RSS MB | RSS after imports MB | peak over imports MB |",
              "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in sorted((r for r in results if r["step"] != SWEEP),
-                    key=lambda r: (STEPS.index(r["step"]) if r["step"] in STEPS else len(STEPS), r["rows"])):
+    for r in sorted(results, key=lambda r: (STEPS.index(r["step"]) if r["step"] in STEPS else len(STEPS), r["rows"])):
         label = STEP_LABELS.get(r["step"], r["step"])
         if not_measured(r):
             lines.append(f"| {label} | {r['rows']:,} | {not_measured(r)} |  |  |  |  |  |  |  |  |  |")
@@ -603,8 +602,8 @@ def render(results: dict[str, Any], command: str, settings: dict[str, Any]) -> s
     """The docs/benchmarks.md section of a run: results = {"prepared": {rows: prepare()}, "steps": [child results]};
     settings: the run's preset, gbdt_trees, and steps / warmup (None: the defaults)."""
     from benchmarks.pipeline_scaling import machine_description, versions
-    steps = results["steps"]
-    loads = [load for r in steps for load in r.get("load", [])]
+    loads = [load for r in results["steps"] for load in r.get("load", [])]
+    steps = [r for r in results["steps"] if r["step"] != SWEEP]  # the sweep has a table of its own
     fixed = {step: settings.get("steps") or count for step, count in FIXED_STEPS.items()}
     warmup = {step: settings.get("warmup") or count for step, count in WARMUP_STEPS.items()}
     lines = [SECTION_HEADING, "",
@@ -653,7 +652,7 @@ def render(results: dict[str, Any], command: str, settings: dict[str, Any]) -> s
     lines += ["", "Training steps:", ""] + table_lines(steps)
     lines += ["", "Growth from one size to the next (larger / smaller): data, seconds per step (the GBDT: per fit), "
                   "peak RSS and peak RSS over imports:", ""] + growth_lines(steps)
-    sweep = sweep_lines(steps)
+    sweep = sweep_lines(results["steps"])
     if sweep:
         lines += ["", "The GBDT's cost by dictionary size (`max_vocab_count`: the most frequent values kept per "
                       "categorical field, 2,000 by default for raw logs): fits of 1 and of several trees (the gbdt "
