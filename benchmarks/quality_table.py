@@ -1514,50 +1514,46 @@ def comparable(settings: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """Recorded cell settings with every GbdtParams, TrainConfig and OptFusion RunSettings field added since the cell
-    ran set to its default.
-
-    A field is added with the default that keeps the earlier behaviour (`use_hessian_gain=False` is YDF's own
-    default, `warm_start=False` trains from fresh weights), so a cell trained before it was added is not stale for
-    its lack; any recorded value is kept. The ResFusion Trainer records its own fits' settings in its custom_config
-    (`resfusion.gbdt`, and `resfusion.optfusion.search.run` for an OptFusion residual network): filled the same way.
-    """
+def _defaults_sites() -> tuple[tuple[Optional[str], str, tuple[str, ...], Any], ...]:
+    """Where a cell's recorded settings hold a settings dataclass's fields: (node, or None for every node; the node
+    property, a JSON string; the path of keys inside it; the dataclass). The ResFusion Trainer records its own fits'
+    settings in its custom_config."""
     from trainer.config import TrainConfig
     from trainer.optfusion.settings import RunSettings
     from trainer.resfusion.gbdt import GbdtParams
+    return (("OptFusionSearch", "settings", ("run",), RunSettings),
+            ("OptFusionRetrain", "settings", ("run",), RunSettings),
+            (None, "custom_config", ("train",), TrainConfig),
+            (None, "custom_config", ("resfusion", "gbdt"), GbdtParams),
+            (None, "custom_config", ("resfusion", "optfusion", "search", "run"), RunSettings),
+            ("GbdtResidual", "gbdt_params", (), GbdtParams))
 
-    train_defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    run_defaults = {f.name: f.default for f in dataclasses.fields(RunSettings)}
-    for name in ("OptFusionSearch", "OptFusionRetrain"):  # RunSettings fields added since (embedding_update)
-        if name in settings and "settings" in settings[name]:
-            step = json.loads(settings[name]["settings"])
-            if isinstance(step.get("run"), dict):
-                step["run"] = {**run_defaults, **step["run"]}
-                settings = {**settings, name: {**settings[name], "settings": json.dumps(step, sort_keys=True)}}
-    gbdt_defaults = {f.name: f.default for f in dataclasses.fields(GbdtParams)}
-    for name, properties in settings.items():
-        custom = json.loads(properties.get("custom_config") or "{}")
-        changed = False
-        if isinstance(custom.get("train"), dict):
-            custom["train"] = {**train_defaults, **custom["train"]}
-            changed = True
-        resfusion = custom.get("resfusion")
-        if isinstance(resfusion, dict) and isinstance(resfusion.get("gbdt"), dict):  # the ResFusion Trainer's fits
-            custom["resfusion"] = resfusion = {**resfusion, "gbdt": {**gbdt_defaults, **resfusion["gbdt"]}}
-            changed = True
-        search = resfusion.get("optfusion", {}).get("search") if isinstance(resfusion, dict) else None
-        if isinstance(search, dict) and isinstance(search.get("run"), dict):  # its OptFusion stage's search
-            optfusion = {**resfusion["optfusion"], "search": {**search, "run": {**run_defaults, **search["run"]}}}
-            custom["resfusion"] = {**resfusion, "optfusion": optfusion}
-            changed = True
-        if changed:
-            settings = {**settings, name: {**properties, "custom_config": json.dumps(custom, sort_keys=True)}}
-    node = settings.get("GbdtResidual")
-    if not node or "gbdt_params" not in node:
-        return settings
-    params = {**gbdt_defaults, **json.loads(node["gbdt_params"])}
-    return {**settings, "GbdtResidual": {**node, "gbdt_params": json.dumps(params, sort_keys=True)}}
+
+def _fill_defaults(tree: Any, path: Sequence[str], defaults: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """`tree` with `defaults` under the keys the dict at `path` lacks; None when there is no dict at `path`."""
+    if not path:
+        return {**defaults, **tree} if isinstance(tree, dict) else None
+    filled = _fill_defaults(tree.get(path[0]) if isinstance(tree, dict) else None, path[1:], defaults)
+    return None if filled is None else {**tree, path[0]: filled}
+
+
+def with_current_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """Recorded cell settings with every GbdtParams, TrainConfig and OptFusion RunSettings field added since the cell
+    ran set to its default, wherever the settings record one of them (_defaults_sites).
+
+    A field is added with the default that keeps the earlier behaviour (`use_hessian_gain=False` is YDF's own
+    default, `warm_start=False` trains from fresh weights), so a cell trained before it was added is not stale for
+    its lack; any recorded value is kept.
+    """
+    for node, key, path, settings_class in _defaults_sites():
+        defaults = {f.name: f.default for f in dataclasses.fields(settings_class)}
+        for name, properties in settings.items():
+            if node not in (None, name) or not properties.get(key):
+                continue
+            filled = _fill_defaults(json.loads(properties[key]), path, defaults)
+            if filled is not None:
+                settings = {**settings, name: {**properties, key: json.dumps(filled, sort_keys=True)}}
+    return settings
 
 
 def render(work_dir: str, datasets: Sequence[str], command: str, stale: Sequence[Cell] = (),
